@@ -1,0 +1,15 @@
+//! Lambda entry point: builds configuration and clients once per container, then hands every
+//! batch of DynamoDB stream records to [`handoff::handler`].
+
+use casebridge::{config::Config, store, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let config = Config::from_env()?;
+    let store = store::connect_dynamodb(&config).await?;
+    lambda_runtime::run(lambda_runtime::service_fn(|event| {
+        handoff::handler(&store, &config, event)
+    }))
+    .await
+}

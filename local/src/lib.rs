@@ -1,0 +1,148 @@
+//! The local stack: every route of every function on one port, calling the same handler
+//! functions the Lambda binaries call, as API Gateway would (path and query parameters set the
+//! way `lambda_http` exposes them).
+//!
+//! The store is in memory unless `TABLE_NAME` and `AWS_ENDPOINT_URL_DYNAMODB` are set.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body as AxumBody;
+use axum::extract::{Path, Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use casebridge::config::Config;
+use casebridge::store::Store;
+use lambda_http::RequestExt;
+
+/// Largest request body the local stack passes on (API Gateway's own limit is 10 MB).
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub config: Config,
+}
+
+#[derive(Clone, Copy)]
+enum Function {
+    SmsInbound,
+    WidgetInbound,
+    CreatioReply,
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/sms/inbound", post(sms))
+        .route("/sms/status", post(sms))
+        .route("/widget/sessions", post(widget))
+        .route(
+            "/widget/sessions/{id}/messages",
+            post(widget_with_id).get(widget_with_id),
+        )
+        .route("/widget.js", get(widget))
+        .route("/creatio/reply", post(reply))
+        .route("/creatio/reply/{token}", post(reply_with_token))
+        .with_state(app)
+}
+
+async fn sms(State(app): State<Arc<App>>, req: Request) -> Response {
+    invoke(&app, Function::SmsInbound, HashMap::new(), req).await
+}
+
+async fn widget(State(app): State<Arc<App>>, req: Request) -> Response {
+    invoke(&app, Function::WidgetInbound, HashMap::new(), req).await
+}
+
+async fn widget_with_id(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    invoke(
+        &app,
+        Function::WidgetInbound,
+        HashMap::from([("id".into(), id)]),
+        req,
+    )
+    .await
+}
+
+async fn reply(State(app): State<Arc<App>>, req: Request) -> Response {
+    invoke(&app, Function::CreatioReply, HashMap::new(), req).await
+}
+
+async fn reply_with_token(
+    State(app): State<Arc<App>>,
+    Path(token): Path<String>,
+    req: Request,
+) -> Response {
+    invoke(
+        &app,
+        Function::CreatioReply,
+        HashMap::from([("token".into(), token)]),
+        req,
+    )
+    .await
+}
+
+/// Turns an HTTP request into the `lambda_http::Request` API Gateway would hand the function,
+/// calls the function's handler, and turns its answer back.
+async fn invoke(
+    app: &App,
+    function: Function,
+    path_params: HashMap<String, String>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return error(413, "request body too large"),
+    };
+    let query: HashMap<String, String> = parts
+        .uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let event = http::Request::from_parts(parts, lambda_http::Body::from(bytes.to_vec()))
+        .with_query_string_parameters(query)
+        .with_path_parameters(path_params);
+    let store = app.store.as_ref();
+    let result = match function {
+        Function::SmsInbound => sms_inbound::handler(store, &app.config, event).await,
+        Function::WidgetInbound => widget_inbound::handler(store, &app.config, event).await,
+        Function::CreatioReply => creatio_reply::handler(store, &app.config, event).await,
+    };
+    match result {
+        Ok(resp) => {
+            let (parts, body) = resp.into_parts();
+            let body = match body {
+                lambda_http::Body::Empty => AxumBody::empty(),
+                lambda_http::Body::Text(t) => AxumBody::from(t),
+                lambda_http::Body::Binary(b) => AxumBody::from(b),
+                _ => AxumBody::empty(),
+            };
+            Response::from_parts(parts, body)
+        }
+        Err(e) => {
+            // What Lambda would do with a handler error: a 502 from API Gateway.
+            tracing::error!(error = %e, "handler failed");
+            error(502, "internal error")
+        }
+    }
+}
+
+fn error(status: u16, message: &str) -> Response {
+    let body = format!("{{\"error\":\"{message}\"}}");
+    (
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        [("content-type", "application/json")],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,46 @@
+//! AWS SDK clients, built once per process in `main`.
+//!
+//! The SDK's default HTTPS stack is rustls with aws-lc-rs; we select rustls with *ring* instead,
+//! the same provider reqwest uses here, so exactly one TLS stack is linked (and no C/cmake build
+//! is needed). Region, credentials and the endpoint come from the SDK's standard chain:
+//! `AWS_REGION`, the Lambda role, and `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB or moto.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+
+pub async fn sdk_config() -> SdkConfig {
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
+}
+
+pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
+/// A DynamoDB client for a local endpoint (moto, DynamoDB Local) with static dummy credentials:
+/// the local runner and the tests use it so that no AWS account or profile is ever consulted.
+pub fn local_dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{Credentials, Region};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "casebridge-local",
+        ))
+        .http_client(http)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+}

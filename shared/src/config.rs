@@ -1,0 +1,612 @@
+//! Typed configuration from the environment (names fixed by DESIGN.md "Environment").
+//!
+//! Every function calls [`Config::from_env`] once in `main`; a malformed value fails there with a
+//! message naming the variable. Values only some functions need are optional here and demanded
+//! by the accessor that function calls at start-up (`config.creatio()?` in handoff), so a missing
+//! Creatio URL stops the handoff function at cold start, not on the first stream record.
+//!
+//! Secrets are `SecretString`s (crate `secrecy`: tiny, zeroes on drop, `Debug` prints
+//! `[REDACTED]`), so `{:?}` of a config never leaks one into a log.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use jiff::SignedDuration;
+use secrecy::SecretString;
+
+use crate::domain::{DefaultCountry, LookupId, PhoneNumber};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not set: {hint}")]
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Where configuration values come from: the process environment in production, a map in tests
+/// (Rust 2024 makes `set_var` unsafe, and tests must not race on the process environment).
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl Source for HashMap<&str, &str> {
+    fn get(&self, name: &str) -> Option<String> {
+        HashMap::get(self, name).map(|v| (*v).to_owned())
+    }
+}
+
+/// An `https://` (or, for loopback, `http://`) base URL without a trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BaseUrl(String);
+
+impl BaseUrl {
+    pub fn parse(name: &'static str, raw: &str) -> Result<Self, ConfigError> {
+        let s = raw.trim().trim_end_matches('/');
+        let invalid = |reason: &str| ConfigError::Invalid {
+            name,
+            reason: reason.to_owned(),
+        };
+        let rest = if let Some(rest) = s.strip_prefix("https://") {
+            rest
+        } else if let Some(rest) = s.strip_prefix("http://") {
+            let host = rest.split(['/', ':']).next().unwrap_or("");
+            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+                return Err(invalid(
+                    "must start with https:// (http:// only for loopback)",
+                ));
+            }
+            rest
+        } else {
+            return Err(invalid("must start with https://"));
+        };
+        if rest.is_empty() || rest.starts_with('/') {
+            return Err(invalid("has no host"));
+        }
+        if s.contains(['?', '#', ' ']) {
+            return Err(invalid("must not contain a query, fragment or spaces"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `base` + `path` (path starts with `/`).
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+
+    /// The host, e.g. `acme.creatio.com`.
+    pub fn host(&self) -> &str {
+        let rest = self.0.split_once("://").map(|(_, r)| r).unwrap_or(&self.0);
+        rest.split('/').next().unwrap_or(rest)
+    }
+}
+
+/// How casebridge signs in to Creatio.
+#[derive(Debug, Clone)]
+pub enum CreatioAuth {
+    /// OAuth 2.0 client credentials (Creatio 8.x integrated application).
+    OAuth {
+        client_id: String,
+        client_secret: SecretString,
+        identity_url: BaseUrl,
+    },
+    /// Forms login with a Creatio user.
+    Forms {
+        username: String,
+        password: SecretString,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct CreatioConfig {
+    pub url: BaseUrl,
+    /// `.NET Core` instance: OData at `/odata` instead of `/0/odata`.
+    pub netcore: bool,
+    pub auth: CreatioAuth,
+    pub case_owner_id: Option<LookupId>,
+    pub case_group_id: Option<LookupId>,
+    pub resolved_status_id: Option<LookupId>,
+}
+
+#[derive(Debug, Clone)]
+pub enum TwilioSender {
+    From(PhoneNumber),
+    MessagingService(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct TwilioConfig {
+    pub account_sid: String,
+    pub auth_token: SecretString,
+    pub sender: TwilioSender,
+    pub api_url: BaseUrl,
+}
+
+#[derive(Debug, Clone)]
+pub struct WidgetConfig {
+    pub secret: SecretString,
+    pub identity_secret: Option<SecretString>,
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum AssistantKind {
+    Rules,
+    OpenAi {
+        base_url: BaseUrl,
+        api_key: SecretString,
+        model: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub table_name: Option<String>,
+    pub public_base_url: Option<BaseUrl>,
+    pub default_country: DefaultCountry,
+    pub retention: SignedDuration,
+    pub sms_idle_timeout: SignedDuration,
+    creatio: Option<CreatioConfig>,
+    twilio: Option<TwilioConfig>,
+    widget: Option<WidgetConfig>,
+    pub webhook_token: Option<SecretString>,
+    pub assistant: AssistantKind,
+    pub rules_path: Option<PathBuf>,
+}
+
+fn missing(name: &'static str, hint: &'static str) -> ConfigError {
+    ConfigError::Missing { name, hint }
+}
+
+/// A variable that is set and not blank.
+fn var(src: &dyn Source, name: &str) -> Option<String> {
+    src.get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+fn secret(src: &dyn Source, name: &str) -> Option<SecretString> {
+    var(src, name).map(SecretString::from)
+}
+
+fn guid(src: &dyn Source, name: &'static str) -> Result<Option<LookupId>, ConfigError> {
+    var(src, name)
+        .map(|v| {
+            LookupId::parse(&v).map_err(|e| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+fn bool_var(src: &dyn Source, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match var(src, name)
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None => Ok(default),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some("false" | "0" | "no") => Ok(false),
+        Some(_) => Err(ConfigError::Invalid {
+            name,
+            reason: "must be true or false".into(),
+        }),
+    }
+}
+
+fn positive(src: &dyn Source, name: &'static str, default: i64) -> Result<i64, ConfigError> {
+    match var(src, name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ConfigError::Invalid {
+                name,
+                reason: "must be a positive whole number".into(),
+            }),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let public_base_url = var(src, "PUBLIC_BASE_URL")
+            .map(|v| BaseUrl::parse("PUBLIC_BASE_URL", &v))
+            .transpose()?;
+        let default_country = match var(src, "CASEBRIDGE_DEFAULT_COUNTRY") {
+            None => DefaultCountry::US,
+            Some(c) => DefaultCountry::parse(&c).ok_or(ConfigError::Invalid {
+                name: "CASEBRIDGE_DEFAULT_COUNTRY",
+                reason: "must be an ISO 3166 two-letter country code such as US or GB".into(),
+            })?,
+        };
+        Ok(Config {
+            table_name: var(src, "TABLE_NAME"),
+            public_base_url,
+            default_country,
+            retention: SignedDuration::from_hours(
+                24 * positive(src, "CASEBRIDGE_RETENTION_DAYS", 90)?,
+            ),
+            sms_idle_timeout: SignedDuration::from_mins(positive(
+                src,
+                "SMS_IDLE_TIMEOUT_MINUTES",
+                180,
+            )?),
+            creatio: creatio_config(src)?,
+            twilio: twilio_config(src, default_country)?,
+            widget: widget_config(src)?,
+            webhook_token: secret(src, "CREATIO_WEBHOOK_TOKEN"),
+            assistant: assistant_config(src)?,
+            rules_path: var(src, "CASEBRIDGE_CONFIG").map(PathBuf::from),
+        })
+    }
+
+    pub fn table_name(&self) -> Result<&str, ConfigError> {
+        self.table_name
+            .as_deref()
+            .ok_or(missing("TABLE_NAME", "the DynamoDB table the store uses"))
+    }
+
+    pub fn public_base_url(&self) -> Result<&BaseUrl, ConfigError> {
+        self.public_base_url.as_ref().ok_or(missing(
+            "PUBLIC_BASE_URL",
+            "the public https base URL of the API (signatures and links depend on it)",
+        ))
+    }
+
+    pub fn creatio(&self) -> Result<&CreatioConfig, ConfigError> {
+        self.creatio.as_ref().ok_or(missing(
+            "CREATIO_URL",
+            "the Creatio instance URL, e.g. https://acme.creatio.com",
+        ))
+    }
+
+    pub fn twilio(&self) -> Result<&TwilioConfig, ConfigError> {
+        self.twilio.as_ref().ok_or(missing(
+            "TWILIO_ACCOUNT_SID",
+            "the Twilio account that owns the SMS number",
+        ))
+    }
+
+    pub fn widget(&self) -> Result<&WidgetConfig, ConfigError> {
+        self.widget.as_ref().ok_or(missing(
+            "WIDGET_SECRET",
+            "a long random string that signs widget session tokens",
+        ))
+    }
+
+    pub fn webhook_token(&self) -> Result<&SecretString, ConfigError> {
+        self.webhook_token.as_ref().ok_or(missing(
+            "CREATIO_WEBHOOK_TOKEN",
+            "the secret the Creatio business process presents",
+        ))
+    }
+}
+
+fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, ConfigError> {
+    // Parsed before anything else so a malformed value fails even where Creatio is unused.
+    let netcore = bool_var(src, "CREATIO_NETCORE", false)?;
+    let client_id = var(src, "CREATIO_CLIENT_ID");
+    let username = var(src, "CREATIO_USERNAME");
+    let Some(url) = var(src, "CREATIO_URL") else {
+        if client_id.is_some() || username.is_some() {
+            return Err(missing(
+                "CREATIO_URL",
+                "credentials are set but no instance URL",
+            ));
+        }
+        return Ok(None);
+    };
+    let url = BaseUrl::parse("CREATIO_URL", &url)?;
+    let auth = if let Some(client_id) = client_id {
+        let client_secret = secret(src, "CREATIO_CLIENT_SECRET").ok_or(missing(
+            "CREATIO_CLIENT_SECRET",
+            "CREATIO_CLIENT_ID is set, so the OAuth client secret is needed too",
+        ))?;
+        let identity_url = match var(src, "CREATIO_IDENTITY_URL") {
+            Some(u) => BaseUrl::parse("CREATIO_IDENTITY_URL", &u)?,
+            None => derive_identity_url(&url),
+        };
+        CreatioAuth::OAuth {
+            client_id,
+            client_secret,
+            identity_url,
+        }
+    } else if let Some(username) = username {
+        let password = secret(src, "CREATIO_PASSWORD").ok_or(missing(
+            "CREATIO_PASSWORD",
+            "CREATIO_USERNAME is set, so its password is needed too",
+        ))?;
+        CreatioAuth::Forms { username, password }
+    } else {
+        return Err(missing(
+            "CREATIO_CLIENT_ID",
+            "set CREATIO_CLIENT_ID and CREATIO_CLIENT_SECRET (OAuth), or CREATIO_USERNAME and CREATIO_PASSWORD",
+        ));
+    };
+    Ok(Some(CreatioConfig {
+        url,
+        netcore,
+        auth,
+        case_owner_id: guid(src, "CREATIO_CASE_OWNER_ID")?,
+        case_group_id: guid(src, "CREATIO_CASE_GROUP_ID")?,
+        resolved_status_id: guid(src, "CREATIO_RESOLVED_STATUS_ID")?,
+    }))
+}
+
+/// Creatio cloud's identity server: `-is` added to the first label of the host
+/// (`acme.creatio.com` → `acme-is.creatio.com`).
+fn derive_identity_url(url: &BaseUrl) -> BaseUrl {
+    let scheme = url
+        .as_str()
+        .split_once("://")
+        .map(|(s, _)| s)
+        .unwrap_or("https");
+    let host = url.host();
+    let derived = match host.split_once('.') {
+        Some((first, rest)) => format!("{first}-is.{rest}"),
+        None => host.to_owned(),
+    };
+    BaseUrl(format!("{scheme}://{derived}"))
+}
+
+fn twilio_config(
+    src: &dyn Source,
+    country: DefaultCountry,
+) -> Result<Option<TwilioConfig>, ConfigError> {
+    let Some(account_sid) = var(src, "TWILIO_ACCOUNT_SID") else {
+        return Ok(None);
+    };
+    if !(account_sid.starts_with("AC") && account_sid.len() == 34) {
+        return Err(ConfigError::Invalid {
+            name: "TWILIO_ACCOUNT_SID",
+            reason: "must be the 34-character account SID starting with AC".into(),
+        });
+    }
+    let auth_token = secret(src, "TWILIO_AUTH_TOKEN").ok_or(missing(
+        "TWILIO_AUTH_TOKEN",
+        "signs Twilio webhooks and authenticates sends",
+    ))?;
+    let sender = match (
+        var(src, "TWILIO_FROM"),
+        var(src, "TWILIO_MESSAGING_SERVICE_SID"),
+    ) {
+        (_, Some(ms)) => TwilioSender::MessagingService(ms),
+        (Some(from), None) => {
+            TwilioSender::From(PhoneNumber::parse(&from, Some(country)).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "TWILIO_FROM",
+                    reason: e.to_string(),
+                }
+            })?)
+        }
+        (None, None) => {
+            return Err(missing(
+                "TWILIO_FROM",
+                "set TWILIO_FROM (the sending number) or TWILIO_MESSAGING_SERVICE_SID",
+            ));
+        }
+    };
+    let api_url = match var(src, "TWILIO_API_URL") {
+        Some(u) => BaseUrl::parse("TWILIO_API_URL", &u)?,
+        None => BaseUrl("https://api.twilio.com".into()),
+    };
+    Ok(Some(TwilioConfig {
+        account_sid,
+        auth_token,
+        sender,
+        api_url,
+    }))
+}
+
+fn widget_config(src: &dyn Source) -> Result<Option<WidgetConfig>, ConfigError> {
+    let Some(secret_value) = var(src, "WIDGET_SECRET") else {
+        return Ok(None);
+    };
+    if secret_value.len() < 32 {
+        return Err(ConfigError::Invalid {
+            name: "WIDGET_SECRET",
+            reason: "must be at least 32 characters".into(),
+        });
+    }
+    let allowed_origins = var(src, "WIDGET_ALLOWED_ORIGINS")
+        .map(|v| {
+            v.split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Some(WidgetConfig {
+        secret: SecretString::from(secret_value),
+        identity_secret: secret(src, "WIDGET_IDENTITY_SECRET"),
+        allowed_origins,
+    }))
+}
+
+fn assistant_config(src: &dyn Source) -> Result<AssistantKind, ConfigError> {
+    match var(src, "ASSISTANT").as_deref() {
+        None | Some("rules") => Ok(AssistantKind::Rules),
+        Some("openai") => Ok(AssistantKind::OpenAi {
+            base_url: BaseUrl::parse(
+                "OPENAI_BASE_URL",
+                &var(src, "OPENAI_BASE_URL").ok_or(missing(
+                    "OPENAI_BASE_URL",
+                    "ASSISTANT=openai needs the chat-completions base URL, e.g. https://api.openai.com/v1",
+                ))?,
+            )?,
+            api_key: secret(src, "OPENAI_API_KEY")
+                .ok_or(missing("OPENAI_API_KEY", "ASSISTANT=openai needs an API key"))?,
+            model: var(src, "OPENAI_MODEL")
+                .ok_or(missing("OPENAI_MODEL", "ASSISTANT=openai needs a model name"))?,
+        }),
+        Some(_) => Err(ConfigError::Invalid {
+            name: "ASSISTANT",
+            reason: "must be rules or openai".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(pairs: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<&str, &str> = pairs.iter().copied().collect();
+        Config::from_source(&map)
+    }
+
+    #[test]
+    fn an_empty_environment_is_a_valid_local_default() {
+        let c = cfg(&[]).unwrap();
+        assert!(matches!(c.assistant, AssistantKind::Rules));
+        assert_eq!(c.sms_idle_timeout, SignedDuration::from_hours(3));
+        assert_eq!(
+            c.table_name().unwrap_err().to_string(),
+            "TABLE_NAME is not set: the DynamoDB table the store uses"
+        );
+        assert!(
+            c.creatio()
+                .unwrap_err()
+                .to_string()
+                .starts_with("CREATIO_URL is not set")
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("PUBLIC_BASE_URL", "ftp://x")], "PUBLIC_BASE_URL"),
+            (
+                &[("PUBLIC_BASE_URL", "http://example.com")],
+                "PUBLIC_BASE_URL",
+            ),
+            (
+                &[("CREATIO_URL", "https://a.creatio.com")],
+                "CREATIO_CLIENT_ID",
+            ),
+            (&[("CREATIO_CLIENT_ID", "x")], "CREATIO_URL"),
+            (
+                &[
+                    ("CREATIO_URL", "https://a.creatio.com"),
+                    ("CREATIO_CLIENT_ID", "x"),
+                ],
+                "CREATIO_CLIENT_SECRET",
+            ),
+            (
+                &[
+                    ("CREATIO_URL", "https://a.creatio.com"),
+                    ("CREATIO_USERNAME", "x"),
+                ],
+                "CREATIO_PASSWORD",
+            ),
+            (&[("CREATIO_NETCORE", "maybe")], "CREATIO_NETCORE"),
+            (&[("TWILIO_ACCOUNT_SID", "nope")], "TWILIO_ACCOUNT_SID"),
+            (
+                &[("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef")],
+                "TWILIO_AUTH_TOKEN",
+            ),
+            (
+                &[
+                    ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+                    ("TWILIO_AUTH_TOKEN", "t"),
+                    ("TWILIO_FROM", "not a number"),
+                ],
+                "TWILIO_FROM",
+            ),
+            (&[("WIDGET_SECRET", "short")], "WIDGET_SECRET"),
+            (&[("ASSISTANT", "gpt")], "ASSISTANT"),
+            (&[("ASSISTANT", "openai")], "OPENAI_BASE_URL"),
+            (
+                &[("SMS_IDLE_TIMEOUT_MINUTES", "-5")],
+                "SMS_IDLE_TIMEOUT_MINUTES",
+            ),
+            (
+                &[("CASEBRIDGE_DEFAULT_COUNTRY", "Narnia")],
+                "CASEBRIDGE_DEFAULT_COUNTRY",
+            ),
+        ];
+        for (env, name) in cases {
+            let map: HashMap<&str, &str> = env.iter().copied().collect();
+            let err = Config::from_source(&map).expect_err(name);
+            assert!(err.to_string().starts_with(name), "{name}: {err}");
+        }
+        let err = cfg(&[
+            ("CREATIO_URL", "https://a.creatio.com"),
+            ("CREATIO_USERNAME", "u"),
+            ("CREATIO_PASSWORD", "p"),
+            ("CREATIO_CASE_OWNER_ID", "bob"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("CREATIO_CASE_OWNER_ID is invalid"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn creatio_oauth_derives_the_identity_host_and_tolerates_a_trailing_slash() {
+        let c = cfg(&[
+            ("CREATIO_URL", "https://acme.creatio.com/"),
+            ("CREATIO_CLIENT_ID", "id"),
+            ("CREATIO_CLIENT_SECRET", "s3cret-value"),
+        ])
+        .unwrap();
+        let cr = c.creatio().unwrap();
+        assert_eq!(cr.url.as_str(), "https://acme.creatio.com");
+        assert!(!cr.netcore);
+        match &cr.auth {
+            CreatioAuth::OAuth { identity_url, .. } => {
+                assert_eq!(identity_url.as_str(), "https://acme-is.creatio.com")
+            }
+            other => panic!("expected OAuth, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let c = cfg(&[
+            ("CREATIO_URL", "https://acme.creatio.com"),
+            ("CREATIO_USERNAME", "integration"),
+            ("CREATIO_PASSWORD", "hunter2-password"),
+            ("CREATIO_WEBHOOK_TOKEN", "webhook-token-value"),
+            ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+            ("TWILIO_AUTH_TOKEN", "twilio-token-value"),
+            ("TWILIO_FROM", "+15557654321"),
+            ("WIDGET_SECRET", "0123456789abcdef0123456789abcdef-widget"),
+        ])
+        .unwrap();
+        let dbg = format!("{c:?}");
+        for s in [
+            "hunter2-password",
+            "webhook-token-value",
+            "twilio-token-value",
+            "-widget",
+        ] {
+            assert!(!dbg.contains(s), "{s} leaked into Debug");
+        }
+        assert!(dbg.contains("REDACTED"));
+    }
+}

@@ -1,0 +1,19 @@
+//! The domain model: what a conversation is, independent of Lambda, DynamoDB or Creatio.
+//!
+//! Everything that arrives from outside (webhook fields, JWT claims, Creatio ids) is parsed into
+//! one of these types at the edge, so the rest of the code cannot hold a bad value.
+
+pub mod identity;
+pub mod ids;
+pub mod message;
+pub mod phone;
+pub mod session;
+
+pub use identity::{Channel, ConversationKey, Customer, VerifiedEmail, VisitorId};
+pub use ids::{ActivityId, CaseId, ContactId, InvalidId, LookupId, SessionId};
+pub use message::{
+    Attachment, DeliveryStatus, InvalidText, MAX_MESSAGE_CHARS, Message, MessageText, NewMessage,
+    ProviderMessageId, Role,
+};
+pub use phone::{DefaultCountry, InvalidPhoneNumber, PhoneNumber, mask_phone};
+pub use session::{CreatioLink, RefusedTransition, Session, SessionState, Transition};

@@ -1,0 +1,18 @@
+//! casebridge: the common crate of the casebridge Lambda functions.
+//!
+//! An AI assistant answers customers on SMS and in a website chat widget; when it cannot resolve
+//! the conversation it hands it to a person in Creatio CRM as a case, and the rep's replies go
+//! back on the same channel. Each Lambda function is a thin crate under `functions/`; everything
+//! they share lives here:
+//!
+//! - [`domain`]: sessions, messages, identities, ids, the session state machine. No AWS types.
+//! - [`store`]: the `Store` trait and its DynamoDB and in-memory implementations.
+//! - [`config`]: typed configuration from the environment.
+//! - [`telemetry`]: JSON logging setup.
+//! - [`aws`]: SDK clients on the workspace's one TLS stack.
+
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,295 @@
+//! In-memory store: the local runner's default and the fast path for handler unit tests.
+//! One mutex over everything: simple, and every rule of the contract holds trivially atomically.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use super::{Appended, MessageRef, SessionChanges, Store, StoreError};
+use crate::domain::{
+    CaseId, Channel, ConversationKey, CreatioLink, DeliveryStatus, Message, NewMessage,
+    ProviderMessageId, Session, SessionId, SessionState, Transition,
+};
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<SessionId, (Session, Vec<Message>)>,
+    active: HashMap<String, SessionId>,
+    provider_ids: HashMap<(Channel, ProviderMessageId), MessageRef>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind, never a half-applied rule
+        // (every method checks before it mutates), so a poisoned lock is safe to keep using.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every session, newest first (for the local runner's console and the CLI).
+    pub fn all_sessions(&self) -> Vec<Session> {
+        let mut v: Vec<Session> = self
+            .lock()
+            .sessions
+            .values()
+            .map(|(s, _)| s.clone())
+            .collect();
+        v.sort_by_key(|s| std::cmp::Reverse(s.created_at));
+        v
+    }
+}
+
+impl Inner {
+    fn get_mut(&mut self, id: SessionId) -> Result<&mut (Session, Vec<Message>), StoreError> {
+        self.sessions.get_mut(&id).ok_or(StoreError::NotFound(id))
+    }
+
+    fn apply_transition(&mut self, id: SessionId, t: Transition) -> Result<(), StoreError> {
+        let (session, _) = self.get_mut(id)?;
+        if session.state != t.from() {
+            return Err(StoreError::StateChanged {
+                id,
+                expected: t.from(),
+                actual: session.state,
+            });
+        }
+        session.state = t.to();
+        if t.to() == SessionState::Closed {
+            let key = session.key.storage_key();
+            if self.active.get(&key) == Some(&id) {
+                self.active.remove(&key);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn find_or_open(
+        &self,
+        key: &ConversationKey,
+        now: Timestamp,
+    ) -> Result<(Session, bool), StoreError> {
+        let mut inner = self.lock();
+        let k = key.storage_key();
+        if let Some(id) = inner.active.get(&k)
+            && let Some((s, _)) = inner.sessions.get(id)
+            && s.state != SessionState::Closed
+        {
+            return Ok((s.clone(), false));
+        }
+        let session = Session::open(key.clone(), now);
+        inner.active.insert(k, session.id);
+        inner
+            .sessions
+            .insert(session.id, (session.clone(), Vec::new()));
+        Ok((session, true))
+    }
+
+    async fn active_session(&self, key: &ConversationKey) -> Result<Option<Session>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .active
+            .get(&key.storage_key())
+            .and_then(|id| inner.sessions.get(id))
+            .map(|(s, _)| s.clone())
+            .filter(|s| s.state != SessionState::Closed))
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        Ok(self.lock().sessions.get(&id).map(|(s, _)| s.clone()))
+    }
+
+    async fn transcript(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, Vec<Message>)>, StoreError> {
+        Ok(self.lock().sessions.get(&id).cloned())
+    }
+
+    async fn messages_after(&self, id: SessionId, after: u64) -> Result<Vec<Message>, StoreError> {
+        let inner = self.lock();
+        let (_, msgs) = inner.sessions.get(&id).ok_or(StoreError::NotFound(id))?;
+        Ok(msgs.iter().filter(|m| m.seq > after).cloned().collect())
+    }
+
+    async fn append(
+        &self,
+        seen: &Session,
+        messages: Vec<NewMessage>,
+        transition: Option<Transition>,
+        now: Timestamp,
+    ) -> Result<Appended, StoreError> {
+        let mut inner = self.lock();
+        let id = seen.id;
+        let channel = seen.key.channel;
+        // Check everything before changing anything.
+        let (session, _) = inner.sessions.get(&id).ok_or(StoreError::NotFound(id))?;
+        if session.state == SessionState::Closed {
+            return Err(StoreError::Closed(id));
+        }
+        if let Some(t) = transition
+            && session.state != t.from()
+        {
+            return Err(StoreError::StateChanged {
+                id,
+                expected: t.from(),
+                actual: session.state,
+            });
+        }
+        for m in &messages {
+            if let Some(pid) = &m.provider_id
+                && let Some(r) = inner.provider_ids.get(&(channel, pid.clone()))
+            {
+                return Ok(Appended::AlreadySeen {
+                    session_id: r.session_id,
+                    seq: r.seq,
+                });
+            }
+        }
+        if let Some(t) = transition {
+            inner.apply_transition(id, t)?;
+        }
+        let (session, msgs) = inner.get_mut(id)?;
+        let mut stored = Vec::with_capacity(messages.len());
+        for m in messages {
+            session.last_seq += 1;
+            let msg = Message {
+                seq: session.last_seq,
+                role: m.role,
+                text: m.text,
+                provider_id: m.provider_id,
+                at: now,
+                attachments: m.attachments,
+                delivery: m.role.is_outbound().then_some(DeliveryStatus::Pending),
+            };
+            msgs.push(msg.clone());
+            stored.push(msg);
+        }
+        session.last_activity_at = now;
+        let session = session.clone();
+        for m in &stored {
+            if let Some(pid) = &m.provider_id {
+                inner.provider_ids.insert(
+                    (channel, pid.clone()),
+                    MessageRef {
+                        session_id: id,
+                        seq: m.seq,
+                    },
+                );
+            }
+        }
+        Ok(Appended::Stored {
+            session: Box::new(session),
+            messages: stored,
+        })
+    }
+
+    async fn transition(
+        &self,
+        id: SessionId,
+        transition: Transition,
+        changes: SessionChanges,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        let mut inner = self.lock();
+        inner.apply_transition(id, transition)?;
+        let (session, _) = inner.get_mut(id)?;
+        if changes.handoff_reason.is_some() {
+            session.handoff_reason = changes.handoff_reason;
+        }
+        if changes.creatio.is_some() {
+            session.creatio = changes.creatio;
+        }
+        session.last_activity_at = session.last_activity_at.max(now);
+        Ok(session.clone())
+    }
+
+    async fn link_case(&self, id: SessionId, link: CreatioLink) -> Result<Session, StoreError> {
+        let mut inner = self.lock();
+        let (session, _) = inner.get_mut(id)?;
+        session.creatio = Some(link);
+        Ok(session.clone())
+    }
+
+    async fn set_sync_error(&self, id: SessionId, error: Option<String>) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.get_mut(id)?.0.sync_error = error;
+        Ok(())
+    }
+
+    async fn advance_watermark(&self, id: SessionId, seq: u64) -> Result<Session, StoreError> {
+        let mut inner = self.lock();
+        let (session, _) = inner.get_mut(id)?;
+        if seq > session.last_seq {
+            return Err(StoreError::WatermarkPastEnd {
+                id,
+                seq,
+                last_seq: session.last_seq,
+            });
+        }
+        session.synced_seq = session.synced_seq.max(seq);
+        Ok(session.clone())
+    }
+
+    async fn record_delivery(
+        &self,
+        id: SessionId,
+        seq: u64,
+        status: DeliveryStatus,
+        provider_id: Option<&ProviderMessageId>,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let (session, msgs) = inner.get_mut(id)?;
+        let channel = session.key.channel;
+        let msg = msgs
+            .iter_mut()
+            .find(|m| m.seq == seq)
+            .ok_or(StoreError::NoSuchMessage { id, seq })?;
+        msg.delivery = Some(status);
+        if let Some(pid) = provider_id {
+            msg.provider_id = Some(pid.clone());
+            inner.provider_ids.insert(
+                (channel, pid.clone()),
+                MessageRef {
+                    session_id: id,
+                    seq,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    async fn find_by_case(&self, case_id: CaseId) -> Result<Option<Session>, StoreError> {
+        let inner = self.lock();
+        Ok(inner
+            .sessions
+            .values()
+            .map(|(s, _)| s)
+            .find(|s| s.creatio.as_ref().map(|l| l.case_id) == Some(case_id))
+            .cloned())
+    }
+
+    async fn find_by_provider_id(
+        &self,
+        channel: Channel,
+        id: &ProviderMessageId,
+    ) -> Result<Option<MessageRef>, StoreError> {
+        Ok(self
+            .lock()
+            .provider_ids
+            .get(&(channel, id.clone()))
+            .copied())
+    }
+}

@@ -1,0 +1,204 @@
+//! The session store: the only state casebridge keeps.
+//!
+//! One trait, two implementations held to one contract test suite (`shared/tests/store_contract.rs`):
+//! [`memory::MemoryStore`] for the local runner and fast unit tests, [`dynamo::DynamoStore`] for
+//! production. Handlers take `&dyn Store`, so the same handler code runs on both.
+//!
+//! The rules every implementation keeps:
+//! - at most one *active* (not closed) session per [`ConversationKey`]; concurrent `find_or_open`
+//!   calls for a new conversation agree on one session;
+//! - message seqs are 1-based, gap-free and strictly increasing per session;
+//! - a message with a provider id is stored at most once per channel: a redelivery returns
+//!   [`Appended::AlreadySeen`] and changes nothing;
+//! - appending messages and updating the session happen together or not at all;
+//! - state changes are conditional on the state the caller saw, so of N racing callers exactly one
+//!   wins and the others get [`StoreError::StateChanged`];
+//! - a closed session accepts nothing more;
+//! - the sync watermark only moves forward.
+
+pub mod dynamo;
+pub mod memory;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::domain::{
+    CaseId, Channel, ConversationKey, CreatioLink, DeliveryStatus, Message, NewMessage,
+    ProviderMessageId, Session, SessionId, SessionState, Transition,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("session {0} does not exist")]
+    NotFound(SessionId),
+    #[error("session {0} is closed")]
+    Closed(SessionId),
+    #[error("session {id} is {actual}, not {expected} as the caller expected")]
+    StateChanged {
+        id: SessionId,
+        expected: SessionState,
+        actual: SessionState,
+    },
+    #[error("message {seq} of session {id} does not exist")]
+    NoSuchMessage { id: SessionId, seq: u64 },
+    #[error("watermark {seq} is past the last message {last_seq} of session {id}")]
+    WatermarkPastEnd {
+        id: SessionId,
+        seq: u64,
+        last_seq: u64,
+    },
+    #[error("gave up on session {0} after repeated concurrent updates")]
+    Contention(SessionId),
+    #[error("stored item is malformed: {0}")]
+    Corrupt(String),
+    /// The backing service failed; `retryable` says whether trying again may help (throttling,
+    /// 5xx, timeouts) or not (bad request, missing table, no permission).
+    #[error("store backend failed: {message}")]
+    Backend { message: String, retryable: bool },
+}
+
+impl StoreError {
+    /// Worth retrying the whole operation later (e.g. let the stream redeliver)?
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Contention(_)
+                | StoreError::Backend {
+                    retryable: true,
+                    ..
+                }
+        )
+    }
+}
+
+/// The outcome of an append.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Appended {
+    /// Stored: the session as it now is, and the messages with their seqs.
+    Stored {
+        session: Box<Session>,
+        messages: Vec<Message>,
+    },
+    /// A message with this provider id was stored before; nothing changed. Where it went:
+    AlreadySeen { session_id: SessionId, seq: u64 },
+}
+
+/// What a state transition writes besides the state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionChanges {
+    pub handoff_reason: Option<String>,
+    pub creatio: Option<CreatioLink>,
+}
+
+/// Where a provider message id was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageRef {
+    pub session_id: SessionId,
+    pub seq: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The active session for this conversation, or a new one with the assistant.
+    /// Returns the session and whether it was opened by this call.
+    async fn find_or_open(
+        &self,
+        key: &ConversationKey,
+        now: Timestamp,
+    ) -> Result<(Session, bool), StoreError>;
+
+    /// The active session for this conversation, if any.
+    async fn active_session(&self, key: &ConversationKey) -> Result<Option<Session>, StoreError>;
+
+    async fn session(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+
+    /// The session and all its messages in seq order.
+    async fn transcript(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, Vec<Message>)>, StoreError>;
+
+    /// Messages with seq > `after`, in order (the widget's poll). Cheap when there are none.
+    async fn messages_after(&self, id: SessionId, after: u64) -> Result<Vec<Message>, StoreError>;
+
+    /// Appends `messages` (in order) to the session the caller last saw, and applies `transition`
+    /// in the same atomic write. `seen` is only a hint for the next seq: a stale view costs a
+    /// re-read, never a wrong seq. Refused on a closed session, and with `StateChanged` when the
+    /// transition's `from` is no longer the state.
+    async fn append(
+        &self,
+        seen: &Session,
+        messages: Vec<NewMessage>,
+        transition: Option<Transition>,
+        now: Timestamp,
+    ) -> Result<Appended, StoreError>;
+
+    /// Changes state if, and only if, the session is in `transition.from()`.
+    async fn transition(
+        &self,
+        id: SessionId,
+        transition: Transition,
+        changes: SessionChanges,
+        now: Timestamp,
+    ) -> Result<Session, StoreError>;
+
+    /// Records the Creatio link without a state change (case created early, number read back).
+    async fn link_case(&self, id: SessionId, link: CreatioLink) -> Result<Session, StoreError>;
+
+    /// Records (Some) or clears (None) the last permanent sync failure.
+    async fn set_sync_error(&self, id: SessionId, error: Option<String>) -> Result<(), StoreError>;
+
+    /// Moves the sync watermark up to `seq`; a lower value than the current one changes nothing.
+    async fn advance_watermark(&self, id: SessionId, seq: u64) -> Result<Session, StoreError>;
+
+    /// Records the delivery status of outbound message `seq`, and the provider's id for it when
+    /// first known (so that the provider's status callback can find the message).
+    async fn record_delivery(
+        &self,
+        id: SessionId,
+        seq: u64,
+        status: DeliveryStatus,
+        provider_id: Option<&ProviderMessageId>,
+    ) -> Result<(), StoreError>;
+
+    /// The session linked to this Creatio case.
+    async fn find_by_case(&self, case_id: CaseId) -> Result<Option<Session>, StoreError>;
+
+    /// Where a provider message id (inbound or outbound) was stored.
+    async fn find_by_provider_id(
+        &self,
+        channel: Channel,
+        id: &ProviderMessageId,
+    ) -> Result<Option<MessageRef>, StoreError>;
+}
+
+/// How long data is kept before DynamoDB's TTL removes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention(pub jiff::SignedDuration);
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention(jiff::SignedDuration::from_hours(24 * 90))
+    }
+}
+
+impl Retention {
+    /// Epoch seconds after which an item written at `now` may be deleted.
+    pub fn expires_at(&self, now: Timestamp) -> i64 {
+        now.as_second().saturating_add(self.0.as_secs())
+    }
+}
+
+/// The production store for a Lambda function: DynamoDB on `TABLE_NAME`, through the SDK's
+/// standard region/credential/endpoint chain. Called once in `main`.
+pub async fn connect_dynamodb(
+    config: &crate::config::Config,
+) -> Result<dynamo::DynamoStore, crate::config::ConfigError> {
+    let table = config.table_name()?.to_owned();
+    let sdk = crate::aws::sdk_config().await;
+    Ok(dynamo::DynamoStore::new(
+        crate::aws::dynamodb_client(&sdk),
+        table,
+        Retention(config.retention),
+    ))
+}

@@ -1,0 +1,832 @@
+//! ONE contract for every `Store`: each test below runs against the in-memory store and against
+//! the DynamoDB store (the real AWS SDK talking to a moto server on loopback, which the test
+//! command starts and names in `AWS_ENDPOINT_URL_DYNAMODB`).
+//!
+//! Without that variable the DynamoDB half is skipped with a note, unless `CASEBRIDGE_REQUIRE_MOTO`
+//! is set (the test command sets it), in which case a missing moto is a failure, not a skip.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use casebridge::domain::*;
+use casebridge::store::dynamo::DynamoStore;
+use casebridge::store::memory::MemoryStore;
+use casebridge::store::{Appended, Retention, SessionChanges, Store, StoreError};
+use jiff::Timestamp;
+
+type DynStore = Arc<dyn Store>;
+
+fn memory_store() -> Option<DynStore> {
+    Some(Arc::new(MemoryStore::new()))
+}
+
+async fn dynamo_store() -> Option<DynStore> {
+    Some(Arc::new(fresh_dynamo().await?))
+}
+
+async fn fresh_dynamo() -> Option<DynamoStore> {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
+        assert!(
+            std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
+            "CASEBRIDGE_REQUIRE_MOTO is set but AWS_ENDPOINT_URL_DYNAMODB is not: moto is not running"
+        );
+        eprintln!(
+            "skipping DynamoDB contract test: AWS_ENDPOINT_URL_DYNAMODB is not set (run scripts/test)"
+        );
+        return None;
+    };
+    let client = casebridge::aws::local_dynamodb_client(&endpoint);
+    let table = format!("contract-{}", uuid::Uuid::new_v4().simple());
+    DynamoStore::create_table(&client, &table)
+        .await
+        .expect("create table on moto");
+    Some(DynamoStore::new(client, table, Retention::default()))
+}
+
+fn now() -> Timestamp {
+    Timestamp::now()
+}
+
+fn sms_key(customer: &str) -> ConversationKey {
+    ConversationKey::new(
+        Channel::Sms,
+        Customer::Phone(PhoneNumber::parse(customer, None).unwrap()),
+        "+15557654321",
+    )
+}
+
+fn text(s: &str) -> MessageText {
+    MessageText::parse(s).unwrap()
+}
+
+fn customer_msg(s: &str, sid: &str) -> NewMessage {
+    NewMessage::new(Role::Customer, text(s))
+        .with_provider_id(ProviderMessageId::parse(sid).unwrap())
+}
+
+fn t(from: SessionState, to: SessionState) -> Transition {
+    Transition::new(from, to).unwrap()
+}
+
+fn stored(a: Appended) -> (Session, Vec<Message>) {
+    match a {
+        Appended::Stored { session, messages } => (*session, messages),
+        other => panic!("expected Stored, got {other:?}"),
+    }
+}
+
+async fn race<T, F, Fut>(n: usize, f: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+{
+    let tasks: Vec<_> = (0..n).map(|i| tokio::spawn(f(i))).collect();
+    futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task panicked"))
+        .collect()
+}
+
+// ---- the contract ----------------------------------------------------------------------------
+
+async fn find_or_open_returns_the_same_session_per_conversation(store: DynStore) {
+    // GIVEN no session for this customer
+    let key = sms_key("+15551230001");
+    assert_eq!(store.active_session(&key).await.unwrap(), None);
+    // WHEN the conversation is found twice
+    let (a, opened_a) = store.find_or_open(&key, now()).await.unwrap();
+    let (b, opened_b) = store.find_or_open(&key, now()).await.unwrap();
+    // THEN it is one session, opened once, with the assistant
+    assert!(opened_a && !opened_b);
+    assert_eq!(a.id, b.id);
+    assert_eq!(a.state, SessionState::Assistant);
+    assert_eq!(a.key, key);
+    assert_eq!(
+        store.active_session(&key).await.unwrap().map(|s| s.id),
+        Some(a.id)
+    );
+    // AND another customer, or the same customer texting another of our numbers, is another one
+    let (c, _) = store
+        .find_or_open(&sms_key("+15551230002"), now())
+        .await
+        .unwrap();
+    let mut other_number = key.clone();
+    other_number.endpoint = "+15550000000".into();
+    let (d, _) = store.find_or_open(&other_number, now()).await.unwrap();
+    assert_ne!(a.id, c.id);
+    assert_ne!(a.id, d.id);
+}
+
+async fn concurrent_find_or_open_agrees_on_one_session(store: DynStore) {
+    let key = sms_key("+15551230003");
+    let results = race(8, |_| {
+        let (store, key) = (store.clone(), key.clone());
+        async move { store.find_or_open(&key, now()).await.unwrap() }
+    })
+    .await;
+    let ids: HashSet<SessionId> = results.iter().map(|(s, _)| s.id).collect();
+    assert_eq!(ids.len(), 1, "racing opens must agree on one session");
+    assert_eq!(results.iter().filter(|(_, opened)| *opened).count(), 1);
+}
+
+async fn appends_get_gap_free_seqs_and_read_back_in_order(store: DynStore) {
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230004"), now())
+        .await
+        .unwrap();
+    let (s, first) = stored(
+        store
+            .append(
+                &s,
+                vec![customer_msg("Where is my order #1234?", "SM0001")],
+                None,
+                now(),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(first[0].seq, 1);
+    assert_eq!(s.last_seq, 1);
+    let (s, more) = stored(
+        store
+            .append(
+                &s,
+                vec![
+                    NewMessage::new(
+                        Role::Assistant,
+                        text("It ships <b>today</b> & arrives soon."),
+                    ),
+                    NewMessage::new(Role::System, text("consent: opted in")),
+                ],
+                None,
+                now(),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(more.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2, 3]);
+    assert_eq!(s.last_seq, 3);
+
+    let (session, transcript) = store.transcript(s.id).await.unwrap().unwrap();
+    assert_eq!(session.last_seq, 3);
+    assert_eq!(
+        transcript.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(
+        transcript.iter().map(|m| m.role).collect::<Vec<_>>(),
+        vec![Role::Customer, Role::Assistant, Role::System]
+    );
+    // Text comes back byte for byte, markup and all: escaping is the renderer's job.
+    assert_eq!(
+        transcript[1].text.as_str(),
+        "It ships <b>today</b> & arrives soon."
+    );
+    assert_eq!(
+        transcript[0].provider_id.as_ref().unwrap().as_str(),
+        "SM0001"
+    );
+    // Outbound messages start Pending; inbound and system ones carry no delivery status.
+    assert_eq!(transcript[0].delivery, None);
+    assert_eq!(transcript[1].delivery, Some(DeliveryStatus::Pending));
+    assert_eq!(transcript[2].delivery, None);
+}
+
+async fn attachments_are_kept_by_reference(store: DynStore) {
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230005"), now())
+        .await
+        .unwrap();
+    let att = vec![
+        Attachment {
+            url: "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1".into(),
+            content_type: Some("image/jpeg".into()),
+        },
+        Attachment {
+            url: "https://example.com/f.pdf".into(),
+            content_type: None,
+        },
+    ];
+    let msg = customer_msg("photo of the damage", "MM0001").with_attachments(att.clone());
+    stored(store.append(&s, vec![msg], None, now()).await.unwrap());
+    let (_, transcript) = store.transcript(s.id).await.unwrap().unwrap();
+    assert_eq!(transcript[0].attachments, att);
+}
+
+async fn a_redelivered_message_is_stored_once(store: DynStore) {
+    // GIVEN a session, WHEN the same MessageSid arrives 5 times at once (Twilio retries)
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230006"), now())
+        .await
+        .unwrap();
+    let outcomes = race(5, |_| {
+        let (store, s) = (store.clone(), s.clone());
+        async move {
+            store
+                .append(&s, vec![customer_msg("hello", "SMdup0001")], None, now())
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    // THEN exactly one stored it, the others were told where it went, and the transcript has one
+    let stored_count = outcomes
+        .iter()
+        .filter(|o| matches!(o, Appended::Stored { .. }))
+        .count();
+    assert_eq!(stored_count, 1, "{outcomes:?}");
+    for o in &outcomes {
+        if let Appended::AlreadySeen { session_id, seq } = o {
+            assert_eq!((*session_id, *seq), (s.id, 1));
+        }
+    }
+    let (session, transcript) = store.transcript(s.id).await.unwrap().unwrap();
+    assert_eq!(transcript.len(), 1);
+    assert_eq!(session.last_seq, 1);
+    // AND a later redelivery, with a stale view, still changes nothing
+    let again = store
+        .append(&s, vec![customer_msg("hello", "SMdup0001")], None, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        Appended::AlreadySeen {
+            session_id: s.id,
+            seq: 1
+        }
+    );
+    let pid = ProviderMessageId::parse("SMdup0001").unwrap();
+    let r = store
+        .find_by_provider_id(Channel::Sms, &pid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.session_id, r.seq), (s.id, 1));
+    // Provider ids are per channel: the same id on the widget is not a duplicate of the SMS one.
+    assert_eq!(
+        store
+            .find_by_provider_id(Channel::Widget, &pid)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn concurrent_appends_neither_lose_nor_double_a_seq(store: DynStore) {
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230007"), now())
+        .await
+        .unwrap();
+    let outcomes = race(10, |i| {
+        let (store, s) = (store.clone(), s.clone());
+        // Every writer starts from the same (soon stale) view of the session.
+        async move {
+            store
+                .append(
+                    &s,
+                    vec![customer_msg(&format!("m{i}"), &format!("SMc{i:04}"))],
+                    None,
+                    now(),
+                )
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+    for o in outcomes {
+        stored(o);
+    }
+    let (session, transcript) = store.transcript(s.id).await.unwrap().unwrap();
+    assert_eq!(session.last_seq, 10);
+    assert_eq!(
+        transcript.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+    let texts: HashSet<&str> = transcript.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts.len(), 10);
+}
+
+async fn racing_handoff_requests_have_exactly_one_winner(store: DynStore) {
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230008"), now())
+        .await
+        .unwrap();
+    let results = race(8, |i| {
+        let store = store.clone();
+        async move {
+            store
+                .transition(
+                    s.id,
+                    t(SessionState::Assistant, SessionState::HandoffRequested),
+                    SessionChanges {
+                        handoff_reason: Some(format!("reason {i}")),
+                        ..Default::default()
+                    },
+                    now(),
+                )
+                .await
+        }
+    })
+    .await;
+    let winners: Vec<&Session> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one transition wins: {results:?}");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(
+                matches!(
+                    e,
+                    StoreError::StateChanged {
+                        expected: SessionState::Assistant,
+                        actual: SessionState::HandoffRequested,
+                        ..
+                    }
+                ),
+                "{e:?}"
+            );
+        }
+    }
+    let session = store.session(s.id).await.unwrap().unwrap();
+    assert_eq!(session.state, SessionState::HandoffRequested);
+    assert_eq!(session.handoff_reason, winners[0].handoff_reason);
+}
+
+async fn a_message_and_its_handoff_land_together_once(store: DynStore) {
+    // The handoff notice and the state change are one write; racing writers hand off once.
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230009"), now())
+        .await
+        .unwrap();
+    let results = race(6, |_| {
+        let (store, s) = (store.clone(), s.clone());
+        async move {
+            store
+                .append(
+                    &s,
+                    vec![NewMessage::new(
+                        Role::Assistant,
+                        text("A person will follow up."),
+                    )],
+                    Some(t(SessionState::Assistant, SessionState::HandoffRequested)),
+                    now(),
+                )
+                .await
+        }
+    })
+    .await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(results.iter().all(|r| match r {
+        Ok(_) => true,
+        Err(e) => matches!(e, StoreError::StateChanged { .. }),
+    }));
+    let (session, transcript) = store.transcript(s.id).await.unwrap().unwrap();
+    assert_eq!(session.state, SessionState::HandoffRequested);
+    assert_eq!(transcript.len(), 1, "the losers wrote no message");
+}
+
+async fn a_closed_session_never_reopens(store: DynStore) {
+    let key = sms_key("+15551230010");
+    let (s, _) = store.find_or_open(&key, now()).await.unwrap();
+    let (s, _) = stored(
+        store
+            .append(&s, vec![customer_msg("hi", "SMcl0001")], None, now())
+            .await
+            .unwrap(),
+    );
+    let closed = store
+        .transition(
+            s.id,
+            t(SessionState::Assistant, SessionState::Closed),
+            SessionChanges::default(),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(closed.state, SessionState::Closed);
+    // Nothing more can be appended, even with a view from before the close.
+    let err = store
+        .append(
+            &s,
+            vec![customer_msg("still there?", "SMcl0002")],
+            None,
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Closed(id) if id == s.id),
+        "{err:?}"
+    );
+    // No transition leaves closed (refused before it reaches the store) …
+    assert!(Transition::new(SessionState::Closed, SessionState::Assistant).is_err());
+    // … and a transition that assumed another state is refused by the store.
+    let err = store
+        .transition(
+            s.id,
+            t(SessionState::WithAgent, SessionState::Closed),
+            SessionChanges::default(),
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::StateChanged {
+                actual: SessionState::Closed,
+                ..
+            } | StoreError::Closed(_)
+        ),
+        "{err:?}"
+    );
+    // The next message opens a new session for the same conversation.
+    assert_eq!(store.active_session(&key).await.unwrap(), None);
+    let (next, opened) = store.find_or_open(&key, now()).await.unwrap();
+    assert!(opened);
+    assert_ne!(next.id, s.id);
+    assert_eq!(next.state, SessionState::Assistant);
+    assert_eq!(next.last_seq, 0);
+    assert_eq!(
+        store.session(s.id).await.unwrap().unwrap().state,
+        SessionState::Closed
+    );
+}
+
+async fn a_session_is_found_by_its_creatio_case(store: DynStore) {
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230011"), now())
+        .await
+        .unwrap();
+    store
+        .transition(
+            s.id,
+            t(SessionState::Assistant, SessionState::HandoffRequested),
+            SessionChanges::default(),
+            now(),
+        )
+        .await
+        .unwrap();
+    let link = CreatioLink {
+        case_id: s.id.case_id(),
+        case_number: Some("SR00000042".into()),
+        contact_id: Some(ContactId::parse("5e5e202a-f46b-1410-3692-0050ba5d6c38").unwrap()),
+    };
+    let with_agent = store
+        .transition(
+            s.id,
+            t(SessionState::HandoffRequested, SessionState::WithAgent),
+            SessionChanges {
+                creatio: Some(link.clone()),
+                ..Default::default()
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(with_agent.creatio.as_ref(), Some(&link));
+    let found = store.find_by_case(s.id.case_id()).await.unwrap().unwrap();
+    assert_eq!(found.id, s.id);
+    assert_eq!(found.creatio, Some(link));
+    assert_eq!(found.state, SessionState::WithAgent);
+    let unknown = SessionId::new_random().case_id();
+    assert_eq!(store.find_by_case(unknown).await.unwrap(), None);
+
+    // link_case records a link without a state change (case created early).
+    let (other, _) = store
+        .find_or_open(&sms_key("+15551230012"), now())
+        .await
+        .unwrap();
+    let linked = store
+        .link_case(
+            other.id,
+            CreatioLink {
+                case_id: other.id.case_id(),
+                case_number: None,
+                contact_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(linked.state, SessionState::Assistant);
+    assert_eq!(
+        store
+            .find_by_case(other.id.case_id())
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        other.id
+    );
+}
+
+async fn the_watermark_only_moves_forward(store: DynStore) {
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230013"), now())
+        .await
+        .unwrap();
+    let (s, _) = stored(
+        store
+            .append(
+                &s,
+                vec![
+                    customer_msg("one", "SMw1"),
+                    customer_msg("two", "SMw2"),
+                    customer_msg("three", "SMw3"),
+                ],
+                None,
+                now(),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(s.unsynced(), 1..=3);
+    assert_eq!(
+        store.advance_watermark(s.id, 2).await.unwrap().synced_seq,
+        2
+    );
+    assert_eq!(
+        store.advance_watermark(s.id, 1).await.unwrap().synced_seq,
+        2,
+        "never backwards"
+    );
+    assert_eq!(
+        store.advance_watermark(s.id, 2).await.unwrap().synced_seq,
+        2
+    );
+    let err = store.advance_watermark(s.id, 4).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::WatermarkPastEnd {
+                seq: 4,
+                last_seq: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let session = store.session(s.id).await.unwrap().unwrap();
+    assert_eq!(session.synced_seq, 2);
+    assert_eq!(session.unsynced(), 3..=3);
+    assert_eq!(
+        store
+            .advance_watermark(s.id, 3)
+            .await
+            .unwrap()
+            .unsynced()
+            .count(),
+        0
+    );
+}
+
+async fn delivery_status_is_recorded_on_the_outbound_message(store: DynStore) {
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230014"), now())
+        .await
+        .unwrap();
+    let (s, msgs) = stored(
+        store
+            .append(
+                &s,
+                vec![NewMessage::new(Role::Agent, text("We refunded you."))],
+                None,
+                now(),
+            )
+            .await
+            .unwrap(),
+    );
+    let seq = msgs[0].seq;
+    let sid = ProviderMessageId::parse("SMout0001").unwrap();
+    store
+        .record_delivery(s.id, seq, DeliveryStatus::Sent, Some(&sid))
+        .await
+        .unwrap();
+    // The status callback finds the message by the provider's id …
+    let r = store
+        .find_by_provider_id(Channel::Sms, &sid)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.session_id, r.seq), (s.id, seq));
+    // … and records the outcome.
+    let failed = DeliveryStatus::Undelivered {
+        error_code: Some("30003".into()),
+    };
+    store
+        .record_delivery(s.id, seq, failed.clone(), None)
+        .await
+        .unwrap();
+    let (_, transcript) = store.transcript(s.id).await.unwrap().unwrap();
+    assert_eq!(transcript[0].delivery, Some(failed));
+    assert_eq!(transcript[0].provider_id.as_ref(), Some(&sid));
+    let err = store
+        .record_delivery(s.id, 99, DeliveryStatus::Delivered, None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NoSuchMessage { seq: 99, .. }),
+        "{err:?}"
+    );
+}
+
+async fn polling_reads_only_what_is_new(store: DynStore) {
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230015"), now())
+        .await
+        .unwrap();
+    let (s, _) = stored(
+        store
+            .append(
+                &s,
+                vec![
+                    customer_msg("a", "SMp1"),
+                    NewMessage::new(Role::Assistant, text("b")),
+                ],
+                None,
+                now(),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(store.messages_after(s.id, 0).await.unwrap().len(), 2);
+    let after1 = store.messages_after(s.id, 1).await.unwrap();
+    assert_eq!(after1.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2]);
+    assert!(store.messages_after(s.id, 2).await.unwrap().is_empty());
+    assert!(store.messages_after(s.id, 500).await.unwrap().is_empty());
+}
+
+async fn sync_errors_are_recorded_and_cleared(store: DynStore) {
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230016"), now())
+        .await
+        .unwrap();
+    store
+        .set_sync_error(s.id, Some("Creatio: Column UsrCategory not found".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .session(s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sync_error
+            .as_deref(),
+        Some("Creatio: Column UsrCategory not found")
+    );
+    store.set_sync_error(s.id, None).await.unwrap();
+    assert_eq!(store.session(s.id).await.unwrap().unwrap().sync_error, None);
+}
+
+async fn unknown_sessions_are_reported_as_such(store: DynStore) {
+    let ghost = SessionId::new_random();
+    assert_eq!(store.session(ghost).await.unwrap(), None);
+    assert_eq!(store.transcript(ghost).await.unwrap(), None);
+    let err = store
+        .transition(
+            ghost,
+            t(SessionState::Assistant, SessionState::Closed),
+            SessionChanges::default(),
+            now(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound(id) if id == ghost),
+        "{err:?}"
+    );
+    assert!(matches!(
+        store.set_sync_error(ghost, None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let fake = Session::open(sms_key("+15551230017"), now());
+    let err = store
+        .append(&fake, vec![customer_msg("x", "SMghost")], None, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::memory_store().unwrap()).await
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(store) = super::dynamo_store().await {
+                        super::$name(store).await
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    find_or_open_returns_the_same_session_per_conversation,
+    concurrent_find_or_open_agrees_on_one_session,
+    appends_get_gap_free_seqs_and_read_back_in_order,
+    attachments_are_kept_by_reference,
+    a_redelivered_message_is_stored_once,
+    concurrent_appends_neither_lose_nor_double_a_seq,
+    racing_handoff_requests_have_exactly_one_winner,
+    a_message_and_its_handoff_land_together_once,
+    a_closed_session_never_reopens,
+    a_session_is_found_by_its_creatio_case,
+    the_watermark_only_moves_forward,
+    delivery_status_is_recorded_on_the_outbound_message,
+    polling_reads_only_what_is_new,
+    sync_errors_are_recorded_and_cleared,
+    unknown_sessions_are_reported_as_such,
+);
+
+// ---- DynamoDB-only: what the table itself must look like --------------------------------------
+
+#[tokio::test]
+async fn dynamodb_items_carry_a_ttl_and_the_table_has_ttl_enabled() {
+    let Some(store) = fresh_dynamo().await else {
+        return;
+    };
+    let at = Timestamp::now();
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230018"), at)
+        .await
+        .unwrap();
+    stored(
+        store
+            .append(&s, vec![customer_msg("x", "SMttl1")], None, at)
+            .await
+            .unwrap(),
+    );
+    let client = store.client();
+    let ttl = client
+        .describe_time_to_live()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap();
+    let desc = ttl.time_to_live_description.unwrap();
+    assert_eq!(desc.attribute_name.as_deref(), Some("expires_at"));
+    let items = client
+        .scan()
+        .table_name(store.table())
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    // session, active pointer, message, provider id
+    assert_eq!(items.len(), 4, "{items:?}");
+    let expected = Retention::default().expires_at(at);
+    for item in items {
+        let exp: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+        assert!((exp - expected).abs() <= 1, "{exp} vs {expected}");
+    }
+}
+
+#[tokio::test]
+async fn dynamodb_a_refused_append_writes_nothing_at_all() {
+    // A closed session must refuse the *whole* transaction: no message, no provider-id item.
+    let Some(store) = fresh_dynamo().await else {
+        return;
+    };
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230019"), now())
+        .await
+        .unwrap();
+    store
+        .transition(
+            s.id,
+            t(SessionState::Assistant, SessionState::Closed),
+            SessionChanges::default(),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .append(&s, vec![customer_msg("late", "SMlate")], None, now())
+            .await
+            .is_err()
+    );
+    let pid = ProviderMessageId::parse("SMlate").unwrap();
+    assert_eq!(
+        store.find_by_provider_id(Channel::Sms, &pid).await.unwrap(),
+        None
+    );
+    let (_, transcript) = store.transcript(s.id).await.unwrap().unwrap();
+    assert!(transcript.is_empty());
+}
