@@ -13,6 +13,8 @@
 
 pub mod aws;
 pub mod config;
+pub mod creatio;
 pub mod domain;
+pub mod http;
 pub mod store;
 pub mod telemetry;

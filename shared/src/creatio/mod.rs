@@ -1,0 +1,587 @@
+//! The Creatio client: everything casebridge does in Creatio goes through [`CreatioClient`].
+//!
+//! - **Auth**: OAuth 2.0 client credentials or forms login (see `auth.rs`), chosen by config.
+//!   A lapsed sign-in (401, a redirect to a login page, an HTML login page, or under forms auth a
+//!   403 for a stale `BPMCSRF`) means: sign in again and retry once.
+//! - **OData 4** at `/0/odata` (.NET Framework) or `/odata` (.NET Core): create with a client
+//!   supplied `Id`, patch, get, query with escaped filters, `$batch` in chunks of 100.
+//! - **Idempotent create**: a create that fails is checked with a GET; if the record is there
+//!   (our earlier attempt landed, or a duplicate-key answer), it counts as done. Ids are
+//!   deterministic (see `domain::ids`), so every step of a sync is safe to repeat.
+//! - **Errors and retries**: one [`CreatioError`]; 429/5xx/no answer are retried with bounded
+//!   exponential backoff and full jitter (crate `backon`: small, no dependencies beyond what we
+//!   link, and it does exactly this), 400/403/404 and refused credentials never.
+//! - **Logs** carry entity names, ids, statuses and Creatio's error message: never credentials,
+//!   cookies, tokens or record bodies (which hold customer text).
+
+mod auth;
+pub mod check;
+pub mod error;
+pub mod odata;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use reqwest::Method;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use error::CreatioError;
+pub use odata::Filter;
+
+use crate::config::{CreatioAuth, CreatioConfig};
+use auth::{Authenticator, Credentials, Mode, transport};
+use error::error_message;
+use odata::{BatchBody, BatchResponseBody, BatchSubRequest, entity_path};
+
+/// Creatio's limit on sub-requests in one `$batch`.
+pub const MAX_BATCH: usize = 100;
+
+/// How hard to try before giving up on a transient failure.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Total attempts, the first included.
+    pub attempts: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 4 attempts, 200 ms doubling to at most 2 s, jittered: about 3 s of waiting at worst, well
+    /// inside a Lambda timeout, after which the stream's own retry takes over.
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What a create came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Created {
+    /// Written now; Creatio's answer (the record with all columns) where it sent one.
+    New(Value),
+    /// It was already there (an earlier attempt landed).
+    AlreadyThere,
+}
+
+/// One write in a `$batch`.
+#[derive(Debug, Clone)]
+pub enum BatchOp {
+    Create {
+        entity: String,
+        id: Uuid,
+        body: Value,
+    },
+    Patch {
+        entity: String,
+        id: Uuid,
+        body: Value,
+    },
+}
+
+impl BatchOp {
+    /// A create; `Id` is added to the body.
+    pub fn create(entity: &str, id: Uuid, mut body: Value) -> Self {
+        if let Value::Object(map) = &mut body {
+            map.insert("Id".into(), Value::String(id.hyphenated().to_string()));
+        }
+        BatchOp::Create {
+            entity: entity.to_owned(),
+            id,
+            body,
+        }
+    }
+
+    pub fn patch(entity: &str, id: Uuid, body: Value) -> Self {
+        BatchOp::Patch {
+            entity: entity.to_owned(),
+            id,
+            body,
+        }
+    }
+
+    fn entity(&self) -> &str {
+        match self {
+            BatchOp::Create { entity, .. } | BatchOp::Patch { entity, .. } => entity,
+        }
+    }
+
+    fn id(&self) -> Uuid {
+        match self {
+            BatchOp::Create { id, .. } | BatchOp::Patch { id, .. } => *id,
+        }
+    }
+}
+
+/// The outcome of one batch op.
+pub type BatchResult = Result<Created, CreatioError>;
+
+pub struct CreatioClient {
+    http: reqwest::Client,
+    odata_root: String,
+    auth: Authenticator,
+    retry: RetryPolicy,
+    /// (entity, name) → id, for the life of a warm container.
+    lookups: std::sync::Mutex<HashMap<(String, String), Uuid>>,
+}
+
+/// What came back from one HTTP exchange that Creatio accepted (2xx).
+struct Answer {
+    body: String,
+}
+
+impl CreatioClient {
+    /// Builds the client from configuration. `http` is the process's one reqwest client (see
+    /// `crate::http`), whose timeout bounds every call.
+    pub fn new(config: &CreatioConfig, http: reqwest::Client, retry: RetryPolicy) -> Self {
+        let base = config.url.as_str();
+        let odata_root = if config.netcore {
+            format!("{base}/odata")
+        } else {
+            format!("{base}/0/odata")
+        };
+        let mode = match &config.auth {
+            CreatioAuth::OAuth {
+                client_id,
+                client_secret,
+                identity_url,
+            } => Mode::OAuth {
+                client_id: client_id.clone(),
+                client_secret: client_secret.clone(),
+                token_url: identity_url.join("/connect/token"),
+            },
+            CreatioAuth::Forms { username, password } => Mode::Forms {
+                username: username.clone(),
+                password: password.clone(),
+                login_url: format!("{base}/ServiceModel/AuthService.svc/Login"),
+            },
+        };
+        Self {
+            http,
+            odata_root,
+            auth: Authenticator::new(mode),
+            retry,
+            lookups: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn odata_root(&self) -> &str {
+        &self.odata_root
+    }
+
+    /// Creates `entity` with the client-supplied `id` (added to `body`). Idempotent.
+    pub async fn create(
+        &self,
+        entity: &str,
+        id: Uuid,
+        body: Value,
+    ) -> Result<Created, CreatioError> {
+        let mut body = body;
+        if let Value::Object(map) = &mut body {
+            map.insert("Id".into(), Value::String(id.hyphenated().to_string()));
+        }
+        let url = format!("{}/{entity}", self.odata_root);
+        self.retrying(|| async {
+            match self
+                .exchange(Method::POST, &url, &[], Some(&body), false)
+                .await
+            {
+                Ok(a) => Ok(Created::New(
+                    serde_json::from_str(&a.body).unwrap_or(Value::Null),
+                )),
+                Err(e) => {
+                    // Did an earlier attempt land, or is this Creatio's duplicate-key answer?
+                    if self.exists(entity, id).await? {
+                        tracing::info!(entity, %id, "create found the record already there");
+                        Ok(Created::AlreadyThere)
+                    } else {
+                        Err(e)
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// Updates columns of one record.
+    pub async fn patch(&self, entity: &str, id: Uuid, body: Value) -> Result<(), CreatioError> {
+        let url = format!("{}/{}", self.odata_root, entity_path(entity, id));
+        self.retrying(|| async {
+            self.exchange(Method::PATCH, &url, &[], Some(&body), false)
+                .await
+                .map(|_| ())
+        })
+        .await
+    }
+
+    /// One record by id with the given columns; `None` when there is no such record.
+    pub async fn get(
+        &self,
+        entity: &str,
+        id: Uuid,
+        select: &[&str],
+    ) -> Result<Option<Value>, CreatioError> {
+        let url = format!("{}/{}", self.odata_root, entity_path(entity, id));
+        let select = select.join(",");
+        let query: Vec<(&str, &str)> = if select.is_empty() {
+            vec![]
+        } else {
+            vec![("$select", select.as_str())]
+        };
+        self.retrying(|| async {
+            match self.exchange(Method::GET, &url, &query, None, false).await {
+                Ok(a) => serde_json::from_str(&a.body)
+                    .map(Some)
+                    .map_err(|_| CreatioError::Protocol(format!("{entity} was not JSON"))),
+                Err(CreatioError::Api { status: 404, .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+
+    async fn exists(&self, entity: &str, id: Uuid) -> Result<bool, CreatioError> {
+        Ok(self.get(entity, id, &["Id"]).await?.is_some())
+    }
+
+    /// Records matching `filter` (all when None), with the given columns, at most `top`.
+    pub async fn query(
+        &self,
+        entity: &str,
+        filter: Option<&Filter>,
+        select: &[&str],
+        top: Option<usize>,
+    ) -> Result<Vec<Value>, CreatioError> {
+        let url = format!("{}/{entity}", self.odata_root);
+        let select = select.join(",");
+        let top = top.map(|t| t.to_string());
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(f) = filter {
+            query.push(("$filter", f.as_str()));
+        }
+        if !select.is_empty() {
+            query.push(("$select", &select));
+        }
+        if let Some(t) = &top {
+            query.push(("$top", t));
+        }
+        self.retrying(|| async {
+            let a = self
+                .exchange(Method::GET, &url, &query, None, false)
+                .await?;
+            let v: Value = serde_json::from_str(&a.body)
+                .map_err(|_| CreatioError::Protocol(format!("{entity} query was not JSON")))?;
+            match v.get("value") {
+                Some(Value::Array(rows)) => Ok(rows.clone()),
+                _ => Err(CreatioError::Protocol(format!(
+                    "{entity} query answer has no value array"
+                ))),
+            }
+        })
+        .await
+    }
+
+    /// The id of the lookup row named `name` in `entity` (e.g. `CasePriority`, `High`), cached
+    /// for the life of the container.
+    pub async fn lookup_id(&self, entity: &str, name: &str) -> Result<Uuid, CreatioError> {
+        let key = (entity.to_owned(), name.to_owned());
+        if let Some(id) = self.cache().get(&key) {
+            return Ok(*id);
+        }
+        let rows = self
+            .query(
+                entity,
+                Some(&Filter::eq_str("Name", name)),
+                &["Id"],
+                Some(1),
+            )
+            .await?;
+        let id = rows
+            .first()
+            .and_then(|r| r.get("Id"))
+            .and_then(|v| v.as_str())
+            .and_then(|s| Uuid::try_parse(s).ok())
+            .ok_or_else(|| CreatioError::LookupNotFound {
+                entity: entity.to_owned(),
+                name: name.to_owned(),
+            })?;
+        self.cache().insert(key, id);
+        Ok(id)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Uuid>> {
+        self.lookups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `ops` as `$batch` requests of at most [`MAX_BATCH`] with `Prefer: continue-on-error`,
+    /// and returns one result per op, in order. Creates that fail are checked with GETs (in a
+    /// batch too) and count as done when the record is there. Ops that failed transiently are
+    /// sent again (bounded, with backoff); permanent failures are returned, never retried.
+    /// `Err` only when Creatio could not be used at all (credentials refused).
+    pub async fn batch(&self, ops: &[BatchOp]) -> Result<Vec<BatchResult>, CreatioError> {
+        let mut results: Vec<Option<BatchResult>> = vec![None; ops.len()];
+        let mut pending: Vec<usize> = (0..ops.len()).collect();
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        let mut last_transient: Option<CreatioError> = None;
+        for attempt in 0..self.retry.attempts.max(1) {
+            if pending.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                if let Some(d) = delays.next() {
+                    tokio::time::sleep(d).await;
+                }
+                tracing::warn!(attempt, ops = pending.len(), "retrying Creatio batch ops");
+            }
+            let mut failed: Vec<(usize, CreatioError)> = Vec::new();
+            for chunk in pending.chunks(MAX_BATCH) {
+                let sub: Vec<(usize, &BatchOp)> = chunk.iter().map(|&i| (i, &ops[i])).collect();
+                match self.send_batch(&sub).await {
+                    Ok(outcomes) => {
+                        for (i, outcome) in outcomes {
+                            match outcome {
+                                Ok(v) => results[i] = Some(Ok(Created::New(v))),
+                                Err(e) => failed.push((i, e)),
+                            }
+                        }
+                    }
+                    Err(e @ CreatioError::Auth(_)) => return Err(e),
+                    Err(e) => failed.extend(chunk.iter().map(|&i| (i, e.clone()))),
+                }
+            }
+            // A failed create whose record exists is done (duplicate Id, or it landed anyway).
+            let creates: Vec<usize> = failed
+                .iter()
+                .filter(|(i, _)| matches!(ops[*i], BatchOp::Create { .. }))
+                .map(|(i, _)| *i)
+                .collect();
+            let present = self.which_exist(ops, &creates).await?;
+            pending.clear();
+            for (i, e) in failed {
+                if present.contains(&i) {
+                    results[i] = Some(Ok(Created::AlreadyThere));
+                } else if e.is_transient() {
+                    last_transient = Some(e);
+                    pending.push(i);
+                } else {
+                    tracing::warn!(entity = ops[i].entity(), id = %ops[i].id(), error = %e, "Creatio refused a batch op");
+                    results[i] = Some(Err(e));
+                }
+            }
+        }
+        let gave_up = last_transient.unwrap_or(CreatioError::Transport("gave up".into()));
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(gave_up.clone())))
+            .collect())
+    }
+
+    /// Of the create ops at `indices`, those whose record exists, checked with batched GETs.
+    /// A check that cannot be made counts as "not there", which leaves the op to be retried.
+    async fn which_exist(
+        &self,
+        ops: &[BatchOp],
+        indices: &[usize],
+    ) -> Result<Vec<usize>, CreatioError> {
+        let mut present = Vec::new();
+        for chunk in indices.chunks(MAX_BATCH) {
+            let requests: Vec<BatchSubRequest> = chunk
+                .iter()
+                .map(|&i| BatchSubRequest {
+                    method: "GET",
+                    url: format!("{}?$select=Id", entity_path(ops[i].entity(), ops[i].id())),
+                    id: i.to_string(),
+                    body: None,
+                    headers: serde_json::Map::new(),
+                })
+                .collect();
+            match self.post_batch(&BatchBody { requests }).await {
+                Ok(resp) => present.extend(
+                    resp.responses
+                        .iter()
+                        .filter(|r| r.status == 200)
+                        .filter_map(|r| r.id.parse::<usize>().ok()),
+                ),
+                Err(e @ CreatioError::Auth(_)) => return Err(e),
+                Err(_) => {}
+            }
+        }
+        Ok(present)
+    }
+
+    /// One `$batch` request; a result per op (missing answers count as transient failures).
+    async fn send_batch(
+        &self,
+        ops: &[(usize, &BatchOp)],
+    ) -> Result<Vec<(usize, Result<Value, CreatioError>)>, CreatioError> {
+        let mut headers = serde_json::Map::new();
+        headers.insert(
+            "Content-Type".into(),
+            Value::String("application/json;odata=verbose".into()),
+        );
+        let requests = ops
+            .iter()
+            .map(|(i, op)| match op {
+                BatchOp::Create { entity, body, .. } => BatchSubRequest {
+                    method: "POST",
+                    url: entity.clone(),
+                    id: i.to_string(),
+                    body: Some(body),
+                    headers: headers.clone(),
+                },
+                BatchOp::Patch { entity, id, body } => BatchSubRequest {
+                    method: "PATCH",
+                    url: entity_path(entity, *id),
+                    id: i.to_string(),
+                    body: Some(body),
+                    headers: headers.clone(),
+                },
+            })
+            .collect();
+        let resp = self.post_batch(&BatchBody { requests }).await?;
+        let mut by_id: HashMap<String, (u16, Option<Value>)> = resp
+            .responses
+            .into_iter()
+            .map(|r| (r.id, (r.status, r.body)))
+            .collect();
+        Ok(ops
+            .iter()
+            .map(|(i, _)| {
+                let outcome = match by_id.remove(&i.to_string()) {
+                    Some((status, body)) if (200..300).contains(&status) => {
+                        Ok(body.unwrap_or(Value::Null))
+                    }
+                    Some((status, body)) => Err(CreatioError::Api {
+                        status,
+                        message: error_message(
+                            status,
+                            &body.map(|b| b.to_string()).unwrap_or_default(),
+                        ),
+                    }),
+                    None => Err(CreatioError::Transport(
+                        "the batch answer has no result for this request".into(),
+                    )),
+                };
+                (*i, outcome)
+            })
+            .collect())
+    }
+
+    async fn post_batch(&self, body: &BatchBody<'_>) -> Result<BatchResponseBody, CreatioError> {
+        let url = format!("{}/$batch", self.odata_root);
+        let body = serde_json::to_value(body)
+            .map_err(|e| CreatioError::Protocol(format!("batch body: {e}")))?;
+        let a = self
+            .exchange(Method::POST, &url, &[], Some(&body), true)
+            .await?;
+        serde_json::from_str(&a.body)
+            .map_err(|_| CreatioError::Protocol("the $batch answer was not a batch".into()))
+    }
+
+    /// Retries `f` on transient errors with bounded, jittered exponential backoff.
+    async fn retrying<T, F, Fut>(&self, f: F) -> Result<T, CreatioError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, CreatioError>>,
+    {
+        f.retry(
+            ExponentialBuilder::default()
+                .with_min_delay(self.retry.min_delay)
+                .with_max_delay(self.retry.max_delay)
+                .with_max_times(self.retry.attempts.saturating_sub(1))
+                .with_jitter(),
+        )
+        .when(CreatioError::is_transient)
+        .notify(|e, after| tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "Creatio call failed; retrying"))
+        .await
+    }
+
+    /// One request with current credentials; on a lapsed sign-in, signs in again and repeats it
+    /// once. Non-2xx answers become `CreatioError::Api` with Creatio's message.
+    async fn exchange(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+        batch: bool,
+    ) -> Result<Answer, CreatioError> {
+        let mut relogged = false;
+        loop {
+            let current = self.auth.current(&self.http).await?;
+            let mut req = self
+                .http
+                .request(method.clone(), url)
+                .header("Accept", "application/json")
+                .header("ForceUseSession", "true");
+            if !query.is_empty() {
+                req = req.query(query);
+            }
+            req = match &current.creds {
+                Credentials::Bearer(token) => req.bearer_auth(token.expose_secret()),
+                Credentials::Cookies { cookie, csrf } => req
+                    .header("Cookie", cookie.expose_secret())
+                    .header("BPMCSRF", csrf.as_str()),
+            };
+            if let Some(b) = body {
+                let content_type = if batch {
+                    "application/json; odata=verbose; IEEE754Compatible=true"
+                } else {
+                    "application/json; charset=utf-8; IEEE754Compatible=true"
+                };
+                req = req.header("Content-Type", content_type).body(b.to_string());
+                if batch {
+                    req = req.header("Prefer", "continue-on-error");
+                }
+            }
+            let resp = req.send().await.map_err(transport)?;
+            let status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let is_html = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|ct| ct.starts_with("text/html"));
+            let text = resp.text().await.map_err(transport)?;
+
+            let lapsed = status == 401
+                || ((300..400).contains(&status) && location.contains("Login"))
+                || (status == 200 && is_html)
+                // Under forms auth a 403 is most often a stale BPMCSRF; a fresh login tells.
+                || (status == 403 && self.auth.is_forms() && !relogged);
+            if lapsed {
+                if relogged {
+                    return Err(CreatioError::Auth(format!(
+                        "Creatio still refuses the session right after a fresh sign-in (HTTP {status})"
+                    )));
+                }
+                tracing::info!(status, "Creatio sign-in lapsed; signing in again");
+                self.auth.invalidate(current.generation).await;
+                relogged = true;
+                continue;
+            }
+            if (200..300).contains(&status) {
+                return Ok(Answer { body: text });
+            }
+            return Err(CreatioError::Api {
+                status,
+                message: error_message(status, &text),
+            });
+        }
+    }
+}

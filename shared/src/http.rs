@@ -1,0 +1,20 @@
+//! The one way casebridge builds an outbound HTTP client (Creatio, Twilio, OpenAI).
+//!
+//! reqwest is compiled with `rustls-no-provider`: we install rustls' *ring* provider for the
+//! process, the same one the AWS SDK client uses (see `aws.rs`), so one TLS stack is linked.
+//! Redirects are never followed: a Creatio session expiry shows up as a redirect to a login page,
+//! and the Creatio client must see it.
+
+use std::time::Duration;
+
+/// Builds a client with a whole-request timeout. Build once per container and reuse it.
+pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    // Err means a provider is already installed (ours, by an earlier call): fine either way.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(Duration::from_secs(5).min(timeout))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("casebridge/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
