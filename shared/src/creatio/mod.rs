@@ -194,6 +194,8 @@ impl CreatioClient {
                 Ok(a) => Ok(Created::New(
                     serde_json::from_str(&a.body).unwrap_or(Value::Null),
                 )),
+                // Credentials refused: nothing was written, and checking would only sign in again.
+                Err(e @ CreatioError::Auth(_)) => Err(e),
                 Err(e) => {
                     // Did an earlier attempt land, or is this Creatio's duplicate-key answer?
                     if self.exists(entity, id).await? {
