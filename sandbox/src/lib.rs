@@ -119,8 +119,6 @@ pub struct Sandbox {
 
 /// Column lists per entity (OData names). Lookup columns are written and read as `<Name>Id`.
 fn schema(entity: &str) -> Option<&'static [&'static str]> {
-    const AUDIT: [&str; 4] = ["CreatedOn", "ModifiedOn", "CreatedById", "ModifiedById"];
-    let _ = AUDIT;
     Some(match entity {
         "Case" => &[
             "Id",
