@@ -7,10 +7,12 @@
 //!
 //! - [`domain`]: sessions, messages, identities, ids, the session state machine. No AWS types.
 //! - [`store`]: the `Store` trait and its DynamoDB and in-memory implementations.
+//! - [`assistant`]: the assistant seam (rules, OpenAI-compatible) and the handoff policy.
 //! - [`config`]: typed configuration from the environment.
 //! - [`telemetry`]: JSON logging setup.
 //! - [`aws`]: SDK clients on the workspace's one TLS stack.
 
+pub mod assistant;
 pub mod aws;
 pub mod config;
 pub mod creatio;

@@ -215,6 +215,24 @@ async fn attachments_are_kept_by_reference(store: DynStore) {
     assert_eq!(transcript[0].attachments, att);
 }
 
+async fn the_assistant_fallback_flag_is_kept(store: DynStore) {
+    // GIVEN a customer question the assistant could not answer, then one it could
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230015"), now())
+        .await
+        .unwrap();
+    let turn = vec![
+        customer_msg("what is the meaning of life", "SM-fb-1"),
+        NewMessage::new(Role::Assistant, text("Sorry, I do not know that.")).as_fallback(),
+        NewMessage::new(Role::Assistant, text("Our hours are 9 to 5.")),
+    ];
+    stored(store.append(&s, turn, None, now()).await.unwrap());
+    // THEN the flag reads back on exactly the fallback turn
+    let (_, transcript) = store.transcript(s.id).await.unwrap().unwrap();
+    let flags: Vec<bool> = transcript.iter().map(|m| m.fallback).collect();
+    assert_eq!(flags, [false, true, false]);
+}
+
 async fn a_redelivered_message_is_stored_once(store: DynStore) {
     // GIVEN a session, WHEN the same MessageSid arrives 5 times at once (Twilio retries)
     let (s, _) = store
@@ -740,6 +758,7 @@ contract!(
     concurrent_find_or_open_agrees_on_one_session,
     appends_get_gap_free_seqs_and_read_back_in_order,
     attachments_are_kept_by_reference,
+    the_assistant_fallback_flag_is_kept,
     a_redelivered_message_is_stored_once,
     concurrent_appends_neither_lose_nor_double_a_seq,
     racing_handoff_requests_have_exactly_one_winner,

@@ -182,6 +182,10 @@ pub struct NewMessage {
     pub text: MessageText,
     pub provider_id: Option<ProviderMessageId>,
     pub attachments: Vec<Attachment>,
+    /// An assistant turn that did not answer the question (the rules assistant's fallback, a
+    /// model that said it did not know). Consecutive fallbacks are one of the handoff triggers,
+    /// and the transcript is the only memory a stateless function has, so the flag is stored.
+    pub fallback: bool,
 }
 
 impl NewMessage {
@@ -191,7 +195,13 @@ impl NewMessage {
             text,
             provider_id: None,
             attachments: Vec::new(),
+            fallback: false,
         }
+    }
+
+    pub fn as_fallback(mut self) -> Self {
+        self.fallback = true;
+        self
     }
 
     pub fn with_provider_id(mut self, id: ProviderMessageId) -> Self {
@@ -217,6 +227,9 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
     /// Outbound (assistant, agent) messages only.
     pub delivery: Option<DeliveryStatus>,
+    /// See [`NewMessage::fallback`].
+    #[serde(default)]
+    pub fallback: bool,
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
 //! | session | `S#<session id>` | `META` | `kind=session`, `session_id`, `conv`, `state`, `created_at`, `last_activity_at`, `last_seq`, `synced_seq`, `case_id`, `case_number`, `contact_id`, `handoff_reason`, `sync_error`, `expires_at` |
-//! | message | `S#<session id>` | `M#<seq, 10 digits>` | `kind=message`, `session_id`, `seq`, `role`, `text`, `at`, `provider_id`, `attachments` (JSON), `delivery` (JSON), `expires_at` |
+//! | message | `S#<session id>` | `M#<seq, 10 digits>` | `kind=message`, `session_id`, `seq`, `role`, `text`, `at`, `provider_id`, `attachments` (JSON), `delivery` (JSON), `fallback` (BOOL, only when true), `expires_at` |
 //! | active pointer | `C#<channel>\|<customer>\|<endpoint>` | `ACTIVE` | `kind=active`, `session_id`, `expires_at` |
 //! | provider id | `P#<channel>#<provider message id>` | `P` | `kind=provider_id`, `session_id`, `seq`, `expires_at` |
 //!
@@ -396,6 +396,7 @@ impl Store for DynamoStore {
                     provider_id: m.provider_id,
                     at: now,
                     attachments: m.attachments,
+                    fallback: m.fallback,
                 })
                 .collect();
             let new_last = base + stored.len() as u64;
@@ -891,6 +892,9 @@ fn message_to_item(id: SessionId, m: &Message, expires: i64) -> Item {
     {
         item.insert("delivery".into(), s(json));
     }
+    if m.fallback {
+        item.insert("fallback".into(), AttributeValue::Bool(true));
+    }
     item
 }
 
@@ -913,6 +917,7 @@ fn message_from_item(item: &Item) -> Result<Message, StoreError> {
             .map(|j| serde_json::from_str(&j))
             .transpose()
             .map_err(|_| corrupt("delivery"))?,
+        fallback: matches!(item.get("fallback"), Some(AttributeValue::Bool(true))),
     })
 }
 

@@ -172,6 +172,7 @@ impl Store for MemoryStore {
                 provider_id: m.provider_id,
                 at: now,
                 attachments: m.attachments,
+                fallback: m.fallback,
                 delivery: m.role.is_outbound().then_some(DeliveryStatus::Pending),
             };
             msgs.push(msg.clone());

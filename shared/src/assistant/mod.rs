@@ -1,0 +1,394 @@
+//! The assistant: who answers the customer before a person does, and what the person gets.
+//!
+//! Two layers:
+//!
+//! - [`Assistant`] is the seam an implementation fills: answer one turn (a reply, "I don't know",
+//!   or "hand this off"), and write the case brief (summary and AI fields). [`rules`] is the
+//!   default and needs no network; [`openai`] talks to any OpenAI-compatible chat-completions API.
+//! - [`Concierge`] is the policy every implementation is held to, so no implementation can get it
+//!   wrong: it stays silent once a session left the assistant, hands off when the customer asks
+//!   for a person or after `max_fallbacks` unanswered turns in a row, turns any implementation
+//!   failure or timeout into a safe handoff (the customer is never left without an answer),
+//!   shapes replies for the channel, words the handoff notice by business hours, and keeps AI
+//!   dropdown values to the allowed list.
+//!
+//! The inbound functions call [`Concierge::respond`]; the handoff function calls
+//! [`Concierge::brief`].
+
+pub mod format;
+pub mod hours;
+pub mod openai;
+pub mod rules;
+pub mod settings;
+mod text;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::config::{AssistantKind, Config, ConfigError};
+use crate::domain::{Channel, Customer, Message, MessageText, Role, Session};
+pub use settings::{FieldSpec, FieldType, Settings};
+
+/// What an implementation says to one customer turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// An answer to the question.
+    Reply(String),
+    /// No answer; the text tells the customer so (and may offer a person). Counts towards
+    /// `max_fallbacks`.
+    NoAnswer(String),
+    /// The implementation decided a person should take over, and why.
+    Handoff { reason: String },
+}
+
+/// The input of both calls: one conversation as stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Conversation<'a> {
+    pub channel: Channel,
+    pub customer: &'a Customer,
+    pub transcript: &'a [Message],
+}
+
+impl<'a> Conversation<'a> {
+    pub fn of(session: &'a Session, transcript: &'a [Message]) -> Self {
+        Self {
+            channel: session.key.channel,
+            customer: &session.key.customer,
+            transcript,
+        }
+    }
+
+    /// Customer messages since the last assistant or agent message: the turn being answered.
+    pub fn latest_customer_turn(&self) -> Vec<&'a Message> {
+        let mut turn: Vec<&Message> = self
+            .transcript
+            .iter()
+            .rev()
+            .take_while(|m| m.role != Role::Assistant && m.role != Role::Agent)
+            .filter(|m| m.role == Role::Customer)
+            .collect();
+        turn.reverse();
+        turn
+    }
+
+    pub fn customer_messages(&self) -> impl Iterator<Item = &'a Message> {
+        self.transcript.iter().filter(|m| m.role == Role::Customer)
+    }
+}
+
+/// The case brief: what the person in Creatio reads first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseBrief {
+    /// Goes to the case's `Symptoms` (description).
+    pub summary: String,
+    pub fields: Vec<FieldValue>,
+}
+
+/// A value for one configured AI field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldValue {
+    pub column: String,
+    pub value: FieldContent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldContent {
+    Text(String),
+    /// A dropdown value by name; the handoff resolves it to the lookup row's GUID in `entity`.
+    Lookup {
+        entity: String,
+        name: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AssistantError {
+    #[error("assistant endpoint unreachable: {0}")]
+    Transport(String),
+    #[error("assistant endpoint answered HTTP {status}")]
+    Status { status: u16 },
+    #[error("assistant answer was not usable: {0}")]
+    Protocol(String),
+    #[error("assistant did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+#[async_trait]
+pub trait Assistant: Send + Sync {
+    /// Answers the latest customer turn of `conversation`.
+    async fn answer(
+        &self,
+        settings: &Settings,
+        conversation: Conversation<'_>,
+    ) -> Result<Answer, AssistantError>;
+
+    /// Summary and AI fields for the case. `reason` is why the conversation was handed off.
+    async fn brief(
+        &self,
+        settings: &Settings,
+        conversation: Conversation<'_>,
+        reason: &str,
+    ) -> Result<CaseBrief, AssistantError>;
+}
+
+/// Why a session went to a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandoffReason {
+    CustomerAsked,
+    Unanswered { turns: u32 },
+    AssistantDecided(String),
+    AssistantFailed,
+}
+
+impl HandoffReason {
+    /// Stored on the session and shown to the rep.
+    pub fn describe(&self) -> String {
+        match self {
+            HandoffReason::CustomerAsked => "customer asked for a person".into(),
+            HandoffReason::Unanswered { turns } => {
+                format!("assistant could not answer {turns} questions in a row")
+            }
+            HandoffReason::AssistantDecided(why) => format!("assistant handed off: {why}"),
+            HandoffReason::AssistantFailed => "assistant unavailable; handed off safely".into(),
+        }
+    }
+}
+
+/// What the inbound function does with a customer turn.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// The session is not with the assistant (a person has it, or it is closed): store only.
+    Silent,
+    Reply {
+        text: MessageText,
+        /// An unanswered turn (store it with `NewMessage::as_fallback`).
+        fallback: bool,
+    },
+    Handoff {
+        reason: HandoffReason,
+        /// What the customer is told.
+        notice: MessageText,
+    },
+}
+
+/// The policy around an [`Assistant`]; built once per cold start.
+#[derive(Clone)]
+pub struct Concierge {
+    assistant: Arc<dyn Assistant>,
+    settings: Arc<Settings>,
+}
+
+impl Concierge {
+    pub fn new(assistant: Arc<dyn Assistant>, settings: Arc<Settings>) -> Self {
+        Self {
+            assistant,
+            settings,
+        }
+    }
+
+    /// The configured assistant (`ASSISTANT`, `CASEBRIDGE_CONFIG`). Fails at start-up on a bad
+    /// settings file.
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let settings = Arc::new(Settings::load(config.rules_path.as_deref())?);
+        let assistant: Arc<dyn Assistant> = match &config.assistant {
+            AssistantKind::Rules => Arc::new(rules::RulesAssistant),
+            AssistantKind::OpenAi {
+                base_url,
+                api_key,
+                model,
+            } => {
+                let http =
+                    crate::http::client(Duration::from_secs(settings.assistant.timeout_seconds))
+                        .map_err(|e| ConfigError::Invalid {
+                            name: "OPENAI_BASE_URL",
+                            reason: format!("cannot build an HTTP client: {e}"),
+                        })?;
+                Arc::new(openai::OpenAiAssistant::new(
+                    http,
+                    base_url,
+                    api_key.clone(),
+                    model.clone(),
+                ))
+            }
+        };
+        Ok(Self::new(assistant, settings))
+    }
+
+    /// The rules assistant over the embedded default settings.
+    pub fn embedded_default() -> Self {
+        Self::new(
+            Arc::new(rules::RulesAssistant),
+            Arc::new(Settings::embedded()),
+        )
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Decides what to do with the latest customer turn of `session`. Never fails: whatever goes
+    /// wrong inside the assistant ends in a handoff, so the customer always hears something.
+    pub async fn respond(
+        &self,
+        session: &Session,
+        transcript: &[Message],
+        now: Timestamp,
+    ) -> Decision {
+        if !session.state.assistant_replies() {
+            return Decision::Silent;
+        }
+        let conversation = Conversation::of(session, transcript);
+        let turn = conversation.latest_customer_turn();
+        if turn.is_empty() {
+            return Decision::Silent;
+        }
+        let phrases = &self.settings.assistant.handoff_phrases;
+        if turn
+            .iter()
+            .any(|m| text::mentions_any(m.text.as_str(), phrases))
+        {
+            return self.handoff(HandoffReason::CustomerAsked, now);
+        }
+        let timeout = Duration::from_secs(self.settings.assistant.timeout_seconds);
+        let answer =
+            tokio::time::timeout(timeout, self.assistant.answer(&self.settings, conversation))
+                .await
+                .unwrap_or(Err(AssistantError::Timeout(timeout)));
+        match answer {
+            Err(e) => {
+                tracing::warn!(session_id = %session.id, error = %e, "assistant failed; handing off");
+                self.handoff(HandoffReason::AssistantFailed, now)
+            }
+            Ok(Answer::Handoff { reason }) => {
+                self.handoff(HandoffReason::AssistantDecided(reason), now)
+            }
+            Ok(Answer::Reply(text)) => match self.shape(&text, session.key.channel) {
+                Some(text) => Decision::Reply {
+                    text,
+                    fallback: false,
+                },
+                None => self.handoff(HandoffReason::AssistantFailed, now),
+            },
+            Ok(Answer::NoAnswer(text)) => {
+                let turns = unanswered_in_a_row(transcript) + 1;
+                if turns >= self.settings.assistant.max_fallbacks {
+                    return self.handoff(HandoffReason::Unanswered { turns }, now);
+                }
+                match self.shape(&text, session.key.channel) {
+                    Some(text) => Decision::Reply {
+                        text,
+                        fallback: true,
+                    },
+                    None => self.handoff(HandoffReason::AssistantFailed, now),
+                }
+            }
+        }
+    }
+
+    /// The case brief. An implementation failure falls back to the rules brief, so a case is
+    /// never held up by the model; dropdown values outside the allowed list are dropped.
+    pub async fn brief(&self, session: &Session, transcript: &[Message]) -> CaseBrief {
+        let conversation = Conversation::of(session, transcript);
+        let reason = session
+            .handoff_reason
+            .clone()
+            .unwrap_or_else(|| "conversation synced to Creatio".into());
+        let timeout = Duration::from_secs(self.settings.assistant.timeout_seconds);
+        let brief = tokio::time::timeout(
+            timeout,
+            self.assistant.brief(&self.settings, conversation, &reason),
+        )
+        .await
+        .unwrap_or(Err(AssistantError::Timeout(timeout)));
+        let brief = match brief {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(session_id = %session.id, error = %e, "assistant brief failed; using the rules brief");
+                rules::rules_brief(&self.settings, conversation, &reason)
+            }
+        };
+        CaseBrief {
+            summary: brief.summary,
+            fields: allowed_fields(&self.settings, brief.fields),
+        }
+    }
+
+    fn shape(&self, text: &str, channel: Channel) -> Option<MessageText> {
+        let max = match channel {
+            Channel::Sms => self.settings.sms.max_chars,
+            Channel::Widget => self.settings.widget.max_chars,
+        };
+        MessageText::parse(&format::for_channel(text, channel, max)).ok()
+    }
+
+    /// The handoff notice for `now`: the plain notice in hours, the "a person will reply …" one
+    /// outside them.
+    pub fn handoff_notice(&self, now: Timestamp) -> String {
+        let a = &self.settings.assistant;
+        match &self.settings.business_hours {
+            Some(h) if !h.is_open(now) => a
+                .after_hours_notice
+                .replace("{when}", &h.describe_next_opening(now)),
+            _ => a.handoff_notice.clone(),
+        }
+    }
+
+    fn handoff(&self, reason: HandoffReason, now: Timestamp) -> Decision {
+        let notice = MessageText::parse(&self.handoff_notice(now))
+            .or_else(|_| MessageText::parse("A person will follow up with you here."))
+            .unwrap_or_else(|_| unreachable!("a fixed non-empty text parses"));
+        Decision::Handoff { reason, notice }
+    }
+}
+
+/// Unanswered assistant turns since the last answered one.
+fn unanswered_in_a_row(transcript: &[Message]) -> u32 {
+    let mut n = 0;
+    for m in transcript.iter().rev() {
+        match m.role {
+            Role::Assistant if m.fallback => n += 1,
+            Role::Assistant | Role::Agent => break,
+            Role::Customer | Role::System => {}
+        }
+    }
+    n
+}
+
+/// Keeps configured columns only, and for dropdowns only allowed values (spelled as configured).
+fn allowed_fields(settings: &Settings, fields: Vec<FieldValue>) -> Vec<FieldValue> {
+    let mut out: Vec<FieldValue> = Vec::new();
+    for f in fields {
+        let Some(spec) = settings
+            .fields
+            .iter()
+            .find(|s| s.column.eq_ignore_ascii_case(&f.column))
+        else {
+            continue;
+        };
+        if out.iter().any(|o| o.column == spec.column) {
+            continue;
+        }
+        let value = match (spec.kind, f.value) {
+            (FieldType::Text, FieldContent::Text(t)) if !t.trim().is_empty() => {
+                FieldContent::Text(t.trim().chars().take(1000).collect())
+            }
+            (FieldType::Dropdown, FieldContent::Lookup { name, .. })
+            | (FieldType::Dropdown, FieldContent::Text(name)) => match spec.allowed(&name) {
+                Some(v) => FieldContent::Lookup {
+                    entity: spec.lookup.clone().unwrap_or_default(),
+                    name: v.name.clone(),
+                },
+                None => continue,
+            },
+            _ => continue,
+        };
+        out.push(FieldValue {
+            column: spec.column.clone(),
+            value,
+        });
+    }
+    out
+}

@@ -1,0 +1,363 @@
+//! The `openai` assistant: any OpenAI-compatible chat-completions endpoint (OpenAI, Azure OpenAI's
+//! compatible route, vLLM, Ollama, LiteLLM …) at `OPENAI_BASE_URL` + `/chat/completions`.
+//!
+//! - **Answer**: the system prompt (company, tone, knowledge, channel limits) plus the transcript,
+//!   with two function tools: `handoff_to_human` (the model decides a person should take over) and
+//!   `unable_to_answer` (the knowledge does not cover the question; counts towards
+//!   `max_fallbacks`). Plain content is the reply.
+//! - **Brief**: one request with `response_format: json_schema` (strict) whose schema lists each
+//!   configured field; dropdowns are an `enum` of the allowed names (or "" for none), so the model
+//!   cannot invent a value, and [`super::Concierge`] checks again anyway.
+//!
+//! Hand-written over reqwest rather than an OpenAI SDK crate: two request shapes, and the SDK
+//! crates bring their own HTTP and TLS stacks and a large type surface. Nothing here logs message
+//! text or the API key; errors carry the HTTP status only.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::settings::{FieldType, Settings};
+use super::{Answer, Assistant, AssistantError, CaseBrief, Conversation, FieldContent, FieldValue};
+use crate::config::BaseUrl;
+use crate::domain::{Channel, Role};
+
+pub const HANDOFF_TOOL: &str = "handoff_to_human";
+pub const UNABLE_TOOL: &str = "unable_to_answer";
+
+pub struct OpenAiAssistant {
+    http: reqwest::Client,
+    url: String,
+    api_key: SecretString,
+    model: String,
+}
+
+impl OpenAiAssistant {
+    /// `http` should carry the settings' timeout (see [`crate::http::client`]).
+    pub fn new(
+        http: reqwest::Client,
+        base_url: &BaseUrl,
+        api_key: SecretString,
+        model: String,
+    ) -> Self {
+        Self {
+            http,
+            url: base_url.join("/chat/completions"),
+            api_key,
+            model,
+        }
+    }
+
+    async fn complete(&self, body: &Value) -> Result<ChatMessage, AssistantError> {
+        let response = self
+            .http
+            .post(&self.url)
+            .bearer_auth(self.api_key.expose_secret())
+            .json(body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(AssistantError::Status {
+                status: status.as_u16(),
+            });
+        }
+        let parsed: Completion = response.json().await.map_err(|e| {
+            if e.is_timeout() {
+                transport(e)
+            } else {
+                AssistantError::Protocol("the body is not a chat completion".into())
+            }
+        })?;
+        parsed
+            .choices
+            .into_iter()
+            .next()
+            .map(|c| c.message)
+            .ok_or_else(|| AssistantError::Protocol("no choices in the completion".into()))
+    }
+}
+
+fn transport(e: reqwest::Error) -> AssistantError {
+    if e.is_timeout() {
+        AssistantError::Timeout(Duration::ZERO)
+    } else {
+        // reqwest's Display names the URL and the failure, never the body or headers.
+        AssistantError::Transport(e.without_url().to_string())
+    }
+}
+
+#[derive(Deserialize)]
+struct Completion {
+    choices: Vec<Choice>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: ChatMessage,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCall>,
+}
+
+#[derive(Deserialize)]
+struct ToolCall {
+    function: FunctionCall,
+}
+
+#[derive(Deserialize)]
+struct FunctionCall {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+pub fn system_prompt(settings: &Settings, channel: Channel) -> String {
+    let a = &settings.assistant;
+    let channel_rule = match channel {
+        Channel::Sms => format!(
+            "You are answering by SMS: plain text only, no markdown, at most {} characters.",
+            settings.sms.max_chars
+        ),
+        Channel::Widget => format!(
+            "You are answering in the website chat: short paragraphs, at most {} characters.",
+            settings.widget.max_chars
+        ),
+    };
+    format!(
+        "You are the customer support assistant of {company}. Tone: {tone}.\n{channel_rule}\n\
+         Answer only from the knowledge below. If it does not cover the question, call \
+         {UNABLE_TOOL} with a short apology. If the customer asks for a person, is upset, or needs \
+         something only staff can do (account changes, refunds, exceptions), call {HANDOFF_TOOL} \
+         with the reason.\n\nKnowledge:\n{knowledge}",
+        company = a.company,
+        tone = if a.tone.is_empty() {
+            "friendly"
+        } else {
+            &a.tone
+        },
+        knowledge = a.knowledge.trim(),
+    )
+}
+
+/// The transcript as chat messages: customer → user, assistant and agent → assistant.
+fn chat_history(conversation: &Conversation<'_>) -> Vec<Value> {
+    conversation
+        .transcript
+        .iter()
+        .filter_map(|m| match m.role {
+            Role::Customer => Some(json!({"role": "user", "content": m.text.as_str()})),
+            Role::Assistant => Some(json!({"role": "assistant", "content": m.text.as_str()})),
+            Role::Agent => Some(json!({
+                "role": "assistant",
+                "content": format!("(a support agent wrote) {}", m.text.as_str()),
+            })),
+            Role::System => None,
+        })
+        .collect()
+}
+
+pub fn tools() -> Value {
+    json!([
+        {
+            "type": "function",
+            "function": {
+                "name": HANDOFF_TOOL,
+                "description": "Hand the conversation to a human support agent.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "reason": {"type": "string", "description": "Why a person should take over, in one sentence."}
+                    },
+                    "required": ["reason"],
+                    "additionalProperties": false
+                }
+            }
+        },
+        {
+            "type": "function",
+            "function": {
+                "name": UNABLE_TOOL,
+                "description": "The knowledge does not cover the customer's question.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "message": {"type": "string", "description": "A short apology to the customer."}
+                    },
+                    "required": ["message"],
+                    "additionalProperties": false
+                }
+            }
+        }
+    ])
+}
+
+/// The JSON schema of the brief: a summary and one property per configured field.
+pub fn brief_schema(settings: &Settings) -> Value {
+    let mut props = serde_json::Map::new();
+    for f in &settings.fields {
+        let mut p = json!({
+            "type": "string",
+            "description": format!("{}: {}", f.title, f.description),
+        });
+        if f.kind == FieldType::Dropdown {
+            let mut allowed: Vec<Value> = f.values.iter().map(|v| json!(v.name)).collect();
+            allowed.push(json!(""));
+            p["enum"] = Value::Array(allowed);
+        }
+        props.insert(f.column.clone(), p);
+    }
+    let required: Vec<&str> = settings.fields.iter().map(|f| f.column.as_str()).collect();
+    json!({
+        "type": "object",
+        "properties": {
+            "summary": {"type": "string", "description": "What the customer needs and the key facts, for the support agent."},
+            "fields": {
+                "type": "object",
+                "properties": props,
+                "required": required,
+                "additionalProperties": false
+            }
+        },
+        "required": ["summary", "fields"],
+        "additionalProperties": false
+    })
+}
+
+#[async_trait]
+impl Assistant for OpenAiAssistant {
+    async fn answer(
+        &self,
+        settings: &Settings,
+        conversation: Conversation<'_>,
+    ) -> Result<Answer, AssistantError> {
+        let mut messages = vec![
+            json!({"role": "system", "content": system_prompt(settings, conversation.channel)}),
+        ];
+        messages.extend(chat_history(&conversation));
+        let body = json!({
+            "model": self.model,
+            "messages": messages,
+            "tools": tools(),
+            "tool_choice": "auto",
+        });
+        let message = self.complete(&body).await?;
+        if let Some(call) = message.tool_calls.first() {
+            let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or(Value::Null);
+            let arg = |k: &str| {
+                args.get(k)
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .unwrap_or("")
+            };
+            return match call.function.name.as_str() {
+                HANDOFF_TOOL => Ok(Answer::Handoff {
+                    reason: match arg("reason") {
+                        "" => "the assistant decided a person should help".into(),
+                        r => r.chars().take(300).collect(),
+                    },
+                }),
+                UNABLE_TOOL => Ok(Answer::NoAnswer(match arg("message") {
+                    "" => settings.assistant.fallback.clone(),
+                    m => m.to_owned(),
+                })),
+                _ => Err(AssistantError::Protocol(
+                    "the model called an unknown tool".into(),
+                )),
+            };
+        }
+        match message.content.as_deref().map(str::trim) {
+            Some(text) if !text.is_empty() => Ok(Answer::Reply(text.to_owned())),
+            _ => Err(AssistantError::Protocol("empty reply".into())),
+        }
+    }
+
+    async fn brief(
+        &self,
+        settings: &Settings,
+        conversation: Conversation<'_>,
+        reason: &str,
+    ) -> Result<CaseBrief, AssistantError> {
+        let mut transcript = String::new();
+        for m in conversation.transcript {
+            transcript.push_str(&format!(
+                "[{}] {}: {}\n",
+                m.at,
+                m.role.as_str(),
+                m.text.as_str()
+            ));
+        }
+        let fields_help: Vec<String> = settings
+            .fields
+            .iter()
+            .map(|f| format!("- {} ({}): {}", f.column, f.title, f.description))
+            .collect();
+        let body = json!({
+            "model": self.model,
+            "messages": [
+                {"role": "system", "content": format!(
+                    "You write case briefs for the support team of {}. Summarise what the customer \
+                     needs and every concrete fact (order numbers, amounts, dates, emails) in a few \
+                     lines. Fill each field from the conversation only; leave a field empty (\"\") \
+                     when the conversation does not say.\nFields:\n{}",
+                    settings.assistant.company,
+                    fields_help.join("\n"),
+                )},
+                {"role": "user", "content": format!(
+                    "Channel: {}\nHandoff reason: {reason}\nTranscript:\n{transcript}",
+                    conversation.channel
+                )},
+            ],
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": "case_brief", "strict": true, "schema": brief_schema(settings)}
+            },
+        });
+        let message = self.complete(&body).await?;
+        let content = message
+            .content
+            .ok_or_else(|| AssistantError::Protocol("no structured content".into()))?;
+        let parsed: Value = serde_json::from_str(&content)
+            .map_err(|_| AssistantError::Protocol("structured content is not JSON".into()))?;
+        let summary = parsed
+            .get("summary")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| AssistantError::Protocol("no summary".into()))?;
+        let mut fields = Vec::new();
+        if let Some(obj) = parsed.get("fields").and_then(Value::as_object) {
+            for spec in &settings.fields {
+                let Some(v) = obj.get(&spec.column).and_then(Value::as_str) else {
+                    continue;
+                };
+                if v.trim().is_empty() {
+                    continue;
+                }
+                let value = match (&spec.kind, &spec.lookup) {
+                    (FieldType::Dropdown, Some(entity)) => FieldContent::Lookup {
+                        entity: entity.clone(),
+                        name: v.to_owned(),
+                    },
+                    _ => FieldContent::Text(v.to_owned()),
+                };
+                fields.push(FieldValue {
+                    column: spec.column.clone(),
+                    value,
+                });
+            }
+        }
+        Ok(CaseBrief {
+            summary: summary.to_owned(),
+            fields,
+        })
+    }
+}
