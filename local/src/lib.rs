@@ -22,6 +22,16 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 pub struct App {
     pub store: Arc<dyn Store>,
     pub config: Config,
+    /// The SMS function's dependencies, or why they could not be built (say, no Twilio
+    /// credentials): then the SMS routes answer 503 naming the missing variable.
+    pub sms: Result<sms_inbound::Deps, String>,
+}
+
+impl App {
+    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
+        let sms = sms_inbound::Deps::from_config(&config).map_err(|e| e.to_string());
+        Self { store, config, sms }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -114,7 +124,10 @@ async fn invoke(
         .with_path_parameters(path_params);
     let store = app.store.as_ref();
     let result = match function {
-        Function::SmsInbound => sms_inbound::handler(store, &app.config, event).await,
+        Function::SmsInbound => match &app.sms {
+            Ok(deps) => sms_inbound::handler(store, deps, event).await,
+            Err(why) => return error(503, &format!("SMS is not configured: {why}")),
+        },
         Function::WidgetInbound => widget_inbound::handler(store, &app.config, event).await,
         Function::CreatioReply => creatio_reply::handler(store, &app.config, event).await,
     };
@@ -138,7 +151,7 @@ async fn invoke(
 }
 
 fn error(status: u16, message: &str) -> Response {
-    let body = format!("{{\"error\":\"{message}\"}}");
+    let body = serde_json::json!({ "error": message }).to_string();
     (
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
         [("content-type", "application/json")],

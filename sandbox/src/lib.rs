@@ -19,8 +19,11 @@
 //! - Fault injection: a fraction of OData requests (and batch sub-requests) answered 500/503, and
 //!   added latency.
 //! - A log of every request, so tests can count round trips and read what was written.
+//!
+//! [`twilio`] holds the matching stand-in for Twilio's Messages API.
 
 mod filter;
+pub mod twilio;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;

@@ -44,3 +44,55 @@ pub fn local_dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .build();
     aws_sdk_dynamodb::Client::from_conf(conf)
 }
+
+/// Counts DynamoDB requests by operation (`TransactWriteItems`, `Query`, …) as they are sent, read
+/// from the `X-Amz-Target` header. The cost tests and the bench use it to state what one inbound
+/// message costs; production clients do not install it.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter(
+    std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<String, usize>>>,
+);
+
+impl RequestCounter {
+    /// `client` with this counter installed.
+    pub fn install(&self, client: &aws_sdk_dynamodb::Client) -> aws_sdk_dynamodb::Client {
+        let conf = client
+            .config()
+            .to_builder()
+            .interceptor(self.clone())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+
+    pub fn take(&self) -> std::collections::BTreeMap<String, usize> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let op = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("unknown")
+            .to_owned();
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(op)
+            .or_default() += 1;
+        Ok(())
+    }
+}

@@ -18,3 +18,24 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
         .user_agent(concat!("casebridge/", env!("CARGO_PKG_VERSION")))
         .build()
 }
+
+/// How hard to try before giving up on a transient failure.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Total attempts, the first included.
+    pub attempts: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 4 attempts, 200 ms doubling to at most 2 s, jittered: about 3 s of waiting at worst, well
+    /// inside a Lambda timeout, after which the stream's own retry takes over.
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}

@@ -9,6 +9,7 @@
 //! - [`store`]: the `Store` trait and its DynamoDB and in-memory implementations.
 //! - [`assistant`]: the assistant seam (rules, OpenAI-compatible) and the handoff policy.
 //! - [`config`]: typed configuration from the environment.
+//! - [`sms`]: Twilio signatures, compliance keywords, sending with consent.
 //! - [`telemetry`]: JSON logging setup.
 //! - [`aws`]: SDK clients on the workspace's one TLS stack.
 
@@ -18,5 +19,6 @@ pub mod config;
 pub mod creatio;
 pub mod domain;
 pub mod http;
+pub mod sms;
 pub mod store;
 pub mod telemetry;

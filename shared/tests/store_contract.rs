@@ -11,7 +11,9 @@ use std::sync::Arc;
 use casebridge::domain::*;
 use casebridge::store::dynamo::DynamoStore;
 use casebridge::store::memory::MemoryStore;
-use casebridge::store::{Appended, Retention, SessionChanges, Store, StoreError};
+use casebridge::store::{
+    Appended, Consent, Retention, SessionChanges, StateChange, Store, StoreError,
+};
 use jiff::Timestamp;
 
 type DynStore = Arc<dyn Store>;
@@ -233,6 +235,30 @@ async fn the_assistant_fallback_flag_is_kept(store: DynStore) {
     assert_eq!(flags, [false, true, false]);
 }
 
+async fn consent_outlives_sessions_and_is_per_customer(store: DynStore) {
+    let ann = Customer::Phone(PhoneNumber::parse("+15551230016", None).unwrap());
+    let bob = Customer::Phone(PhoneNumber::parse("+15551230017", None).unwrap());
+    // GIVEN nothing on record THEN consent is granted
+    assert_eq!(store.consent(&ann).await.unwrap(), Consent::Granted);
+    // WHEN Ann opts out THEN only Ann is opted out, since that time
+    let since: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+    store
+        .set_consent(&ann, Consent::OptedOut { since }, since)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consent(&ann).await.unwrap(),
+        Consent::OptedOut { since }
+    );
+    assert_eq!(store.consent(&bob).await.unwrap(), Consent::Granted);
+    // WHEN she opts in again THEN consent is granted
+    store
+        .set_consent(&ann, Consent::Granted, now())
+        .await
+        .unwrap();
+    assert_eq!(store.consent(&ann).await.unwrap(), Consent::Granted);
+}
+
 async fn a_redelivered_message_is_stored_once(store: DynStore) {
     // GIVEN a session, WHEN the same MessageSid arrives 5 times at once (Twilio retries)
     let (s, _) = store
@@ -386,7 +412,10 @@ async fn a_message_and_its_handoff_land_together_once(store: DynStore) {
                         Role::Assistant,
                         text("A person will follow up."),
                     )],
-                    Some(t(SessionState::Assistant, SessionState::HandoffRequested)),
+                    Some(StateChange {
+                        transition: t(SessionState::Assistant, SessionState::HandoffRequested),
+                        handoff_reason: Some("customer asked for a person".into()),
+                    }),
                     now(),
                 )
                 .await
@@ -404,6 +433,10 @@ async fn a_message_and_its_handoff_land_together_once(store: DynStore) {
     }));
     let (session, transcript) = store.transcript(s.id).await.unwrap().unwrap();
     assert_eq!(session.state, SessionState::HandoffRequested);
+    assert_eq!(
+        session.handoff_reason.as_deref(),
+        Some("customer asked for a person")
+    );
     assert_eq!(transcript.len(), 1, "the losers wrote no message");
 }
 
@@ -759,6 +792,7 @@ contract!(
     appends_get_gap_free_seqs_and_read_back_in_order,
     attachments_are_kept_by_reference,
     the_assistant_fallback_flag_is_kept,
+    consent_outlives_sessions_and_is_per_customer,
     a_redelivered_message_is_stored_once,
     concurrent_appends_neither_lose_nor_double_a_seq,
     racing_handoff_requests_have_exactly_one_winner,

@@ -1,20 +1,147 @@
-//! SMS channel: the Twilio messaging webhook (POST /sms/inbound) and delivery-status callback (POST /sms/status).
+//! SMS channel: the Twilio messaging webhook (`POST /sms/inbound`) and the delivery-status
+//! callback (`POST /sms/status`).
 //!
-//! The handler takes its dependencies as arguments; `main.rs` builds them once per container, and
-//! the local runner and the tests call this same function. Its behaviour arrives with its issue;
-//! until then every route answers 501 with a JSON error, never a panic or a plain-text 200.
+//! Follow one SMS: [`webhook`] checks Twilio's signature and reads the form into an
+//! [`webhook::InboundSms`]; [`inbound`] stores it (once, however often Twilio delivers it), asks the
+//! assistant and stores its answer; [`twiml`] writes the answer back to Twilio. The handoff function
+//! takes it from the store to Creatio. [`status`] records what Twilio says became of a reply.
+//!
+//! [`handler`] is what Lambda (and the local runner, and the tests) call: it routes, and maps every
+//! error to its HTTP answer in one place ([`SmsError::into_response`]). Errors are JSON with a 4xx
+//! or 5xx status, never a `text/plain` 200, which Twilio would text to the customer.
 
-use casebridge::config::Config;
-use casebridge::store::Store;
-use lambda_http::{Body, Error, Request, Response};
+pub mod inbound;
+pub mod status;
+pub mod twiml;
+pub mod webhook;
 
+use casebridge::assistant::Concierge;
+use casebridge::config::{BaseUrl, Config, ConfigError};
+use casebridge::domain::DefaultCountry;
+use casebridge::store::{Store, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use lambda_http::{Body, Request, Response};
+use secrecy::SecretString;
+
+/// Everything the handler needs besides the store; built once per container.
+#[derive(Clone)]
+pub struct Deps {
+    pub concierge: Concierge,
+    pub auth_token: SecretString,
+    pub public_base_url: BaseUrl,
+    pub default_country: DefaultCountry,
+    pub idle_timeout: SignedDuration,
+}
+
+impl Deps {
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        Ok(Self {
+            concierge: Concierge::from_config(config)?,
+            auth_token: config.twilio()?.auth_token.clone(),
+            public_base_url: config.public_base_url()?.clone(),
+            default_country: config.default_country,
+            idle_timeout: config.sms_idle_timeout,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmsError {
+    #[error("missing X-Twilio-Signature header")]
+    MissingSignature,
+    #[error("X-Twilio-Signature does not match this request")]
+    BadSignature,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no such route")]
+    NotFound,
+    #[error("only POST is accepted here")]
+    MethodNotAllowed,
+    #[error("storage failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl SmsError {
+    /// The one place errors become HTTP answers. A 5xx makes Twilio retry (and the retry is
+    /// deduplicated); a 4xx tells it not to.
+    pub fn into_response(self) -> Response<Body> {
+        let status = match &self {
+            SmsError::MissingSignature | SmsError::BadSignature => 403,
+            SmsError::BadRequest(_) => 400,
+            SmsError::NotFound => 404,
+            SmsError::MethodNotAllowed => 405,
+            SmsError::Store(e) if e.is_transient() => 503,
+            SmsError::Store(_) => 500,
+        };
+        if status >= 500 {
+            tracing::error!(error = %self, "sms webhook failed");
+        } else {
+            tracing::warn!(error = %self, status, "sms webhook refused");
+        }
+        json_response(status, &serde_json::json!({ "error": self.to_string() }))
+    }
+}
+
+pub fn json_response(status: u16, body: &serde_json::Value) -> Response<Body> {
+    let mut r = Response::new(Body::from(body.to_string()));
+    *r.status_mut() = http_status(status);
+    r.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn http_status(code: u16) -> http::StatusCode {
+    http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The Lambda handler: both SMS routes.
 pub async fn handler(
-    _store: &dyn Store,
-    _config: &Config,
-    _event: Request,
-) -> Result<Response<Body>, Error> {
-    Ok(Response::builder()
-        .status(501)
-        .header("content-type", "application/json")
-        .body(Body::from(r#"{"error":"not implemented yet"}"#))?)
+    store: &dyn Store,
+    deps: &Deps,
+    event: Request,
+) -> Result<Response<Body>, lambda_http::Error> {
+    Ok(handle(store, deps, event, Timestamp::now()).await)
+}
+
+/// [`handler`] at a given time (tests move the clock to cross the idle timeout).
+pub async fn handle(
+    store: &dyn Store,
+    deps: &Deps,
+    event: Request,
+    now: Timestamp,
+) -> Response<Body> {
+    let path = event.uri().path().to_owned();
+    let result = if path.ends_with("/sms/inbound") {
+        route(&event, deps, "/sms/inbound", |form| {
+            inbound::receive(store, deps, form, now)
+        })
+        .await
+    } else if path.ends_with("/sms/status") {
+        route(&event, deps, "/sms/status", |form| {
+            status::record(store, form, now)
+        })
+        .await
+    } else {
+        Err(SmsError::NotFound)
+    };
+    result.unwrap_or_else(SmsError::into_response)
+}
+
+async fn route<F, Fut>(
+    event: &Request,
+    deps: &Deps,
+    path: &str,
+    f: F,
+) -> Result<Response<Body>, SmsError>
+where
+    F: FnOnce(webhook::Form) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, SmsError>>,
+{
+    if event.method() != http::Method::POST {
+        return Err(SmsError::MethodNotAllowed);
+    }
+    let form = webhook::authenticate(event, deps, path)?;
+    f(form).await
 }

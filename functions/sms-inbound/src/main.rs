@@ -1,5 +1,6 @@
-//! Lambda entry point: builds configuration and clients once per container, then hands every
-//! invocation to [`sms_inbound::handler`].
+//! Lambda entry point: builds configuration, the store and the assistant once per container, then
+//! hands every invocation to [`sms_inbound::handler`]. A configuration mistake stops it here, at
+//! cold start, with the variable named.
 
 use casebridge::{config::Config, store, telemetry};
 
@@ -7,9 +8,10 @@ use casebridge::{config::Config, store, telemetry};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
+    let deps = sms_inbound::Deps::from_config(&config)?;
     let store = store::connect_dynamodb(&config).await?;
     lambda_http::run(lambda_http::service_fn(|event| {
-        sms_inbound::handler(&store, &config, event)
+        sms_inbound::handler(&store, &deps, event)
     }))
     .await
 }

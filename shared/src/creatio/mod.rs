@@ -20,7 +20,6 @@ pub mod error;
 pub mod odata;
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use reqwest::Method;
@@ -39,26 +38,7 @@ use odata::{BatchBody, BatchResponseBody, BatchSubRequest, entity_path};
 /// Creatio's limit on sub-requests in one `$batch`.
 pub const MAX_BATCH: usize = 100;
 
-/// How hard to try before giving up on a transient failure.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Total attempts, the first included.
-    pub attempts: usize,
-    pub min_delay: Duration,
-    pub max_delay: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 4 attempts, 200 ms doubling to at most 2 s, jittered: about 3 s of waiting at worst, well
-    /// inside a Lambda timeout, after which the stream's own retry takes over.
-    fn default() -> Self {
-        Self {
-            attempts: 4,
-            min_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(2),
-        }
-    }
-}
+pub use crate::http::RetryPolicy;
 
 /// What a create came to.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,7 @@
 //! | message | `S#<session id>` | `M#<seq, 10 digits>` | `kind=message`, `session_id`, `seq`, `role`, `text`, `at`, `provider_id`, `attachments` (JSON), `delivery` (JSON), `fallback` (BOOL, only when true), `expires_at` |
 //! | active pointer | `C#<channel>\|<customer>\|<endpoint>` | `ACTIVE` | `kind=active`, `session_id`, `expires_at` |
 //! | provider id | `P#<channel>#<provider message id>` | `P` | `kind=provider_id`, `session_id`, `seq`, `expires_at` |
+//! | consent | `O#<customer>` | `CONSENT` | `kind=consent`, `opted_out_at` (absent: granted); no TTL, an opt-out must not expire |
 //!
 //! - **Why this shape.** A session and its transcript share a partition, so one `Query` reads the
 //!   whole conversation (and `sk BETWEEN M#… AND M#9…` reads only what is new: the widget poll).
@@ -36,15 +37,18 @@ use aws_sdk_dynamodb::types::{
 };
 use jiff::Timestamp;
 
-use super::{Appended, MessageRef, Retention, SessionChanges, Store, StoreError};
+use super::{
+    Appended, Consent, MessageRef, Retention, SessionChanges, StateChange, Store, StoreError,
+};
 use crate::domain::{
-    CaseId, Channel, ContactId, ConversationKey, CreatioLink, DeliveryStatus, Message, MessageText,
-    NewMessage, ProviderMessageId, Role, Session, SessionId, SessionState, Transition,
+    CaseId, Channel, ContactId, ConversationKey, CreatioLink, Customer, DeliveryStatus, Message,
+    MessageText, NewMessage, ProviderMessageId, Role, Session, SessionId, SessionState, Transition,
 };
 
 pub const CASE_INDEX: &str = "by_case";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 const META: &str = "META";
+const CONSENT: &str = "CONSENT";
 /// How often an append re-reads and retries after another writer took the seq it wanted. Real
 /// traffic rarely has two writers on one session; the bound only stops a pathological livelock.
 const MAX_APPEND_ATTEMPTS: u32 = 16;
@@ -372,9 +376,11 @@ impl Store for DynamoStore {
         &self,
         seen: &Session,
         messages: Vec<NewMessage>,
-        transition: Option<Transition>,
+        change: Option<StateChange>,
         now: Timestamp,
     ) -> Result<Appended, StoreError> {
+        let transition = change.as_ref().map(|c| c.transition);
+        let reason = change.and_then(|c| c.handoff_reason);
         let id = seen.id;
         let channel = seen.key.channel;
         let expires = self.retention.expires_at(now);
@@ -420,6 +426,10 @@ impl Store for DynamoStore {
                 upd = upd
                     .expression_attribute_values(":to", s(t.to().as_str()))
                     .expression_attribute_values(":from", s(t.from().as_str()));
+            }
+            if let Some(r) = &reason {
+                set.push_str(", handoff_reason = :reason");
+                upd = upd.expression_attribute_values(":reason", s(r.clone()));
             }
             let mut tx = self.client.transact_write_items().transact_items(
                 TransactWriteItem::builder()
@@ -471,6 +481,9 @@ impl Store for DynamoStore {
                     current.last_activity_at = now;
                     if let Some(t) = transition {
                         current.state = t.to();
+                    }
+                    if reason.is_some() {
+                        current.handoff_reason = reason;
                     }
                     return Ok(Appended::Stored {
                         session: Box::new(current),
@@ -689,6 +702,42 @@ impl Store for DynamoStore {
         }
     }
 
+    async fn consent(&self, customer: &Customer) -> Result<Consent, StoreError> {
+        let item = self.get(consent_pk(customer), CONSENT).await?;
+        Ok(
+            match item.as_ref().and_then(|i| opt_str(i, "opted_out_at")) {
+                Some(at) => Consent::OptedOut {
+                    since: at.parse().map_err(|_| {
+                        StoreError::Corrupt("consent item has a bad opted_out_at".into())
+                    })?,
+                },
+                None => Consent::Granted,
+            },
+        )
+    }
+
+    async fn set_consent(
+        &self,
+        customer: &Customer,
+        consent: Consent,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(consent_pk(customer)))
+            .item("sk", s(CONSENT))
+            .item("kind", s("consent"))
+            .item("changed_at", s(now.to_string()));
+        let put = match consent {
+            Consent::OptedOut { since } => put.item("opted_out_at", s(since.to_string())),
+            Consent::Granted => put,
+        };
+        put.send().await.map_err(backend)?;
+        Ok(())
+    }
+
     async fn find_by_case(&self, case_id: CaseId) -> Result<Option<Session>, StoreError> {
         let out = self
             .client
@@ -741,6 +790,10 @@ fn message_sk(seq: u64) -> String {
 
 fn conv_pk(key: &ConversationKey) -> String {
     format!("C#{}", key.storage_key())
+}
+
+fn consent_pk(customer: &Customer) -> String {
+    format!("O#{}", customer.storage_key())
 }
 
 fn provider_pk(channel: Channel, id: &ProviderMessageId) -> String {

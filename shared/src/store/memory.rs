@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{Appended, MessageRef, SessionChanges, Store, StoreError};
+use super::{Appended, Consent, MessageRef, SessionChanges, StateChange, Store, StoreError};
 use crate::domain::{
-    CaseId, Channel, ConversationKey, CreatioLink, DeliveryStatus, Message, NewMessage,
+    CaseId, Channel, ConversationKey, CreatioLink, Customer, DeliveryStatus, Message, NewMessage,
     ProviderMessageId, Session, SessionId, SessionState, Transition,
 };
 
@@ -18,6 +18,7 @@ struct Inner {
     sessions: HashMap<SessionId, (Session, Vec<Message>)>,
     active: HashMap<String, SessionId>,
     provider_ids: HashMap<(Channel, ProviderMessageId), MessageRef>,
+    consent: HashMap<String, Consent>,
 }
 
 #[derive(Default)]
@@ -128,9 +129,10 @@ impl Store for MemoryStore {
         &self,
         seen: &Session,
         messages: Vec<NewMessage>,
-        transition: Option<Transition>,
+        change: Option<StateChange>,
         now: Timestamp,
     ) -> Result<Appended, StoreError> {
+        let transition = change.as_ref().map(|c| c.transition);
         let mut inner = self.lock();
         let id = seen.id;
         let channel = seen.key.channel;
@@ -162,6 +164,9 @@ impl Store for MemoryStore {
             inner.apply_transition(id, t)?;
         }
         let (session, msgs) = inner.get_mut(id)?;
+        if let Some(reason) = change.and_then(|c| c.handoff_reason) {
+            session.handoff_reason = Some(reason);
+        }
         let mut stored = Vec::with_capacity(messages.len());
         for m in messages {
             session.last_seq += 1;
@@ -269,6 +274,25 @@ impl Store for MemoryStore {
                 },
             );
         }
+        Ok(())
+    }
+
+    async fn consent(&self, customer: &Customer) -> Result<Consent, StoreError> {
+        Ok(self
+            .lock()
+            .consent
+            .get(&customer.storage_key())
+            .copied()
+            .unwrap_or(Consent::Granted))
+    }
+
+    async fn set_consent(
+        &self,
+        customer: &Customer,
+        consent: Consent,
+        _now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.lock().consent.insert(customer.storage_key(), consent);
         Ok(())
     }
 

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::domain::{
-    CaseId, Channel, ConversationKey, CreatioLink, DeliveryStatus, Message, NewMessage,
+    CaseId, Channel, ConversationKey, CreatioLink, Customer, DeliveryStatus, Message, NewMessage,
     ProviderMessageId, Session, SessionId, SessionState, Transition,
 };
 
@@ -90,6 +90,33 @@ pub struct SessionChanges {
     pub creatio: Option<CreatioLink>,
 }
 
+/// A state change made in the same atomic write as an append (the handoff notice and
+/// `handoff_requested` land together or not at all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateChange {
+    pub transition: Transition,
+    /// Recorded on the session when set.
+    pub handoff_reason: Option<String>,
+}
+
+impl From<Transition> for StateChange {
+    fn from(transition: Transition) -> Self {
+        Self {
+            transition,
+            handoff_reason: None,
+        }
+    }
+}
+
+/// Whether a customer may be sent messages on a channel (SMS STOP/START).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consent {
+    /// No opt-out on record.
+    Granted,
+    /// The customer opted out at this time; nothing is sent until they opt in again.
+    OptedOut { since: Timestamp },
+}
+
 /// Where a provider message id was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageRef {
@@ -121,7 +148,7 @@ pub trait Store: Send + Sync {
     /// Messages with seq > `after`, in order (the widget's poll). Cheap when there are none.
     async fn messages_after(&self, id: SessionId, after: u64) -> Result<Vec<Message>, StoreError>;
 
-    /// Appends `messages` (in order) to the session the caller last saw, and applies `transition`
+    /// Appends `messages` (in order) to the session the caller last saw, and applies `change`
     /// in the same atomic write. `seen` is only a hint for the next seq: a stale view costs a
     /// re-read, never a wrong seq. Refused on a closed session, and with `StateChanged` when the
     /// transition's `from` is no longer the state.
@@ -129,7 +156,7 @@ pub trait Store: Send + Sync {
         &self,
         seen: &Session,
         messages: Vec<NewMessage>,
-        transition: Option<Transition>,
+        change: Option<StateChange>,
         now: Timestamp,
     ) -> Result<Appended, StoreError>;
 
@@ -159,6 +186,17 @@ pub trait Store: Send + Sync {
         seq: u64,
         status: DeliveryStatus,
         provider_id: Option<&ProviderMessageId>,
+    ) -> Result<(), StoreError>;
+
+    /// The customer's consent to be messaged (kept across sessions; an SMS STOP outlives the
+    /// conversation it was sent in).
+    async fn consent(&self, customer: &Customer) -> Result<Consent, StoreError>;
+
+    async fn set_consent(
+        &self,
+        customer: &Customer,
+        consent: Consent,
+        now: Timestamp,
     ) -> Result<(), StoreError>;
 
     /// The session linked to this Creatio case.

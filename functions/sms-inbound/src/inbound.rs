@@ -1,0 +1,249 @@
+//! One inbound SMS, from a verified form to the TwiML answer.
+//!
+//! 1. Twilio may deliver a message more than once: a `MessageSid` already stored is not stored
+//!    again (the append's transaction refuses it and says where it is); the retry gets the answer
+//!    the first delivery got (or, if the first delivery died before the reply was stored, the
+//!    reply is produced now). There is no lookup before the append: duplicates are rare, and the
+//!    common case should not pay a read for them.
+//! 2. Continuity: the active session for (customer number, our number), unless it has been idle
+//!    longer than `SMS_IDLE_TIMEOUT_MINUTES`, in which case it is closed and a new one opened.
+//! 3. Compliance keywords (STOP/START/HELP) change consent and go into the transcript; they never
+//!    reach the assistant. Nothing is sent to an opted-out number.
+//! 4. Otherwise the message is stored (one transaction), the assistant decides, and its reply or
+//!    the handoff notice is stored (one more transaction, with the state change for a handoff).
+
+use casebridge::assistant::Decision;
+use casebridge::domain::{
+    Channel, ConversationKey, Customer, MessageText, NewMessage, Role, Session, SessionId,
+    SessionState, Transition,
+};
+use casebridge::sms::keywords::{self, Keyword};
+use casebridge::store::{Appended, Consent, SessionChanges, StateChange, Store, StoreError};
+use jiff::Timestamp;
+use lambda_http::{Body, Response};
+use tracing::Instrument;
+
+use crate::webhook::{Form, InboundSms};
+use crate::{Deps, SmsError, twiml};
+
+pub async fn receive(
+    store: &dyn Store,
+    deps: &Deps,
+    form: Form,
+    now: Timestamp,
+) -> Result<Response<Body>, SmsError> {
+    let sms = InboundSms::parse(&form, deps)?;
+    let span = tracing::info_span!(
+        "sms_inbound",
+        message_sid = sms.sid.as_str(),
+        from = %sms.from.masked(),
+        session_id = tracing::field::Empty,
+    );
+    async move {
+        let customer = Customer::Phone(sms.from.clone());
+        let key = ConversationKey::new(Channel::Sms, customer.clone(), sms.to.as_e164());
+        let session = current_session(store, deps, &key, now).await?;
+        tracing::Span::current().record("session_id", tracing::field::display(session.id));
+
+        // 3. Compliance keywords: the note for the agent goes in with the message; the consent
+        // itself is recorded in `answer_turn`, which also runs for redeliveries.
+        let mut notes = Vec::new();
+        match keywords::classify(&sms.body) {
+            Some(Keyword::OptOut) => notes.push(system_note(
+                "Customer opted out of SMS (STOP). Nothing will be sent to this number until they text START.",
+            )),
+            Some(Keyword::OptIn) => {
+                notes.push(system_note("Customer opted back in to SMS (START)."))
+            }
+            Some(Keyword::Help) | None => {}
+        }
+
+        // 4. Store the message (and any consent note) in one transaction.
+        let mut batch = vec![inbound_message(&sms)];
+        batch.extend(notes);
+        let stored = match store.append(&session, batch, None, now).await {
+            Ok(Appended::Stored { session, messages }) => (session.id, messages[0].seq),
+            Ok(Appended::AlreadySeen { session_id, seq }) => {
+                tracing::info!(seq, "duplicate delivery");
+                (session_id, seq)
+            }
+            Err(StoreError::Closed(_)) => {
+                // Closed between our read and our write (the case was just resolved): open the
+                // next session and store it there.
+                let session = current_session(store, deps, &key, now).await?;
+                match store.append(&session, vec![inbound_message(&sms)], None, now).await? {
+                    Appended::Stored { session, messages } => (session.id, messages[0].seq),
+                    Appended::AlreadySeen { session_id, seq } => (session_id, seq),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+        answer_turn(store, deps, &sms, stored.0, stored.1, now).await
+    }
+    .instrument(span)
+    .await
+}
+
+/// The session this message belongs to (2.).
+async fn current_session(
+    store: &dyn Store,
+    deps: &Deps,
+    key: &ConversationKey,
+    now: Timestamp,
+) -> Result<Session, SmsError> {
+    let (session, opened) = store.find_or_open(key, now).await?;
+    if opened || !session.is_idle(now, deps.idle_timeout) {
+        return Ok(session);
+    }
+    let close = Transition::new(session.state, SessionState::Closed)
+        .map_err(|e| SmsError::Store(StoreError::Corrupt(e.to_string())))?;
+    match store
+        .transition(session.id, close, SessionChanges::default(), now)
+        .await
+    {
+        Ok(_) => tracing::info!(old_session = %session.id, "idle session closed"),
+        // Somebody else moved it first (closed it, or handed it off): read again below.
+        Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let (session, _) = store.find_or_open(key, now).await?;
+    Ok(session)
+}
+
+fn inbound_message(sms: &InboundSms) -> NewMessage {
+    let text = if sms.body.trim().is_empty() {
+        format!("[{} attachment(s)]", sms.media.len().max(1))
+    } else {
+        sms.body.clone()
+    };
+    // Twilio caps a body at 1,600 characters, well inside MessageText's limit; an empty body
+    // became the attachment marker above, so this parse cannot fail on real Twilio input.
+    let text = MessageText::parse(&text).unwrap_or_else(|_| {
+        MessageText::parse("[unreadable message]").unwrap_or_else(|_| unreachable!())
+    });
+    NewMessage::new(Role::Customer, text)
+        .with_provider_id(sms.sid.clone())
+        .with_attachments(sms.media.clone())
+}
+
+fn system_note(text: &str) -> NewMessage {
+    NewMessage::new(
+        Role::System,
+        MessageText::parse(text).unwrap_or_else(|_| unreachable!("fixed, non-empty text")),
+    )
+}
+
+fn assistant_message(text: MessageText, fallback: bool) -> NewMessage {
+    let m = NewMessage::new(Role::Assistant, text);
+    if fallback { m.as_fallback() } else { m }
+}
+
+/// The answer to inbound message `seq` of session `id`: the reply already stored after it, or a
+/// new decision if it is still the newest message.
+async fn answer_turn(
+    store: &dyn Store,
+    deps: &Deps,
+    sms: &InboundSms,
+    id: SessionId,
+    seq: u64,
+    now: Timestamp,
+) -> Result<Response<Body>, SmsError> {
+    let Some((session, transcript)) = store.transcript(id).await? else {
+        return Ok(twiml::reply(None));
+    };
+    let customer = Customer::Phone(sms.from.clone());
+    let keyword = keywords::classify(&sms.body);
+    if let Some(k @ (Keyword::OptOut | Keyword::OptIn)) = keyword {
+        // Record consent unless a later STOP/START in this conversation superseded this one
+        // (a STOP redelivered after the customer's START must not opt them out again).
+        let superseded = transcript.iter().any(|m| {
+            m.seq > seq
+                && m.role == Role::Customer
+                && matches!(
+                    keywords::classify(m.text.as_str()),
+                    Some(Keyword::OptOut | Keyword::OptIn)
+                )
+        });
+        if !superseded {
+            let consent = match k {
+                Keyword::OptOut => Consent::OptedOut { since: now },
+                _ => Consent::Granted,
+            };
+            store.set_consent(&customer, consent, now).await?;
+            tracing::info!(opted_out = k == Keyword::OptOut, "sms consent recorded");
+        }
+        return Ok(twiml::reply(None));
+    }
+    // System notes (a consent change) may follow the message; the reply is the first message
+    // after it that is not one.
+    if let Some(next) = transcript
+        .iter()
+        .find(|m| m.seq > seq && m.role != Role::System)
+    {
+        return Ok(match next.role {
+            Role::Assistant => twiml::reply(Some(next.text.as_str())),
+            _ => twiml::reply(None),
+        });
+    }
+    if keyword == Some(Keyword::Help) {
+        if let Consent::OptedOut { .. } = store.consent(&customer).await? {
+            return Ok(twiml::reply(None));
+        }
+        let help = &deps.concierge.settings().sms.help_text;
+        let text = MessageText::parse(help)
+            .map_err(|e| SmsError::BadRequest(format!("help text: {e}")))?;
+        return store_and_reply(store, &session, assistant_message(text, false), None, now).await;
+    }
+    if let Consent::OptedOut { .. } = store.consent(&customer).await? {
+        tracing::info!("customer opted out; message stored, no reply");
+        return Ok(twiml::reply(None));
+    }
+    match deps.concierge.respond(&session, &transcript, now).await {
+        Decision::Silent => Ok(twiml::reply(None)),
+        Decision::Reply { text, fallback } => {
+            store_and_reply(
+                store,
+                &session,
+                assistant_message(text, fallback),
+                None,
+                now,
+            )
+            .await
+        }
+        Decision::Handoff { reason, notice } => {
+            let change = StateChange {
+                transition: Transition::new(
+                    SessionState::Assistant,
+                    SessionState::HandoffRequested,
+                )
+                .map_err(|e| SmsError::Store(StoreError::Corrupt(e.to_string())))?,
+                handoff_reason: Some(reason.describe()),
+            };
+            tracing::info!(reason = %reason.describe(), "handoff requested");
+            store_and_reply(
+                store,
+                &session,
+                assistant_message(notice, false),
+                Some(change),
+                now,
+            )
+            .await
+        }
+    }
+}
+
+async fn store_and_reply(
+    store: &dyn Store,
+    session: &Session,
+    message: NewMessage,
+    change: Option<StateChange>,
+    now: Timestamp,
+) -> Result<Response<Body>, SmsError> {
+    let text = message.text.clone();
+    match store.append(session, vec![message], change, now).await {
+        Ok(_) => Ok(twiml::reply(Some(text.as_str()))),
+        // Another delivery or a person got there first: say nothing rather than twice.
+        Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => Ok(twiml::reply(None)),
+        Err(e) => Err(e.into()),
+    }
+}
