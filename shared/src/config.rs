@@ -121,6 +121,53 @@ pub struct CreatioConfig {
     pub case_owner_id: Option<LookupId>,
     pub case_group_id: Option<LookupId>,
     pub resolved_status_id: Option<LookupId>,
+    /// `CREATIO_NEW_STATUS_ID`: the status a new case gets (default: base "New").
+    pub new_status_id: LookupId,
+    /// `CREATIO_SMS_ORIGIN_ID` (default: base "Call"; base data has no SMS origin) and
+    /// `CREATIO_WIDGET_ORIGIN_ID` (default: base "Chat").
+    pub sms_origin_id: LookupId,
+    pub widget_origin_id: LookupId,
+    /// `CASEBRIDGE_SYNC_MODE`.
+    pub sync_mode: SyncMode,
+}
+
+impl CreatioConfig {
+    /// A configuration with every optional setting at its default (tests, the local stack).
+    pub fn with_defaults(url: BaseUrl, netcore: bool, auth: CreatioAuth) -> Self {
+        let base = |g: &str| LookupId::parse(g).unwrap_or_else(|_| unreachable!("fixed GUID"));
+        Self {
+            url,
+            netcore,
+            auth,
+            case_owner_id: None,
+            case_group_id: None,
+            resolved_status_id: None,
+            new_status_id: base(base_ids::CASE_STATUS_NEW),
+            sms_origin_id: base(base_ids::CASE_ORIGIN_CALL),
+            widget_origin_id: base(base_ids::CASE_ORIGIN_CHAT),
+            sync_mode: SyncMode::Handoff,
+        }
+    }
+}
+
+/// When the case is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// At handoff (the default; OpenCX's "create case only on handoff").
+    Handoff,
+    /// At the first customer message; every message synced as it arrives.
+    EveryConversation,
+}
+
+/// Base-data GUIDs from a Creatio 8.x install (reference/creatio-api.md); each is configurable.
+pub mod base_ids {
+    pub const CASE_STATUS_NEW: &str = "ae5f2f10-f46b-1410-fd9a-0050ba5d6c38";
+    pub const CASE_STATUS_RESOLVED: &str = "ae7f411e-f46b-1410-009b-0050ba5d6c38";
+    pub const CASE_ORIGIN_CALL: &str = "5e5e202a-f46b-1410-3692-0050ba5d6c38";
+    pub const CASE_ORIGIN_CHAT: &str = "019259af-ec9c-4c87-9565-3c00700c7875";
+    pub const ACTIVITY_TYPE_TASK: &str = "fbe0acdc-cfc0-df11-b00f-001d60e938c6";
+    pub const ACTIVITY_STATUS_COMPLETED: &str = "4bdbb88f-58e6-df11-971b-001d60e938c6";
+    pub const ACTIVITY_CATEGORY_TODO: &str = "f51c4643-58e6-df11-971b-001d60e938c6";
 }
 
 #[derive(Debug, Clone)]
@@ -352,7 +399,30 @@ fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, ConfigError
         case_owner_id: guid(src, "CREATIO_CASE_OWNER_ID")?,
         case_group_id: guid(src, "CREATIO_CASE_GROUP_ID")?,
         resolved_status_id: guid(src, "CREATIO_RESOLVED_STATUS_ID")?,
+        new_status_id: guid_or(src, "CREATIO_NEW_STATUS_ID", base_ids::CASE_STATUS_NEW)?,
+        sms_origin_id: guid_or(src, "CREATIO_SMS_ORIGIN_ID", base_ids::CASE_ORIGIN_CALL)?,
+        widget_origin_id: guid_or(src, "CREATIO_WIDGET_ORIGIN_ID", base_ids::CASE_ORIGIN_CHAT)?,
+        sync_mode: match var(src, "CASEBRIDGE_SYNC_MODE").as_deref() {
+            None | Some("handoff") => SyncMode::Handoff,
+            Some("every_conversation") => SyncMode::EveryConversation,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "CASEBRIDGE_SYNC_MODE",
+                    reason: "must be handoff or every_conversation".into(),
+                });
+            }
+        },
     }))
+}
+
+fn guid_or(src: &dyn Source, name: &'static str, default: &str) -> Result<LookupId, ConfigError> {
+    match guid(src, name)? {
+        Some(g) => Ok(g),
+        None => LookupId::parse(default).map_err(|e| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        }),
+    }
 }
 
 /// Creatio cloud's identity server: `-is` added to the first label of the host

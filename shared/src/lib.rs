@@ -19,6 +19,7 @@ pub mod config;
 pub mod creatio;
 pub mod domain;
 pub mod http;
+pub mod links;
 pub mod sms;
 pub mod store;
 pub mod telemetry;

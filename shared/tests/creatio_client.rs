@@ -20,32 +20,26 @@ fn fast_retries() -> RetryPolicy {
 }
 
 fn forms(sandbox: &Sandbox, password: &str, netcore: bool) -> CreatioConfig {
-    CreatioConfig {
-        url: BaseUrl::parse("CREATIO_URL", &format!("{}/", sandbox.url)).unwrap(),
+    CreatioConfig::with_defaults(
+        BaseUrl::parse("CREATIO_URL", &format!("{}/", sandbox.url)).unwrap(),
         netcore,
-        auth: CreatioAuth::Forms {
+        CreatioAuth::Forms {
             username: "Supervisor".into(),
             password: password.to_owned().into(),
         },
-        case_owner_id: None,
-        case_group_id: None,
-        resolved_status_id: None,
-    }
+    )
 }
 
 fn oauth(sandbox: &Sandbox, secret: &str) -> CreatioConfig {
-    CreatioConfig {
-        url: BaseUrl::parse("CREATIO_URL", &sandbox.url).unwrap(),
-        netcore: false,
-        auth: CreatioAuth::OAuth {
+    CreatioConfig::with_defaults(
+        BaseUrl::parse("CREATIO_URL", &sandbox.url).unwrap(),
+        false,
+        CreatioAuth::OAuth {
             client_id: "casebridge".into(),
             client_secret: secret.to_owned().into(),
             identity_url: BaseUrl::parse("CREATIO_IDENTITY_URL", &sandbox.url).unwrap(),
         },
-        case_owner_id: None,
-        case_group_id: None,
-        resolved_status_id: None,
-    }
+    )
 }
 
 fn client(config: &CreatioConfig) -> CreatioClient {

@@ -1,5 +1,5 @@
-//! Lambda entry point: builds configuration and clients once per container, then hands every
-//! batch of DynamoDB stream records to [`handoff::handler`].
+//! Lambda entry point: builds configuration, the store, the Creatio client and the assistant once
+//! per container, then hands every batch of DynamoDB stream records to [`handoff::handler`].
 
 use casebridge::{config::Config, store, telemetry};
 
@@ -7,9 +7,10 @@ use casebridge::{config::Config, store, telemetry};
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let config = Config::from_env()?;
+    let deps = handoff::Deps::from_config(&config)?;
     let store = store::connect_dynamodb(&config).await?;
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        handoff::handler(&store, &config, event)
+        handoff::handler(&store, &deps, event)
     }))
     .await
 }

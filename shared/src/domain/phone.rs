@@ -118,6 +118,25 @@ impl PhoneNumber {
     pub fn digits(&self) -> &str {
         &self.0[1..]
     }
+
+    /// The ways a CRM user may have typed this number into a contact: E.164, digits only,
+    /// national (`(555) 123-4567`), national digits (`5551234567`), international
+    /// (`+1 555-123-4567`). Formatting is libphonenumber's, through `phonenumber`.
+    pub fn stored_forms(&self) -> Vec<String> {
+        let mut forms = vec![self.0.clone(), self.digits().to_owned()];
+        if let Ok(p) = phonenumber::parse(None, &self.0) {
+            forms.push(p.national().to_string());
+            for mode in [
+                phonenumber::Mode::National,
+                phonenumber::Mode::International,
+            ] {
+                forms.push(p.format().mode(mode).to_string());
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        forms.retain(|f| seen.insert(f.clone()));
+        forms
+    }
 }
 
 /// Masks any phone-like string for logs, keeping the first two and last two characters.
@@ -169,6 +188,21 @@ mod tests {
     use super::*;
 
     const US: Option<DefaultCountry> = Some(DefaultCountry::US);
+
+    #[test]
+    fn stored_forms_cover_how_people_type_numbers() {
+        let p = PhoneNumber::parse("+15551234567", None).unwrap();
+        assert_eq!(
+            p.stored_forms(),
+            [
+                "+15551234567",
+                "15551234567",
+                "5551234567",
+                "(555) 123-4567",
+                "+1 555-123-4567"
+            ]
+        );
+    }
 
     #[test]
     fn the_same_number_written_three_ways_is_one_number() {

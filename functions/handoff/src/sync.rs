@@ -1,0 +1,447 @@
+//! Bringing Creatio up to date for one session, idempotently.
+//!
+//! - **No case yet** (at handoff, or at the first customer message in `every_conversation` mode):
+//!   the brief (summary + AI fields) from the assistant; the contact matched or created; then one
+//!   `$batch` with the contact (if new), the case (deterministic id: UUIDv5 of the session) and
+//!   one activity per transcript message (UUIDv5 of session + seq). Then the session is linked to
+//!   the case and moves to `with_agent`, and the watermark moves to the last message synced.
+//! - **Case exists**: each message after the watermark becomes an activity on it (agent replies
+//!   excepted: they came from Creatio). A new handoff request on a session that already has a case
+//!   adds a "handoff note" activity instead of a second case.
+//!
+//! Every write carries a client-chosen id, so a retry after a crash anywhere in between finds
+//! what the last attempt wrote and duplicates nothing; the watermark moves only after Creatio has
+//! confirmed. A case that Creatio refuses because of an AI field is created again without the AI
+//! fields, and Creatio's message is recorded on the session as a sync error.
+
+use casebridge::assistant::{CaseBrief, FieldContent};
+use casebridge::config::{SyncMode, base_ids};
+use casebridge::creatio::{BatchOp, BatchResult, Created, CreatioError};
+use casebridge::domain::{
+    Channel, CreatioLink, Message, Role, Session, SessionId, SessionState, Transition,
+};
+use casebridge::store::{SessionChanges, Store, StoreError};
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value, json};
+
+use crate::Deps;
+use crate::contact::{ContactMatch, match_contact};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Creatio(#[from] CreatioError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SyncError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SyncError::Creatio(e) => e.is_transient(),
+            SyncError::Store(e) => e.is_transient(),
+        }
+    }
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Synced {
+    /// Nothing to do (still with the assistant, unknown session, up to date).
+    Nothing,
+    CaseCreated {
+        activities: usize,
+    },
+    Appended {
+        activities: usize,
+    },
+}
+
+pub async fn sync_session(
+    store: &dyn Store,
+    deps: &Deps,
+    id: SessionId,
+) -> Result<Synced, SyncError> {
+    use tracing::Instrument;
+    sync_inner(store, deps, id)
+        .instrument(tracing::info_span!("sync", session_id = %id))
+        .await
+}
+
+async fn sync_inner(store: &dyn Store, deps: &Deps, id: SessionId) -> Result<Synced, SyncError> {
+    let Some((session, transcript)) = store.transcript(id).await? else {
+        return Ok(Synced::Nothing);
+    };
+    let mode = deps.creatio_config.sync_mode;
+    let wants_case = match session.state {
+        SessionState::Assistant => {
+            mode == SyncMode::EveryConversation
+                && transcript.iter().any(|m| m.role == Role::Customer)
+        }
+        SessionState::HandoffRequested | SessionState::WithAgent => true,
+        // A closed session keeps a case it has in sync; it gets one only in every_conversation.
+        SessionState::Closed => {
+            session.creatio.is_some()
+                || (mode == SyncMode::EveryConversation
+                    && transcript.iter().any(|m| m.role == Role::Customer))
+        }
+    };
+    if !wants_case {
+        return Ok(Synced::Nothing);
+    }
+    let result = match &session.creatio {
+        None => create_case(store, deps, &session, &transcript).await,
+        Some(link) => append_activities(store, deps, &session, &transcript, link).await,
+    };
+    match &result {
+        Err(e) if !e.is_transient() => {
+            // Permanent: the operator CLI shows it; the stream must not retry forever.
+            store.set_sync_error(id, Some(e.to_string())).await?;
+        }
+        _ => {}
+    }
+    result
+}
+
+fn author(role: Role) -> &'static str {
+    match role {
+        Role::Customer => "Customer",
+        Role::Assistant => "Assistant",
+        Role::Agent => "Agent",
+        Role::System => "casebridge",
+    }
+}
+
+fn first_words(text: &str, max_chars: usize) -> String {
+    casebridge::assistant::format::shorten(
+        &text.split_whitespace().collect::<Vec<_>>().join(" "),
+        max_chars,
+    )
+}
+
+/// The activity for one message. `header` goes before the text (the first activity's session id
+/// and transcript link).
+fn activity(
+    session: &Session,
+    m: &Message,
+    case_id: uuid::Uuid,
+    contact_id: uuid::Uuid,
+    header: Option<&str>,
+) -> BatchOp {
+    let mut notes = String::new();
+    if let Some(h) = header {
+        notes.push_str(h);
+        notes.push_str("\n\n");
+    }
+    notes.push_str(m.text.as_str());
+    for a in &m.attachments {
+        notes.push_str(&format!(
+            "\nAttachment: {}{}",
+            a.url,
+            a.content_type
+                .as_deref()
+                .map(|t| format!(" ({t})"))
+                .unwrap_or_default()
+        ));
+    }
+    let at = m.at.to_string();
+    BatchOp::create(
+        "Activity",
+        session.id.activity_id(m.seq).as_uuid(),
+        json!({
+            "Title": format!("{}: {}", author(m.role), first_words(m.text.as_str(), 200)),
+            "Notes": notes,
+            "TypeId": base_ids::ACTIVITY_TYPE_TASK,
+            "ActivityCategoryId": base_ids::ACTIVITY_CATEGORY_TODO,
+            "StatusId": base_ids::ACTIVITY_STATUS_COMPLETED,
+            "StartDate": at,
+            "DueDate": at,
+            "CaseId": case_id.to_string(),
+            "ContactId": contact_id.to_string(),
+        }),
+    )
+}
+
+/// Messages that belong in Creatio: everything but agent replies, which came from it.
+fn to_sync(m: &Message) -> bool {
+    m.role != Role::Agent
+}
+
+fn case_subject(session: &Session, transcript: &[Message]) -> String {
+    let channel = match session.key.channel {
+        Channel::Sms => "SMS",
+        Channel::Widget => "Chat",
+    };
+    let first = transcript
+        .iter()
+        .find(|m| m.role == Role::Customer)
+        .map(|m| first_words(m.text.as_str(), 80))
+        .unwrap_or_default();
+    format!("{channel}: {first}")
+}
+
+/// The case body; AI fields resolved to values (dropdowns to lookup GUIDs). A dropdown value
+/// without a lookup row is left out and reported.
+async fn case_body(
+    deps: &Deps,
+    session: &Session,
+    transcript: &[Message],
+    brief: &CaseBrief,
+    contact_id: uuid::Uuid,
+    problems: &mut Vec<String>,
+) -> Result<(Map<String, Value>, Map<String, Value>), CreatioError> {
+    let c = &deps.creatio_config;
+    let origin = match session.key.channel {
+        Channel::Sms => c.sms_origin_id,
+        Channel::Widget => c.widget_origin_id,
+    };
+    let mut body = Map::new();
+    body.insert("Subject".into(), json!(case_subject(session, transcript)));
+    body.insert("Symptoms".into(), json!(brief.summary));
+    body.insert("ContactId".into(), json!(contact_id.to_string()));
+    body.insert("OriginId".into(), json!(origin.to_string()));
+    body.insert("StatusId".into(), json!(c.new_status_id.to_string()));
+    if let Some(o) = c.case_owner_id {
+        body.insert("OwnerId".into(), json!(o.to_string()));
+    }
+    if let Some(g) = c.case_group_id {
+        body.insert("GroupId".into(), json!(g.to_string()));
+    }
+    let mut fields = Map::new();
+    for f in &brief.fields {
+        let value = match &f.value {
+            FieldContent::Text(t) => json!(t),
+            FieldContent::Lookup { entity, name } => {
+                match deps.creatio.lookup_id(entity, name).await {
+                    Ok(id) => json!(id.to_string()),
+                    Err(e @ CreatioError::LookupNotFound { .. }) => {
+                        problems.push(format!("AI field {}: {e}", f.column));
+                        continue;
+                    }
+                    Err(e) if e.is_transient() => return Err(e),
+                    Err(e) => {
+                        problems.push(format!("AI field {}: {e}", f.column));
+                        continue;
+                    }
+                }
+            }
+        };
+        fields.insert(f.column.clone(), value);
+    }
+    Ok((body, fields))
+}
+
+fn with_fields(body: &Map<String, Value>, fields: &Map<String, Value>) -> Value {
+    let mut all = body.clone();
+    all.extend(fields.clone());
+    Value::Object(all)
+}
+
+/// The first error among results, preferring a transient one (so the stream retries).
+fn first_error(results: &[BatchResult]) -> Option<CreatioError> {
+    let errors: Vec<&CreatioError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    errors
+        .iter()
+        .find(|e| e.is_transient())
+        .or(errors.first())
+        .map(|e| (*e).clone())
+}
+
+async fn create_case(
+    store: &dyn Store,
+    deps: &Deps,
+    session: &Session,
+    transcript: &[Message],
+) -> Result<Synced, SyncError> {
+    let case_id = session.id.case_id().as_uuid();
+    let brief = deps.concierge.brief(session, transcript).await;
+    let contact = match_contact(&deps.creatio, &session.key.customer).await?;
+    let contact_id = contact.id().as_uuid();
+    let mut problems = Vec::new();
+    let (body, fields) =
+        case_body(deps, session, transcript, &brief, contact_id, &mut problems).await?;
+
+    let header = {
+        let mut h = format!("casebridge session {}", session.id);
+        if let (Some(base), Some(secret)) = (&deps.public_base_url, &deps.link_secret) {
+            h.push_str(&format!(
+                "\nTranscript: {}",
+                casebridge::links::transcript_url(
+                    base,
+                    secret.expose_secret().as_bytes(),
+                    session.id
+                )
+            ));
+        }
+        if let Some(reason) = &session.handoff_reason {
+            h.push_str(&format!("\nHandoff reason: {reason}"));
+        }
+        h
+    };
+    let messages: Vec<&Message> = transcript.iter().filter(|m| to_sync(m)).collect();
+    let mut ops: Vec<BatchOp> = Vec::with_capacity(messages.len() + 2);
+    if let ContactMatch::Create { op, .. } = &contact {
+        ops.push(op.clone());
+    }
+    let case_at = ops.len();
+    ops.push(BatchOp::create(
+        "Case",
+        case_id,
+        with_fields(&body, &fields),
+    ));
+    for (i, m) in messages.iter().enumerate() {
+        let h = (i == 0).then_some(header.as_str());
+        ops.push(activity(session, m, case_id, contact_id, h));
+    }
+    let mut results = deps.creatio.batch(&ops).await?;
+
+    // A case refused for good, with AI fields on it: the fields are the likely cause (a column
+    // that does not exist, a value of the wrong type). Create it without them, then the rest.
+    if let Err(e) = &results[case_at]
+        && !e.is_transient()
+        && !fields.is_empty()
+    {
+        problems.push(format!("Creatio refused the case with its AI fields: {e}"));
+        tracing::warn!(error = %e, "case refused with AI fields; creating it without them");
+        let mut retry_ops = vec![BatchOp::create(
+            "Case",
+            case_id,
+            Value::Object(body.clone()),
+        )];
+        let failed: Vec<usize> = (case_at + 1..ops.len())
+            .filter(|&i| results[i].is_err())
+            .collect();
+        retry_ops.extend(failed.iter().map(|&i| ops[i].clone()));
+        let retried = deps.creatio.batch(&retry_ops).await?;
+        results[case_at] = retried[0].clone();
+        for (k, &i) in failed.iter().enumerate() {
+            results[i] = retried[k + 1].clone();
+        }
+    }
+    if let Some(e) = first_error(&results) {
+        return Err(e.into());
+    }
+    let case_number = match &results[case_at] {
+        Ok(Created::New(v)) => v.get("Number").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    };
+    store
+        .link_case(
+            session.id,
+            CreatioLink {
+                case_id: session.id.case_id(),
+                case_number,
+                contact_id: Some(contact.id()),
+            },
+        )
+        .await?;
+    finish(store, session, transcript, problems).await?;
+    tracing::info!(activities = messages.len(), "case created in Creatio");
+    Ok(Synced::CaseCreated {
+        activities: messages.len(),
+    })
+}
+
+/// After Creatio confirmed: `handoff_requested` → `with_agent`, the watermark, the sync error.
+async fn finish(
+    store: &dyn Store,
+    session: &Session,
+    transcript: &[Message],
+    problems: Vec<String>,
+) -> Result<(), SyncError> {
+    if session.state == SessionState::HandoffRequested {
+        let t = Transition::new(SessionState::HandoffRequested, SessionState::WithAgent)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        match store
+            .transition(
+                session.id,
+                t,
+                SessionChanges::default(),
+                jiff::Timestamp::now(),
+            )
+            .await
+        {
+            // Closed meanwhile (the case was resolved at once): nothing left to move.
+            Ok(_) | Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(last) = transcript.last() {
+        store.advance_watermark(session.id, last.seq).await?;
+    }
+    let error = (!problems.is_empty()).then(|| problems.join("; "));
+    if error.is_some() || session.sync_error.is_some() {
+        store.set_sync_error(session.id, error).await?;
+    }
+    Ok(())
+}
+
+async fn append_activities(
+    store: &dyn Store,
+    deps: &Deps,
+    session: &Session,
+    transcript: &[Message],
+    link: &CreatioLink,
+) -> Result<Synced, SyncError> {
+    let case_id = link.case_id.as_uuid();
+    let contact_id = link
+        .contact_id
+        .map(|c| c.as_uuid())
+        .unwrap_or_else(uuid::Uuid::nil);
+    let mut ops: Vec<BatchOp> = transcript
+        .iter()
+        .filter(|m| m.seq > session.synced_seq && to_sync(m))
+        .map(|m| activity(session, m, case_id, contact_id, None))
+        .collect();
+    // A handoff request on a session that already has a case: a note, not a second case.
+    if session.state == SessionState::HandoffRequested {
+        let reason = session
+            .handoff_reason
+            .clone()
+            .unwrap_or_else(|| "handoff requested".into());
+        ops.push(BatchOp::create(
+            "Activity",
+            session.id.note_activity_id("handoff").as_uuid(),
+            json!({
+                "Title": format!("casebridge: handoff requested ({reason})"),
+                "Notes": format!("The customer was handed to a person: {reason}."),
+                "TypeId": base_ids::ACTIVITY_TYPE_TASK,
+                "ActivityCategoryId": base_ids::ACTIVITY_CATEGORY_TODO,
+                "StatusId": base_ids::ACTIVITY_STATUS_COMPLETED,
+                "CaseId": case_id.to_string(),
+            }),
+        ));
+    }
+    // every_conversation: a conversation the assistant closed on its own is resolved in Creatio.
+    let resolve = deps.creatio_config.sync_mode == SyncMode::EveryConversation
+        && session.state == SessionState::Closed
+        && session.handoff_reason.is_none();
+    if resolve {
+        let status = deps
+            .creatio_config
+            .resolved_status_id
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| base_ids::CASE_STATUS_RESOLVED.to_owned());
+        ops.push(BatchOp::patch(
+            "Case",
+            case_id,
+            json!({ "StatusId": status }),
+        ));
+    }
+    let up_to_date = ops.is_empty();
+    if !up_to_date {
+        let results = deps.creatio.batch(&ops).await?;
+        if let Some(e) = first_error(&results) {
+            return Err(e.into());
+        }
+    }
+    let last = transcript.last().map(|m| m.seq).unwrap_or(0);
+    if up_to_date && last <= session.synced_seq && session.state != SessionState::HandoffRequested {
+        return Ok(Synced::Nothing);
+    }
+    finish(store, session, transcript, Vec::new()).await?;
+    tracing::info!(activities = ops.len(), "case brought up to date");
+    Ok(Synced::Appended {
+        activities: ops.len(),
+    })
+}

@@ -1,0 +1,633 @@
+//! Handoff against the Creatio sandbox, on DynamoDB (moto) when the test command runs it and on
+//! the memory store otherwise.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use casebridge::assistant::{Concierge, Settings};
+use casebridge::config::{BaseUrl, CreatioAuth, CreatioConfig, SyncMode};
+use casebridge::creatio::{CreatioClient, RetryPolicy};
+use casebridge::domain::*;
+use casebridge::store::dynamo::DynamoStore;
+use casebridge::store::memory::MemoryStore;
+use casebridge::store::{Retention, StateChange, Store};
+use creatio_sandbox::{ExpiryStyle, Sandbox, SandboxConfig};
+use handoff::Deps;
+use handoff::sync::{Synced, sync_session};
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+const ANN: &str = "+15551230001";
+const HIGH: &str = "8b700f24-f46b-1410-ee8c-0050ba5d6c38";
+
+async fn store() -> Arc<dyn Store> {
+    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(endpoint) => {
+            let client = casebridge::aws::local_dynamodb_client(&endpoint);
+            let table = format!("handoff-{}", uuid::Uuid::new_v4().simple());
+            DynamoStore::create_table(&client, &table).await.unwrap();
+            Arc::new(DynamoStore::new(client, table, Retention::default()))
+        }
+        Err(_) => {
+            assert!(std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err());
+            Arc::new(MemoryStore::new())
+        }
+    }
+}
+
+async fn sandbox(config: SandboxConfig) -> Sandbox {
+    Sandbox::start(config).await.unwrap()
+}
+
+fn deps_with(sandbox: &Sandbox, mode: SyncMode, settings: Settings) -> Deps {
+    let mut c = CreatioConfig::with_defaults(
+        BaseUrl::parse("CREATIO_URL", &sandbox.url).unwrap(),
+        false,
+        CreatioAuth::Forms {
+            username: "Supervisor".into(),
+            password: "Supervisor".to_owned().into(),
+        },
+    );
+    c.sync_mode = mode;
+    let retry = RetryPolicy {
+        attempts: 4,
+        min_delay: Duration::from_millis(2),
+        max_delay: Duration::from_millis(10),
+    };
+    Deps {
+        creatio: CreatioClient::new(
+            &c,
+            casebridge::http::client(Duration::from_secs(10)).unwrap(),
+            retry,
+        ),
+        creatio_config: c,
+        concierge: Concierge::new(
+            Arc::new(casebridge::assistant::rules::RulesAssistant),
+            Arc::new(settings),
+        ),
+        public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", "https://cb.example.com").unwrap()),
+        link_secret: Some("link-secret-for-tests-0123456789abcdef".to_owned().into()),
+    }
+}
+
+fn deps(sandbox: &Sandbox) -> Deps {
+    deps_with(sandbox, SyncMode::Handoff, Settings::embedded())
+}
+
+fn key(phone: &str) -> ConversationKey {
+    ConversationKey::new(
+        Channel::Sms,
+        Customer::Phone(PhoneNumber::parse(phone, None).unwrap()),
+        "+15557654321",
+    )
+}
+
+fn msg(role: Role, text: &str) -> NewMessage {
+    NewMessage::new(role, MessageText::parse(text).unwrap())
+}
+
+/// A session with `n` alternating customer/assistant messages, handed off at the end.
+async fn handed_off(store: &dyn Store, phone: &str, n: usize) -> Session {
+    let (s, _) = store
+        .find_or_open(&key(phone), Timestamp::now())
+        .await
+        .unwrap();
+    let mut batch = vec![msg(
+        Role::Customer,
+        "My order #A-10023 arrived broken and the grinder is not working",
+    )];
+    for i in 1..n.saturating_sub(1) {
+        let role = if i % 2 == 0 {
+            Role::Customer
+        } else {
+            Role::Assistant
+        };
+        batch.push(msg(role, &format!("message {i}")));
+    }
+    store
+        .append(&s, batch, None, Timestamp::now())
+        .await
+        .unwrap();
+    let s = store.session(s.id).await.unwrap().unwrap();
+    store
+        .append(
+            &s,
+            vec![msg(Role::Assistant, "A person will reply here.")],
+            Some(StateChange {
+                transition: Transition::new(
+                    SessionState::Assistant,
+                    SessionState::HandoffRequested,
+                )
+                .unwrap(),
+                handoff_reason: Some("customer asked for a person".into()),
+            }),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    store.session(s.id).await.unwrap().unwrap()
+}
+
+fn activities_of(sandbox: &Sandbox, case: uuid::Uuid) -> Vec<Map<String, Value>> {
+    let mut a: Vec<Map<String, Value>> = sandbox
+        .records("Activity")
+        .into_iter()
+        .filter(|r| r.get("CaseId").and_then(Value::as_str) == Some(&case.to_string()))
+        .collect();
+    a.sort_by(|x, y| x["StartDate"].as_str().cmp(&y["StartDate"].as_str()));
+    a
+}
+
+#[tokio::test]
+async fn a_handoff_creates_the_case_with_everything() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    let s = handed_off(store.as_ref(), ANN, 10).await;
+    // GIVEN the contact exists, with the number typed the way people type it
+    let mut contact = Map::new();
+    contact.insert("Name".into(), json!("Ann Lee"));
+    contact.insert("MobilePhone".into(), json!("(555) 123-0001"));
+    let contact_id = sb.insert("Contact", contact);
+
+    let synced = sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    assert_eq!(synced, Synced::CaseCreated { activities: 10 });
+
+    let case_id = s.id.case_id().as_uuid();
+    let case = sb
+        .record("Case", case_id)
+        .expect("case with the deterministic id");
+    assert_eq!(
+        case["Subject"],
+        "SMS: My order #A-10023 arrived broken and the grinder is not working"
+    );
+    let symptoms = case["Symptoms"].as_str().unwrap();
+    assert!(
+        symptoms.contains("Handoff reason: customer asked for a person"),
+        "{symptoms}"
+    );
+    assert!(symptoms.contains("Order numbers: A-10023"));
+    assert_eq!(case["ContactId"], contact_id.to_string());
+    assert_eq!(case["OriginId"], "5e5e202a-f46b-1410-3692-0050ba5d6c38");
+    assert_eq!(case["StatusId"], "ae5f2f10-f46b-1410-fd9a-0050ba5d6c38");
+    assert_eq!(
+        case["PriorityId"], HIGH,
+        "AI dropdown resolved to its lookup GUID"
+    );
+    assert_eq!(sb.records("Contact").len(), 1, "no contact created");
+
+    assert_eq!(activities_of(&sb, case_id).len(), 10);
+    // One activity per message, found by its deterministic id (session + seq).
+    let acts: Vec<Map<String, Value>> = (1..=10)
+        .map(|seq| {
+            sb.record("Activity", s.id.activity_id(seq).as_uuid())
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        acts.iter()
+            .all(|a| a["StatusId"] == "4bdbb88f-58e6-df11-971b-001d60e938c6")
+    );
+    assert!(
+        acts[0]["Title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Customer: My order")
+    );
+    let first = acts[0]["Notes"].as_str().unwrap();
+    assert!(first.contains(&format!("casebridge session {}", s.id)));
+    assert!(first.contains(&format!("https://cb.example.com/transcripts/{}?sig=", s.id)));
+    assert!(
+        acts[1]["Title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Assistant: ")
+    );
+    assert!(
+        acts[9]["Notes"]
+            .as_str()
+            .unwrap()
+            .contains("A person will reply here.")
+    );
+
+    let after = store.session(s.id).await.unwrap().unwrap();
+    assert_eq!(after.state, SessionState::WithAgent);
+    let link = after.creatio.unwrap();
+    assert_eq!(link.case_id, s.id.case_id());
+    assert!(link.case_number.is_some());
+    assert_eq!(after.synced_seq, 10);
+}
+
+#[tokio::test]
+async fn an_unknown_customer_gets_a_contact_once() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    let s = handed_off(store.as_ref(), "+15551230002", 3).await;
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    let contacts = sb.records("Contact");
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0]["MobilePhone"], "+15551230002");
+    // A second conversation of the same customer reuses it.
+    let (s1, _) = store
+        .find_or_open(&key("+15551230002"), Timestamp::now())
+        .await
+        .unwrap();
+    store
+        .transition(
+            s1.id,
+            Transition::new(SessionState::WithAgent, SessionState::Closed).unwrap(),
+            Default::default(),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let s2 = handed_off(store.as_ref(), "+15551230002", 3).await;
+    assert_ne!(s2.id, s.id);
+    sync_session(store.as_ref(), &d, s2.id).await.unwrap();
+    assert_eq!(sb.records("Contact").len(), 1);
+    assert_eq!(sb.records("Case").len(), 2);
+}
+
+#[tokio::test]
+async fn follow_up_messages_are_appended_in_order_and_agent_replies_are_not_echoed() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    let s = handed_off(store.as_ref(), ANN, 4).await;
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    let s = store.session(s.id).await.unwrap().unwrap();
+    for text in ["first follow-up", "second follow-up"] {
+        store
+            .append(&s, vec![msg(Role::Customer, text)], None, Timestamp::now())
+            .await
+            .unwrap();
+        let s = store.session(s.id).await.unwrap().unwrap();
+        // An agent reply (it came from Creatio) and a system note in between.
+        store
+            .append(
+                &s,
+                vec![
+                    msg(Role::Agent, "agent says hi"),
+                    msg(Role::System, "Reply not delivered: x"),
+                ],
+                None,
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            sync_session(store.as_ref(), &d, s.id).await.unwrap(),
+            Synced::Appended { activities: 2 }
+        );
+    }
+    let acts = activities_of(&sb, s.id.case_id().as_uuid());
+    let titles: Vec<&str> = acts.iter().map(|a| a["Title"].as_str().unwrap()).collect();
+    assert_eq!(titles.len(), 8);
+    assert_eq!(titles[4], "Customer: first follow-up");
+    assert_eq!(titles[5], "casebridge: Reply not delivered: x");
+    assert_eq!(titles[6], "Customer: second follow-up");
+    assert!(!titles.iter().any(|t| t.starts_with("Agent:")));
+    // Up to date: nothing more to do, and no request to Creatio for it.
+    sb.clear_log();
+    assert_eq!(
+        sync_session(store.as_ref(), &d, s.id).await.unwrap(),
+        Synced::Nothing
+    );
+    assert_eq!(sb.api_requests(), 0);
+}
+
+#[tokio::test]
+async fn a_crash_after_the_case_and_before_the_activities_is_completed_without_duplicates() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    let s = handed_off(store.as_ref(), ANN, 6).await;
+    // GIVEN an earlier attempt created the case and two activities, then died
+    d.creatio
+        .create(
+            "Case",
+            s.id.case_id().as_uuid(),
+            json!({"Subject": "SMS: partial"}),
+        )
+        .await
+        .unwrap();
+    for seq in [1, 2] {
+        d.creatio
+            .create(
+                "Activity",
+                s.id.activity_id(seq).as_uuid(),
+                json!({"Title": "partial", "CaseId": s.id.case_id().as_uuid().to_string(), "StartDate": format!("2026-01-01T00:00:0{seq}Z")}),
+            )
+            .await
+            .unwrap();
+    }
+    // WHEN the sync runs (twice, as a redelivered stream batch would)
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    // THEN one case, one activity per message
+    assert_eq!(sb.records("Case").len(), 1);
+    assert_eq!(activities_of(&sb, s.id.case_id().as_uuid()).len(), 6);
+    assert_eq!(
+        store.session(s.id).await.unwrap().unwrap().state,
+        SessionState::WithAgent
+    );
+}
+
+#[tokio::test]
+async fn under_30_percent_503s_every_message_lands_exactly_once() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            handed_off(store.as_ref(), &format!("+1555123010{i}"), 20)
+                .await
+                .id,
+        );
+    }
+    sb.set_faults(0.3, 503, None);
+    // The stream retries a failed batch until it goes through.
+    for id in &ids {
+        let mut tries = 0;
+        while sync_session(store.as_ref(), &d, *id).await.is_err() {
+            tries += 1;
+            assert!(tries < 50, "never went through");
+        }
+    }
+    sb.set_faults(0.0, 503, None);
+    assert_eq!(sb.records("Case").len(), 5);
+    for id in &ids {
+        let acts = activities_of(&sb, id.case_id().as_uuid());
+        assert_eq!(acts.len(), 20, "one activity per message");
+        let s = store.session(*id).await.unwrap().unwrap();
+        assert_eq!((s.state, s.synced_seq), (SessionState::WithAgent, 20));
+    }
+    let all: std::collections::HashSet<String> = sb
+        .records("Activity")
+        .iter()
+        .map(|a| a["Id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(all.len(), 100);
+}
+
+#[tokio::test]
+async fn a_session_expiring_mid_sync_is_survived() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    let s = handed_off(store.as_ref(), ANN, 8).await;
+    sb.set_expiry(Some(2), ExpiryStyle::RedirectToLogin);
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    assert_eq!(activities_of(&sb, s.id.case_id().as_uuid()).len(), 8);
+}
+
+#[tokio::test]
+async fn a_bad_ai_field_does_not_block_the_case() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    // A text field mapped to a column this Creatio does not have.
+    let doc = include_str!("../../../shared/src/assistant/default.toml").replacen(
+        "column = \"Notes\"",
+        "column = \"UsrNoSuchColumn\"",
+        1,
+    );
+    let settings = Settings::parse(&doc).unwrap();
+    // The rules assistant never fills text fields, so use a brief that does.
+    let mut d = deps_with(&sb, SyncMode::Handoff, settings.clone());
+    d.concierge = Concierge::new(Arc::new(FillsText), Arc::new(settings));
+    let s = handed_off(store.as_ref(), ANN, 4).await;
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    let case = sb
+        .record("Case", s.id.case_id().as_uuid())
+        .expect("case created");
+    assert!(!case.contains_key("UsrNoSuchColumn"));
+    assert_eq!(activities_of(&sb, s.id.case_id().as_uuid()).len(), 4);
+    let after = store.session(s.id).await.unwrap().unwrap();
+    assert_eq!(after.state, SessionState::WithAgent);
+    let err = after.sync_error.expect("the refusal is recorded");
+    assert!(err.contains("UsrNoSuchColumn"), "{err}");
+}
+
+struct FillsText;
+
+#[async_trait::async_trait]
+impl casebridge::assistant::Assistant for FillsText {
+    async fn answer(
+        &self,
+        _: &Settings,
+        _: casebridge::assistant::Conversation<'_>,
+    ) -> Result<casebridge::assistant::Answer, casebridge::assistant::AssistantError> {
+        Ok(casebridge::assistant::Answer::Reply("x".into()))
+    }
+    async fn brief(
+        &self,
+        _: &Settings,
+        _: casebridge::assistant::Conversation<'_>,
+        _: &str,
+    ) -> Result<casebridge::assistant::CaseBrief, casebridge::assistant::AssistantError> {
+        Ok(casebridge::assistant::CaseBrief {
+            summary: "summary".into(),
+            fields: vec![casebridge::assistant::FieldValue {
+                column: "UsrNoSuchColumn".into(),
+                value: casebridge::assistant::FieldContent::Text("replacement".into()),
+            }],
+        })
+    }
+}
+
+#[tokio::test]
+async fn every_conversation_mode_syncs_from_the_first_message_and_resolves() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps_with(&sb, SyncMode::EveryConversation, Settings::embedded());
+    let (s, _) = store
+        .find_or_open(&key(ANN), Timestamp::now())
+        .await
+        .unwrap();
+    store
+        .append(
+            &s,
+            vec![
+                msg(Role::Customer, "What is your return policy?"),
+                msg(Role::Assistant, "30 days."),
+            ],
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        sync_session(store.as_ref(), &d, s.id).await.unwrap(),
+        Synced::CaseCreated { activities: 2 }
+    );
+    assert_eq!(
+        store.session(s.id).await.unwrap().unwrap().state,
+        SessionState::Assistant,
+        "still with the assistant"
+    );
+    // The assistant resolves it; the session closes; the case is resolved.
+    store
+        .transition(
+            s.id,
+            Transition::new(SessionState::Assistant, SessionState::Closed).unwrap(),
+            Default::default(),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    let case = sb.record("Case", s.id.case_id().as_uuid()).unwrap();
+    assert_eq!(case["StatusId"], "ae7f411e-f46b-1410-009b-0050ba5d6c38");
+}
+
+#[tokio::test]
+async fn a_second_handoff_on_a_session_with_a_case_adds_a_note() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps_with(&sb, SyncMode::EveryConversation, Settings::embedded());
+    let (s, _) = store
+        .find_or_open(&key(ANN), Timestamp::now())
+        .await
+        .unwrap();
+    store
+        .append(
+            &s,
+            vec![msg(Role::Customer, "hello")],
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    let s = store.session(s.id).await.unwrap().unwrap();
+    store
+        .append(
+            &s,
+            vec![msg(Role::Assistant, "A person will reply.")],
+            Some(StateChange {
+                transition: Transition::new(
+                    SessionState::Assistant,
+                    SessionState::HandoffRequested,
+                )
+                .unwrap(),
+                handoff_reason: Some("customer asked for a person".into()),
+            }),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    assert_eq!(sb.records("Case").len(), 1);
+    let titles: Vec<String> = activities_of(&sb, s.id.case_id().as_uuid())
+        .iter()
+        .map(|a| a["Title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        titles
+            .iter()
+            .filter(|t| t.starts_with("casebridge: handoff requested"))
+            .count(),
+        1,
+        "{titles:?}"
+    );
+    assert_eq!(
+        store.session(s.id).await.unwrap().unwrap().state,
+        SessionState::WithAgent
+    );
+}
+
+#[tokio::test]
+async fn a_60_message_handoff_takes_at_most_3_creatio_requests() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    // GIVEN a signed-in client (token cached) and a known contact
+    let mut contact = Map::new();
+    contact.insert("Name".into(), json!("Ann Lee"));
+    contact.insert("MobilePhone".into(), json!(ANN));
+    sb.insert("Contact", contact);
+    d.creatio
+        .query("Contact", None, &["Id"], Some(1))
+        .await
+        .unwrap();
+    let s = handed_off(store.as_ref(), ANN, 60).await;
+    sb.clear_log();
+    // WHEN the handoff syncs
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    // THEN contact query + priority lookup + one $batch
+    let n = sb.api_requests();
+    eprintln!("Creatio HTTP requests for a 60-message handoff: {n}");
+    assert!(
+        n <= 3,
+        "{n} requests: {:?}",
+        sb.requests()
+            .iter()
+            .map(|r| r.path.clone())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(activities_of(&sb, s.id.case_id().as_uuid()).len(), 60);
+    // AND a follow-up message costs one
+    let s = store.session(s.id).await.unwrap().unwrap();
+    store
+        .append(
+            &s,
+            vec![msg(Role::Customer, "any news?")],
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    sb.clear_log();
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    assert_eq!(sb.api_requests(), 1);
+}
+
+#[tokio::test]
+async fn the_stream_handler_reports_failed_sessions_as_batch_item_failures() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    let ok = handed_off(store.as_ref(), ANN, 2).await;
+    let event = |ids: &[SessionId]| {
+        let records: Vec<Value> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                json!({
+                    "eventID": format!("e{i}"), "eventName": "MODIFY", "eventVersion": "1.1",
+                    "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+                    "dynamodb": {
+                        "Keys": {"pk": {"S": format!("S#{id}")}, "sk": {"S": "META"}},
+                        "NewImage": {"pk": {"S": format!("S#{id}")}, "sk": {"S": "META"}, "kind": {"S": "session"}},
+                        "SequenceNumber": format!("{}", 100 + i), "SizeBytes": 100,
+                        "StreamViewType": "NEW_IMAGE"
+                    },
+                    "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/2026"
+                })
+            })
+            .collect();
+        let e: aws_lambda_events::event::dynamodb::Event =
+            serde_json::from_value(json!({ "Records": records })).unwrap();
+        lambda_runtime::LambdaEvent::new(e, lambda_runtime::Context::default())
+    };
+    let r = handoff::handler(store.as_ref(), &d, event(&[ok.id]))
+        .await
+        .unwrap();
+    assert!(r.batch_item_failures.is_empty());
+    assert!(sb.record("Case", ok.id.case_id().as_uuid()).is_some());
+    // Creatio down: the failing session's first record is reported.
+    let down = handed_off(store.as_ref(), "+15551230009", 2).await;
+    sb.set_faults(1.0, 503, None);
+    let r = handoff::handler(store.as_ref(), &d, event(&[ok.id, down.id]))
+        .await
+        .unwrap();
+    let failed: Vec<Option<String>> = r
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, [Some("101".to_owned())]);
+}
