@@ -25,12 +25,20 @@ pub struct App {
     /// The SMS function's dependencies, or why they could not be built (say, no Twilio
     /// credentials): then the SMS routes answer 503 naming the missing variable.
     pub sms: Result<sms_inbound::Deps, String>,
+    /// Likewise for the Creatio reply webhook (needs the Creatio settings and the webhook token).
+    pub reply: Result<creatio_reply::Deps, String>,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         let sms = sms_inbound::Deps::from_config(&config).map_err(|e| e.to_string());
-        Self { store, config, sms }
+        let reply = creatio_reply::Deps::from_config(&config).map_err(|e| e.to_string());
+        Self {
+            store,
+            config,
+            sms,
+            reply,
+        }
     }
 }
 
@@ -129,7 +137,15 @@ async fn invoke(
             Err(why) => return error(503, &format!("SMS is not configured: {why}")),
         },
         Function::WidgetInbound => widget_inbound::handler(store, &app.config, event).await,
-        Function::CreatioReply => creatio_reply::handler(store, &app.config, event).await,
+        Function::CreatioReply => match &app.reply {
+            Ok(deps) => creatio_reply::handler(store, deps, event).await,
+            Err(why) => {
+                return error(
+                    503,
+                    &format!("the Creatio webhook is not configured: {why}"),
+                );
+            }
+        },
     };
     match result {
         Ok(resp) => {

@@ -129,6 +129,9 @@ pub struct CreatioConfig {
     pub widget_origin_id: LookupId,
     /// `CASEBRIDGE_SYNC_MODE`.
     pub sync_mode: SyncMode,
+    /// `CREATIO_CLOSED_STATUS_IDS` (comma-separated): case statuses that close the conversation.
+    /// Default: base Resolved, Closed and Canceled, plus `CREATIO_RESOLVED_STATUS_ID`.
+    pub closing_status_ids: Vec<LookupId>,
 }
 
 impl CreatioConfig {
@@ -146,6 +149,7 @@ impl CreatioConfig {
             sms_origin_id: base(base_ids::CASE_ORIGIN_CALL),
             widget_origin_id: base(base_ids::CASE_ORIGIN_CHAT),
             sync_mode: SyncMode::Handoff,
+            closing_status_ids: default_closing(None),
         }
     }
 }
@@ -163,6 +167,8 @@ pub enum SyncMode {
 pub mod base_ids {
     pub const CASE_STATUS_NEW: &str = "ae5f2f10-f46b-1410-fd9a-0050ba5d6c38";
     pub const CASE_STATUS_RESOLVED: &str = "ae7f411e-f46b-1410-009b-0050ba5d6c38";
+    pub const CASE_STATUS_CLOSED: &str = "3e7f420c-f46b-1410-fc9a-0050ba5d6c38";
+    pub const CASE_STATUS_CANCELED: &str = "6e5f4218-f46b-1410-fe9a-0050ba5d6c38";
     pub const CASE_ORIGIN_CALL: &str = "5e5e202a-f46b-1410-3692-0050ba5d6c38";
     pub const CASE_ORIGIN_CHAT: &str = "019259af-ec9c-4c87-9565-3c00700c7875";
     pub const ACTIVITY_TYPE_TASK: &str = "fbe0acdc-cfc0-df11-b00f-001d60e938c6";
@@ -399,6 +405,26 @@ fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, ConfigError
         case_owner_id: guid(src, "CREATIO_CASE_OWNER_ID")?,
         case_group_id: guid(src, "CREATIO_CASE_GROUP_ID")?,
         resolved_status_id: guid(src, "CREATIO_RESOLVED_STATUS_ID")?,
+        closing_status_ids: match var(src, "CREATIO_CLOSED_STATUS_IDS") {
+            None => default_closing(guid(src, "CREATIO_RESOLVED_STATUS_ID")?),
+            Some(list) => {
+                let mut ids = list
+                    .split(',')
+                    .map(|g| {
+                        LookupId::parse(g.trim()).map_err(|e| ConfigError::Invalid {
+                            name: "CREATIO_CLOSED_STATUS_IDS",
+                            reason: e.to_string(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if let Some(r) = guid(src, "CREATIO_RESOLVED_STATUS_ID")?
+                    && !ids.contains(&r)
+                {
+                    ids.push(r);
+                }
+                ids
+            }
+        },
         new_status_id: guid_or(src, "CREATIO_NEW_STATUS_ID", base_ids::CASE_STATUS_NEW)?,
         sms_origin_id: guid_or(src, "CREATIO_SMS_ORIGIN_ID", base_ids::CASE_ORIGIN_CALL)?,
         widget_origin_id: guid_or(src, "CREATIO_WIDGET_ORIGIN_ID", base_ids::CASE_ORIGIN_CHAT)?,
@@ -413,6 +439,23 @@ fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, ConfigError
             }
         },
     }))
+}
+
+fn default_closing(resolved: Option<LookupId>) -> Vec<LookupId> {
+    let mut ids: Vec<LookupId> = [
+        base_ids::CASE_STATUS_RESOLVED,
+        base_ids::CASE_STATUS_CLOSED,
+        base_ids::CASE_STATUS_CANCELED,
+    ]
+    .iter()
+    .filter_map(|g| LookupId::parse(g).ok())
+    .collect();
+    if let Some(r) = resolved
+        && !ids.contains(&r)
+    {
+        ids.push(r);
+    }
+    ids
 }
 
 fn guid_or(src: &dyn Source, name: &'static str, default: &str) -> Result<LookupId, ConfigError> {

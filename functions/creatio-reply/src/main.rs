@@ -1,5 +1,5 @@
-//! Lambda entry point: builds configuration and clients once per container, then hands every
-//! invocation to [`creatio_reply::handler`].
+//! Lambda entry point: builds configuration, the store, the Creatio client and the SMS sender once
+//! per container, then hands every webhook call to [`creatio_reply::handler`].
 
 use casebridge::{config::Config, store, telemetry};
 
@@ -7,9 +7,10 @@ use casebridge::{config::Config, store, telemetry};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
+    let deps = creatio_reply::Deps::from_config(&config)?;
     let store = store::connect_dynamodb(&config).await?;
     lambda_http::run(lambda_http::service_fn(|event| {
-        creatio_reply::handler(&store, &config, event)
+        creatio_reply::handler(&store, &deps, event)
     }))
     .await
 }

@@ -413,9 +413,24 @@ async fn append_activities(
         ));
     }
     // every_conversation: a conversation the assistant closed on its own is resolved in Creatio.
-    let resolve = deps.creatio_config.sync_mode == SyncMode::EveryConversation
-        && session.state == SessionState::Closed
-        && session.handoff_reason.is_none();
+    // And when casebridge closed a handed-off conversation itself (idle timeout) while the case
+    // is still open, the case is resolved if CREATIO_RESOLVED_STATUS_ID is configured. A case
+    // Creatio closed already has a closing status, so nothing is written back to it.
+    let c = &deps.creatio_config;
+    let resolve = session.state == SessionState::Closed
+        && match c.sync_mode {
+            SyncMode::EveryConversation if session.handoff_reason.is_none() => true,
+            _ if c.resolved_status_id.is_some() => {
+                let status = deps.creatio.get("Case", case_id, &["StatusId"]).await?;
+                let status = status
+                    .as_ref()
+                    .and_then(|v| v.get("StatusId"))
+                    .and_then(Value::as_str)
+                    .and_then(|s| casebridge::domain::LookupId::parse(s).ok());
+                status.is_some_and(|s| !c.closing_status_ids.contains(&s))
+            }
+            _ => false,
+        };
     if resolve {
         let status = deps
             .creatio_config

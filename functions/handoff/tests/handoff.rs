@@ -631,3 +631,50 @@ async fn the_stream_handler_reports_failed_sessions_as_batch_item_failures() {
         .collect();
     assert_eq!(failed, [Some("101".to_owned())]);
 }
+
+#[tokio::test]
+async fn an_idle_close_resolves_the_case_when_configured_and_a_creatio_close_is_left_alone() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let mut d = deps(&sb);
+    d.creatio_config.resolved_status_id = Some(LookupId::parse(RESOLVED).unwrap());
+    let close = |id: SessionId| {
+        let store = store.clone();
+        async move {
+            store
+                .transition(
+                    id,
+                    Transition::new(SessionState::WithAgent, SessionState::Closed).unwrap(),
+                    Default::default(),
+                    Timestamp::now(),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    // casebridge closes a handed-off conversation (idle timeout): the case is resolved.
+    let s = handed_off(store.as_ref(), ANN, 2).await;
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    close(s.id).await;
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    let case = sb.record("Case", s.id.case_id().as_uuid()).unwrap();
+    assert_eq!(case["StatusId"], RESOLVED);
+    // Creatio closed it (status Closed): nothing is written back.
+    let s = handed_off(store.as_ref(), "+15551230003", 2).await;
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    d.creatio
+        .patch(
+            "Case",
+            s.id.case_id().as_uuid(),
+            json!({"StatusId": CLOSED}),
+        )
+        .await
+        .unwrap();
+    close(s.id).await;
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    let case = sb.record("Case", s.id.case_id().as_uuid()).unwrap();
+    assert_eq!(case["StatusId"], CLOSED);
+}
+
+const RESOLVED: &str = "ae7f411e-f46b-1410-009b-0050ba5d6c38";
+const CLOSED: &str = "3e7f420c-f46b-1410-fc9a-0050ba5d6c38";

@@ -83,6 +83,15 @@ pub fn shorten(s: &str, max: usize) -> String {
     format!("{}…", at_word.trim_end())
 }
 
+/// HTML (an agent's reply written in Creatio's rich-text editor) as plain text: tags dropped,
+/// entities decoded, block elements on their own lines.
+pub fn html_to_text(html: &str) -> String {
+    if !html.contains('<') && !html.contains('&') {
+        return tidy(html);
+    }
+    tidy(&nanohtml2text::html2text(html))
+}
+
 /// A reply as the channel should carry it.
 pub fn for_channel(text: &str, channel: Channel, max_chars: usize) -> String {
     match channel {
@@ -108,6 +117,17 @@ mod tests {
         );
         let html = "<p>Hello <i>Ann</i>,</p><p>your refund is on its way.</p>";
         assert_eq!(plain_text(html), "Hello Ann,\n\nyour refund is on its way.");
+    }
+
+    #[test]
+    fn agent_html_becomes_clean_text() {
+        assert_eq!(
+            html_to_text(
+                "<p>Hi Ann,</p><p>your refund of <b>$20</b> &amp; a voucher are on the way.<br>Best, Bob</p>"
+            ),
+            "Hi Ann,\n\nyour refund of $20 & a voucher are on the way.\nBest, Bob"
+        );
+        assert_eq!(html_to_text("  plain reply  "), "plain reply");
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct AssistantSettings {
     pub after_hours_notice: String,
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
+    /// Sent to the customer when the rep resolves or closes the case (none when absent).
+    #[serde(default)]
+    pub closed_notice: Option<String>,
 }
 
 fn default_max_fallbacks() -> u32 {

@@ -1,0 +1,144 @@
+//! Authenticating the business-process call and reading its body.
+//!
+//! The token comes as `Authorization: Bearer <token>` or as the last path segment of
+//! `/creatio/reply/{token}` (for processes that cannot set headers). It is compared in constant
+//! time (`subtle`, the constant-time crate RustCrypto builds on).
+//!
+//! The body (DESIGN.md): `{"event_type":"new_activity","caseId":"…","activityId":"…"}` or
+//! `{"event_type":"case_updated","caseId":"…"}`. Keys are matched case-insensitively and with or
+//! without underscores (`caseId`, `CaseId`, `case_id`), because Creatio's "Call web service"
+//! element builds the body from whatever parameter names the process designer typed; GUIDs may
+//! come with braces and in upper case. Other keys are ignored.
+
+use casebridge::domain::{ActivityId, CaseId};
+use lambda_http::{Body, Request, RequestExt};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+use crate::ReplyError;
+
+/// Largest body accepted; the real ones are under 200 bytes.
+const MAX_BODY: usize = 16 * 1024;
+
+pub fn authenticate(event: &Request, token: &SecretString) -> Result<(), ReplyError> {
+    let presented = event
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .map(str::to_owned)
+        .or_else(|| {
+            event
+                .path_parameters_ref()
+                .and_then(|p| p.first("token"))
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            // Without API Gateway's path parameters (a direct invoke), the last path segment.
+            let path = event.uri().path();
+            path.strip_prefix("/creatio/reply/")
+                .or_else(|| path.rsplit_once("/creatio/reply/").map(|(_, t)| t))
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+        })
+        .ok_or(ReplyError::Unauthorized)?;
+    let ok: bool = presented
+        .as_bytes()
+        .ct_eq(token.expose_secret().as_bytes())
+        .into();
+    if ok {
+        Ok(())
+    } else {
+        Err(ReplyError::Unauthorized)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    NewActivity { activity_id: ActivityId },
+    CaseUpdated,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub case_id: CaseId,
+    pub event: EventType,
+}
+
+fn normalise(key: &str) -> String {
+    key.chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl Call {
+    pub fn parse(body: &Body) -> Result<Self, ReplyError> {
+        let bytes: &[u8] = match body {
+            Body::Text(t) => t.as_bytes(),
+            Body::Binary(b) => b,
+            _ => b"",
+        };
+        if bytes.is_empty() {
+            return Err(ReplyError::BadRequest(
+                "the body is empty; expected JSON with event_type and caseId".into(),
+            ));
+        }
+        if bytes.len() > MAX_BODY {
+            return Err(ReplyError::BadRequest(format!(
+                "the body is over {MAX_BODY} bytes"
+            )));
+        }
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| ReplyError::BadRequest(format!("the body is not JSON: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(ReplyError::BadRequest(
+                "the body must be a JSON object".into(),
+            ));
+        };
+        let get = |want: &str| {
+            map.iter()
+                .find(|(k, _)| normalise(k) == want)
+                .map(|(_, v)| v)
+        };
+        let string = |want: &str, name: &str| -> Result<Option<String>, ReplyError> {
+            match get(want) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+                Some(_) => Err(ReplyError::BadRequest(format!("{name} must be a string"))),
+            }
+        };
+        let case_raw = string("caseid", "caseId")?
+            .ok_or_else(|| ReplyError::BadRequest("caseId is missing".into()))?;
+        let case_id = CaseId::parse(&case_raw)
+            .map_err(|_| ReplyError::BadRequest(format!("caseId is not a GUID: {case_raw:?}")))?;
+        let event = match string("eventtype", "event_type")?.as_deref() {
+            Some("new_activity") => {
+                let raw = string("activityid", "activityId")?.ok_or_else(|| {
+                    ReplyError::BadRequest(
+                        "activityId is missing (required for new_activity)".into(),
+                    )
+                })?;
+                EventType::NewActivity {
+                    activity_id: ActivityId::parse(&raw).map_err(|_| {
+                        ReplyError::BadRequest(format!("activityId is not a GUID: {raw:?}"))
+                    })?,
+                }
+            }
+            Some("case_updated") => EventType::CaseUpdated,
+            Some(other) => {
+                return Err(ReplyError::BadRequest(format!(
+                    "event_type {other:?} is not new_activity or case_updated"
+                )));
+            }
+            None => return Err(ReplyError::BadRequest("event_type is missing".into())),
+        };
+        Ok(Call { case_id, event })
+    }
+}
