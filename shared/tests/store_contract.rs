@@ -259,6 +259,60 @@ async fn consent_outlives_sessions_and_is_per_customer(store: DynStore) {
     assert_eq!(store.consent(&ann).await.unwrap(), Consent::Granted);
 }
 
+async fn sessions_needing_sync_are_listed_for_replay(store: DynStore) {
+    // GIVEN one session with the assistant, one handed off, one with a case and an unsynced message,
+    // and one fully synced
+    let open = |p: &'static str| {
+        let store = store.clone();
+        async move { store.find_or_open(&sms_key(p), now()).await.unwrap().0 }
+    };
+    let quiet = open("+15551230020").await;
+    store
+        .append(&quiet, vec![customer_msg("hi", "SM-ns-1")], None, now())
+        .await
+        .unwrap();
+    let waiting = open("+15551230021").await;
+    store
+        .append(
+            &waiting,
+            vec![customer_msg("agent", "SM-ns-2")],
+            Some(t(SessionState::Assistant, SessionState::HandoffRequested).into()),
+            now(),
+        )
+        .await
+        .unwrap();
+    let behind = open("+15551230022").await;
+    let synced = open("+15551230023").await;
+    for (s, sid) in [(&behind, "SM-ns-3"), (&synced, "SM-ns-4")] {
+        store
+            .append(s, vec![customer_msg("agent", sid)], None, now())
+            .await
+            .unwrap();
+        store
+            .link_case(
+                s.id,
+                CreatioLink {
+                    case_id: s.id.case_id(),
+                    case_number: None,
+                    contact_id: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    store.advance_watermark(synced.id, 1).await.unwrap();
+    // THEN exactly the handed-off one and the one behind are listed
+    let listed: HashSet<SessionId> = store
+        .needing_sync()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .filter(|id| [quiet.id, waiting.id, behind.id, synced.id].contains(id))
+        .collect();
+    assert_eq!(listed, HashSet::from([waiting.id, behind.id]));
+}
+
 async fn a_redelivered_message_is_stored_once(store: DynStore) {
     // GIVEN a session, WHEN the same MessageSid arrives 5 times at once (Twilio retries)
     let (s, _) = store
@@ -793,6 +847,7 @@ contract!(
     attachments_are_kept_by_reference,
     the_assistant_fallback_flag_is_kept,
     consent_outlives_sessions_and_is_per_customer,
+    sessions_needing_sync_are_listed_for_replay,
     a_redelivered_message_is_stored_once,
     concurrent_appends_neither_lose_nor_double_a_seq,
     racing_handoff_requests_have_exactly_one_winner,

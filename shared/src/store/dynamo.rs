@@ -738,6 +738,36 @@ impl Store for DynamoStore {
         Ok(())
     }
 
+    async fn needing_sync(&self) -> Result<Vec<Session>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(
+                    "kind = :session AND (#st = :hr OR (attribute_exists(case_id) AND synced_seq < last_seq) OR attribute_exists(sync_error))",
+                )
+                .expression_attribute_names("#st", "state")
+                .expression_attribute_values(":session", s("session"))
+                .expression_attribute_values(":hr", s(SessionState::HandoffRequested.as_str()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in page.items() {
+                out.push(session_from_item(item)?);
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        out.sort_by_key(|s| s.created_at);
+        Ok(out)
+    }
+
     async fn find_by_case(&self, case_id: CaseId) -> Result<Option<Session>, StoreError> {
         let out = self
             .client

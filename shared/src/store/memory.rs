@@ -296,6 +296,23 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn needing_sync(&self) -> Result<Vec<Session>, StoreError> {
+        let inner = self.lock();
+        let mut out: Vec<Session> = inner
+            .sessions
+            .values()
+            .map(|(s, _)| s)
+            .filter(|s| {
+                s.state == SessionState::HandoffRequested
+                    || (s.creatio.is_some() && s.synced_seq < s.last_seq)
+                    || s.sync_error.is_some()
+            })
+            .cloned()
+            .collect();
+        out.sort_by_key(|s| s.created_at);
+        Ok(out)
+    }
+
     async fn find_by_case(&self, case_id: CaseId) -> Result<Option<Session>, StoreError> {
         let inner = self.lock();
         Ok(inner

@@ -199,6 +199,12 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> Result<(), StoreError>;
 
+    /// Sessions Creatio may be behind on: a handoff not yet turned into a case, messages after the
+    /// watermark on a session with a case, or a recorded sync error. This is the replay path after
+    /// records went to the dead-letter queue, because the table, not the stream record, holds the
+    /// truth. It scans the whole table: for the operator CLI, never for the request path.
+    async fn needing_sync(&self) -> Result<Vec<Session>, StoreError>;
+
     /// The session linked to this Creatio case.
     async fn find_by_case(&self, case_id: CaseId) -> Result<Option<Session>, StoreError>;
 

@@ -1,0 +1,193 @@
+//! The operator CLI (`casebridge …`). Each command is a function over the store and the handoff
+//! dependencies, so tests run them against the memory store and the Creatio sandbox; `main.rs`
+//! only builds those from the environment, exactly as the Lambda functions do.
+//!
+//! - `sessions show <id>`: state, case, watermark, sync error, transcript size.
+//! - `sessions pending`: sessions Creatio is behind on (handoffs without a case, unsynced
+//!   messages, sync errors).
+//! - `resync <id>` / `resync --pending`: run the handoff sync now. `--pending` is the replay path
+//!   for stream records that ended in the dead-letter queue: the table holds the truth, and the
+//!   sync is idempotent, so replaying every pending session is always safe.
+//! - `handoff <id> [reason]`: hand a conversation to a person, as a rep would from an inbox.
+
+use std::fmt::Write;
+
+use casebridge::domain::{SessionId, SessionState, Transition};
+use casebridge::store::{SessionChanges, Store, StoreError};
+use handoff::Deps;
+use handoff::sync::{SyncError, sync_session};
+
+pub const USAGE: &str = "usage:
+  casebridge doctor
+  casebridge sessions show <session id>
+  casebridge sessions pending
+  casebridge resync <session id>
+  casebridge resync --pending
+  casebridge handoff <session id> [reason]";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}\n\n{USAGE}")]
+    Usage(String),
+    #[error("no session {0}")]
+    NoSuchSession(SessionId),
+    #[error("session {id} is {state}; only a session with the assistant can be handed off")]
+    CannotHandOff { id: SessionId, state: SessionState },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+}
+
+fn session_id(raw: Option<&String>) -> Result<SessionId, CliError> {
+    let raw = raw.ok_or_else(|| CliError::Usage("a session id is required".into()))?;
+    SessionId::parse(raw).map_err(|_| CliError::Usage(format!("{raw:?} is not a session id")))
+}
+
+pub async fn show(store: &dyn Store, id: SessionId) -> Result<String, CliError> {
+    let (s, transcript) = store
+        .transcript(id)
+        .await?
+        .ok_or(CliError::NoSuchSession(id))?;
+    let mut out = String::new();
+    let _ = writeln!(out, "session   {}", s.id);
+    let _ = writeln!(out, "channel   {}", s.key.channel);
+    let _ = writeln!(out, "customer  {}", s.key.customer.masked());
+    let _ = writeln!(out, "state     {}", s.state);
+    let _ = writeln!(
+        out,
+        "messages  {} (synced to Creatio: {})",
+        transcript.len(),
+        s.synced_seq
+    );
+    match &s.creatio {
+        Some(l) => {
+            let _ = writeln!(
+                out,
+                "case      {}{}",
+                l.case_id,
+                l.case_number
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "case      none yet");
+        }
+    }
+    if let Some(r) = &s.handoff_reason {
+        let _ = writeln!(out, "handoff   {r}");
+    }
+    let _ = writeln!(out, "sync      {}", s.sync_error.as_deref().unwrap_or("ok"));
+    Ok(out)
+}
+
+pub async fn pending(store: &dyn Store) -> Result<String, CliError> {
+    let sessions = store.needing_sync().await?;
+    if sessions.is_empty() {
+        return Ok("no session is waiting for Creatio\n".into());
+    }
+    let mut out = String::new();
+    for s in sessions {
+        let _ = writeln!(
+            out,
+            "{}  {:<17}  {}/{} synced  {}",
+            s.id,
+            s.state.as_str(),
+            s.synced_seq,
+            s.last_seq,
+            s.sync_error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(out)
+}
+
+pub async fn resync(
+    store: &dyn Store,
+    deps: &Deps,
+    ids: Vec<SessionId>,
+) -> Result<String, CliError> {
+    let mut out = String::new();
+    let mut failed = 0;
+    for id in ids {
+        match sync_session(store, deps, id).await {
+            Ok(done) => {
+                let _ = writeln!(out, "{id}  {done:?}");
+            }
+            Err(e) => {
+                failed += 1;
+                let _ = writeln!(out, "{id}  FAILED: {e}");
+            }
+        }
+    }
+    let _ = writeln!(out, "{failed} failed");
+    Ok(out)
+}
+
+pub async fn manual_handoff(
+    store: &dyn Store,
+    deps: &Deps,
+    id: SessionId,
+    reason: &str,
+) -> Result<String, CliError> {
+    let s = store
+        .session(id)
+        .await?
+        .ok_or(CliError::NoSuchSession(id))?;
+    let t = Transition::new(s.state, SessionState::HandoffRequested)
+        .map_err(|_| CliError::CannotHandOff { id, state: s.state })?;
+    store
+        .transition(
+            id,
+            t,
+            SessionChanges {
+                handoff_reason: Some(reason.to_owned()),
+                creatio: None,
+            },
+            jiff::Timestamp::now(),
+        )
+        .await?;
+    let done = sync_session(store, deps, id).await?;
+    Ok(format!("{id} handed off: {done:?}\n"))
+}
+
+/// Runs the command in `args` (without the program name). `deps` is built only when needed.
+pub async fn run<F>(store: &dyn Store, args: &[String], make_deps: F) -> Result<String, CliError>
+where
+    F: FnOnce() -> Result<Deps, String>,
+{
+    let deps = |f: F| f().map_err(|e| CliError::Usage(format!("configuration: {e}")));
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["sessions", "show", ..] => show(store, session_id(args.get(2))?).await,
+        ["sessions", "pending"] => pending(store).await,
+        ["resync", "--pending"] => {
+            let ids = store
+                .needing_sync()
+                .await?
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            resync(store, &deps(make_deps)?, ids).await
+        }
+        ["resync", _] => resync(store, &deps(make_deps)?, vec![session_id(args.get(1))?]).await,
+        ["handoff", _, ..] => {
+            let reason = if args.len() > 2 {
+                args[2..].join(" ")
+            } else {
+                "handed off by an operator".to_owned()
+            };
+            manual_handoff(store, &deps(make_deps)?, session_id(args.get(1))?, &reason).await
+        }
+        [] => Err(CliError::Usage("no command given".into())),
+        _ => Err(CliError::Usage(format!(
+            "unknown command {:?}",
+            args.join(" ")
+        ))),
+    }
+}

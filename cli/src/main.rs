@@ -1,0 +1,89 @@
+//! `casebridge`: the operator CLI. Reads the same environment as the Lambda functions
+//! (`TABLE_NAME`, `CREATIO_*`, …); see `casebridge_cli` for the commands.
+
+use casebridge::config::Config;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("configuration: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if args.first().map(String::as_str) == Some("doctor") {
+        let report = doctor(&config).await;
+        print!("{}", report.0);
+        return if report.1 {
+            std::process::ExitCode::SUCCESS
+        } else {
+            std::process::ExitCode::FAILURE
+        };
+    }
+    let store = match casebridge::store::connect_dynamodb(&config).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("configuration: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match casebridge_cli::run(&store, &args, || {
+        handoff::Deps::from_config(&config).map_err(|e| e.to_string())
+    })
+    .await
+    {
+        Ok(out) => {
+            print!("{out}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Configuration, the Creatio connection and its lookups, and the table, with what to fix.
+async fn doctor(config: &Config) -> (String, bool) {
+    let mut out = String::new();
+    let mut ok = true;
+    let mut line = |good: bool, what: &str| {
+        ok &= good;
+        out.push_str(if good { "ok    " } else { "FAIL  " });
+        out.push_str(what);
+        out.push('\n');
+    };
+    match handoff::Deps::from_config(config) {
+        Ok(deps) => {
+            line(true, "Creatio configuration");
+            let report = deps.creatio.check_connection().await;
+            for step in &report.steps {
+                match &step.outcome {
+                    Ok(()) => line(true, &step.what),
+                    Err(e) => line(false, &format!("{}: {e}", step.what)),
+                }
+            }
+        }
+        Err(e) => line(false, &e.to_string()),
+    }
+    match config.twilio() {
+        Ok(_) => line(true, "Twilio configuration"),
+        Err(e) => line(false, &e.to_string()),
+    }
+    match casebridge::store::connect_dynamodb(config).await {
+        Ok(store) => match casebridge::store::Store::needing_sync(&store).await {
+            Ok(p) => line(
+                true,
+                &format!(
+                    "table reachable; {} session(s) waiting for Creatio",
+                    p.len()
+                ),
+            ),
+            Err(e) => line(false, &format!("table: {e}")),
+        },
+        Err(e) => line(false, &e.to_string()),
+    }
+    (out, ok)
+}

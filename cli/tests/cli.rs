@@ -1,0 +1,133 @@
+//! The operator commands against the memory store and the Creatio sandbox.
+
+use std::time::Duration;
+
+use casebridge::assistant::Concierge;
+use casebridge::config::{BaseUrl, CreatioAuth, CreatioConfig};
+use casebridge::creatio::{CreatioClient, RetryPolicy};
+use casebridge::domain::*;
+use casebridge::store::memory::MemoryStore;
+use casebridge::store::{StateChange, Store};
+use creatio_sandbox::{Sandbox, SandboxConfig};
+use jiff::Timestamp;
+
+fn deps(sb: &Sandbox) -> handoff::Deps {
+    let c = CreatioConfig::with_defaults(
+        BaseUrl::parse("CREATIO_URL", &sb.url).unwrap(),
+        false,
+        CreatioAuth::Forms {
+            username: "Supervisor".into(),
+            password: "Supervisor".to_owned().into(),
+        },
+    );
+    handoff::Deps {
+        creatio: CreatioClient::new(
+            &c,
+            casebridge::http::client(Duration::from_secs(5)).unwrap(),
+            RetryPolicy {
+                attempts: 1,
+                min_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(1),
+            },
+        ),
+        creatio_config: c,
+        concierge: Concierge::embedded_default(),
+        public_base_url: None,
+        link_secret: None,
+    }
+}
+
+fn args(a: &str) -> Vec<String> {
+    a.split_whitespace().map(str::to_owned).collect()
+}
+
+async fn conversation(store: &MemoryStore, phone: &str, hand_off: bool) -> SessionId {
+    let key = ConversationKey::new(
+        Channel::Sms,
+        Customer::Phone(PhoneNumber::parse(phone, None).unwrap()),
+        "+15557654321",
+    );
+    let (s, _) = store.find_or_open(&key, Timestamp::now()).await.unwrap();
+    let change = hand_off.then(|| StateChange {
+        transition: Transition::new(SessionState::Assistant, SessionState::HandoffRequested)
+            .unwrap(),
+        handoff_reason: Some("customer asked for a person".into()),
+    });
+    let m = NewMessage::new(Role::Customer, MessageText::parse("agent please").unwrap());
+    store
+        .append(&s, vec![m], change, Timestamp::now())
+        .await
+        .unwrap();
+    s.id
+}
+
+#[tokio::test]
+async fn replaying_pending_sessions_after_a_creatio_outage_creates_their_cases() {
+    let store = MemoryStore::new();
+    let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    // GIVEN two handoffs whose stream records ended in the dead-letter queue (Creatio was down)
+    let a = conversation(&store, "+15551230001", true).await;
+    let b = conversation(&store, "+15551230002", true).await;
+    let quiet = conversation(&store, "+15551230003", false).await;
+    let out = casebridge_cli::run(&store, &args("sessions pending"), || unreachable!())
+        .await
+        .unwrap();
+    assert!(
+        out.contains(&a.to_string()) && out.contains(&b.to_string()),
+        "{out}"
+    );
+    assert!(!out.contains(&quiet.to_string()));
+    // WHEN the operator replays them
+    let out = casebridge_cli::run(&store, &args("resync --pending"), || Ok(deps(&sb)))
+        .await
+        .unwrap();
+    assert!(out.ends_with("0 failed\n"), "{out}");
+    // THEN both have their case, and nothing is pending any more
+    assert_eq!(sb.records("Case").len(), 2);
+    let out = casebridge_cli::run(&store, &args("sessions pending"), || unreachable!())
+        .await
+        .unwrap();
+    assert_eq!(out, "no session is waiting for Creatio\n");
+    let out = casebridge_cli::run(
+        &store,
+        &args(&format!("sessions show {a}")),
+        || unreachable!(),
+    )
+    .await
+    .unwrap();
+    assert!(out.contains("state     with_agent"), "{out}");
+    assert!(out.contains(&format!("case      {}", a.case_id())), "{out}");
+}
+
+#[tokio::test]
+async fn an_operator_can_hand_a_conversation_off() {
+    let store = MemoryStore::new();
+    let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let id = conversation(&store, "+15551230004", false).await;
+    let out = casebridge_cli::run(
+        &store,
+        &args(&format!("handoff {id} customer called the hotline")),
+        || Ok(deps(&sb)),
+    )
+    .await
+    .unwrap();
+    assert!(out.contains("CaseCreated"), "{out}");
+    let s = store.session(id).await.unwrap().unwrap();
+    assert_eq!(s.state, SessionState::WithAgent);
+    assert_eq!(
+        s.handoff_reason.as_deref(),
+        Some("customer called the hotline")
+    );
+    // Twice is refused with a reason.
+    let err = casebridge_cli::run(&store, &args(&format!("handoff {id}")), || Ok(deps(&sb)))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("only a session with the assistant")
+    );
+    let err = casebridge_cli::run(&store, &args("frobnicate"), || unreachable!())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("usage:"));
+}
