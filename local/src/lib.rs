@@ -27,17 +27,20 @@ pub struct App {
     pub sms: Result<sms_inbound::Deps, String>,
     /// Likewise for the Creatio reply webhook (needs the Creatio settings and the webhook token).
     pub reply: Result<creatio_reply::Deps, String>,
+    pub widget: Result<widget_inbound::Deps, String>,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         let sms = sms_inbound::Deps::from_config(&config).map_err(|e| e.to_string());
         let reply = creatio_reply::Deps::from_config(&config).map_err(|e| e.to_string());
+        let widget = widget_inbound::Deps::from_config(&config).map_err(|e| e.to_string());
         Self {
             store,
             config,
             sms,
             reply,
+            widget,
         }
     }
 }
@@ -53,12 +56,15 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/sms/inbound", post(sms))
         .route("/sms/status", post(sms))
-        .route("/widget/sessions", post(widget))
+        .route("/widget/sessions", post(widget).options(widget))
         .route(
             "/widget/sessions/{id}/messages",
-            post(widget_with_id).get(widget_with_id),
+            post(widget_with_id)
+                .get(widget_with_id)
+                .options(widget_with_id),
         )
         .route("/widget.js", get(widget))
+        .route("/transcripts/{id}", get(widget))
         .route("/creatio/reply", post(reply))
         .route("/creatio/reply/{token}", post(reply_with_token))
         .with_state(app)
@@ -136,7 +142,10 @@ async fn invoke(
             Ok(deps) => sms_inbound::handler(store, deps, event).await,
             Err(why) => return error(503, &format!("SMS is not configured: {why}")),
         },
-        Function::WidgetInbound => widget_inbound::handler(store, &app.config, event).await,
+        Function::WidgetInbound => match &app.widget {
+            Ok(deps) => widget_inbound::handler(store, deps, event).await,
+            Err(why) => return error(503, &format!("the widget is not configured: {why}")),
+        },
         Function::CreatioReply => match &app.reply {
             Ok(deps) => creatio_reply::handler(store, deps, event).await,
             Err(why) => {

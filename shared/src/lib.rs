@@ -10,6 +10,7 @@
 //! - [`assistant`]: the assistant seam (rules, OpenAI-compatible) and the handoff policy.
 //! - [`config`]: typed configuration from the environment.
 //! - [`sms`]: Twilio signatures, compliance keywords, sending with consent.
+//! - [`widget_auth`]: widget session tokens and the site's identity JWT.
 //! - [`telemetry`]: JSON logging setup.
 //! - [`aws`]: SDK clients on the workspace's one TLS stack.
 
@@ -23,3 +24,4 @@ pub mod links;
 pub mod sms;
 pub mod store;
 pub mod telemetry;
+pub mod widget_auth;

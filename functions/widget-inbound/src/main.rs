@@ -1,5 +1,5 @@
-//! Lambda entry point: builds configuration and clients once per container, then hands every
-//! invocation to [`widget_inbound::handler`].
+//! Lambda entry point: builds configuration, the store and the assistant once per container, then
+//! hands every invocation to [`widget_inbound::handler`].
 
 use casebridge::{config::Config, store, telemetry};
 
@@ -7,9 +7,10 @@ use casebridge::{config::Config, store, telemetry};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
+    let deps = widget_inbound::Deps::from_config(&config)?;
     let store = store::connect_dynamodb(&config).await?;
     lambda_http::run(lambda_http::service_fn(|event| {
-        widget_inbound::handler(&store, &config, event)
+        widget_inbound::handler(&store, &deps, event)
     }))
     .await
 }

@@ -1,0 +1,359 @@
+//! The widget API: start or resume a session, send a message, poll for what is new.
+//!
+//! Identity: a valid identity JWT from the site makes the visitor a verified email (the contact
+//! is matched by it, and the visitor resumes their open session from any device). Without one the
+//! visitor is anonymous, known by the visitor id the widget keeps; a name or email they type is
+//! noted in the transcript as unverified and never used to match a contact.
+
+use casebridge::assistant::Decision;
+use casebridge::domain::{
+    Channel, ConversationKey, Customer, MAX_MESSAGE_CHARS, Message, MessageText, NewMessage,
+    ProviderMessageId, Role, Session, SessionId, SessionState, Transition, VisitorId,
+};
+use casebridge::store::{Appended, StateChange, Store, StoreError};
+use casebridge::widget_auth::{issue_session_token, verify_identity, verify_session_token};
+use jiff::Timestamp;
+use lambda_http::{Body, Request, RequestExt, Response};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{Deps, WidgetError, json_response};
+
+/// Largest JSON body accepted.
+const MAX_BODY: usize = 64 * 1024;
+/// Our side of every widget conversation (one widget per deployment).
+const ENDPOINT: &str = "widget";
+
+pub async fn route(
+    store: &dyn Store,
+    deps: &Deps,
+    event: &Request,
+    path: &str,
+    now: Timestamp,
+) -> Result<Response<Body>, WidgetError> {
+    let method = event.method();
+    if path.ends_with("/widget/sessions") {
+        return match *method {
+            http::Method::POST => start(store, deps, event, now).await,
+            _ => Err(WidgetError::MethodNotAllowed),
+        };
+    }
+    let Some(rest) = path.split("/widget/sessions/").nth(1) else {
+        return Err(WidgetError::NotFound);
+    };
+    let Some(raw_id) = rest.strip_suffix("/messages") else {
+        return Err(WidgetError::NotFound);
+    };
+    // An id that is not one of ours cannot name a session.
+    let id = SessionId::parse(raw_id).map_err(|_| WidgetError::NotFound)?;
+    authorize(event, deps, id, now)?;
+    match *method {
+        http::Method::POST => send(store, deps, event, id, now).await,
+        http::Method::GET => poll(store, event, id).await,
+        _ => Err(WidgetError::MethodNotAllowed),
+    }
+}
+
+fn body_json<T: for<'de> Deserialize<'de> + Default>(event: &Request) -> Result<T, WidgetError> {
+    let bytes: &[u8] = match event.body() {
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    if bytes.len() > MAX_BODY {
+        return Err(WidgetError::TooLarge);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| WidgetError::BadRequest(format!("invalid JSON: {e}")))
+}
+
+/// The session token must be for this session.
+fn authorize(
+    event: &Request,
+    deps: &Deps,
+    id: SessionId,
+    now: Timestamp,
+) -> Result<VisitorId, WidgetError> {
+    let token = event
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| WidgetError::Unauthorized("no Authorization: Bearer header".into()))?;
+    let (sid, vid) = verify_session_token(
+        deps.widget.secret.expose_secret().as_bytes(),
+        token.trim(),
+        now,
+    )?;
+    if sid != id {
+        return Err(WidgetError::Forbidden);
+    }
+    Ok(vid)
+}
+
+pub fn message_json(m: &Message) -> Value {
+    json!({"seq": m.seq, "role": m.role.as_str(), "text": m.text.as_str(), "at": m.at.to_string()})
+}
+
+/// What the visitor sees: everything but casebridge's own notes.
+fn visible(messages: &[Message]) -> Vec<Value> {
+    messages
+        .iter()
+        .filter(|m| m.role != Role::System)
+        .map(message_json)
+        .collect()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StartRequest {
+    visitor_id: Option<String>,
+    /// The site's signed identity JWT.
+    identity: Option<String>,
+    /// What the visitor typed: kept as unverified.
+    name: Option<String>,
+    email: Option<String>,
+}
+
+fn clean(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+async fn start(
+    store: &dyn Store,
+    deps: &Deps,
+    event: &Request,
+    now: Timestamp,
+) -> Result<Response<Body>, WidgetError> {
+    let req: StartRequest = body_json(event)?;
+    let visitor = match req.visitor_id.as_deref() {
+        Some(v) => {
+            VisitorId::parse(v).map_err(|e| WidgetError::BadRequest(format!("visitor_id: {e}")))?
+        }
+        None => VisitorId::new_random(),
+    };
+    let identity = match (&req.identity, &deps.widget.identity_secret) {
+        (Some(jwt), Some(secret)) => Some(
+            verify_identity(secret.expose_secret().as_bytes(), jwt, now)
+                .map_err(|e| WidgetError::Unauthorized(format!("identity: {e}")))?,
+        ),
+        (Some(_), None) => {
+            return Err(WidgetError::BadRequest(
+                "identity tokens are not accepted: WIDGET_IDENTITY_SECRET is not configured".into(),
+            ));
+        }
+        (None, _) => None,
+    };
+    let customer = match &identity {
+        Some(i) => Customer::Email(i.email.clone()),
+        None => Customer::Visitor(visitor.clone()),
+    };
+    let key = ConversationKey::new(Channel::Widget, customer, ENDPOINT);
+    let (mut session, opened) = store.find_or_open(&key, now).await?;
+    let mut notes = Vec::new();
+    if let Some(i) = &identity
+        && opened
+    {
+        let who = match &i.name {
+            Some(n) => format!("{n} <{}>", i.email.as_str()),
+            None => i.email.as_str().to_owned(),
+        };
+        notes.push(format!("Visitor verified by the site as {who}."));
+    }
+    let typed: Vec<String> = [("name", &req.name), ("email", &req.email)]
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_deref()
+                .map(clean)
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k} {v:?}"))
+        })
+        .collect();
+    if opened && !typed.is_empty() {
+        notes.push(format!("Visitor says: {} (unverified).", typed.join(", ")));
+    }
+    if !notes.is_empty() {
+        let notes = notes
+            .iter()
+            .filter_map(|n| MessageText::parse(n).ok())
+            .map(|t| NewMessage::new(Role::System, t))
+            .collect();
+        if let Appended::Stored { session: s, .. } =
+            store.append(&session, notes, None, now).await?
+        {
+            session = *s;
+        }
+    }
+    let messages = store.messages_after(session.id, 0).await?;
+    let token = issue_session_token(
+        deps.widget.secret.expose_secret().as_bytes(),
+        session.id,
+        &visitor,
+        now,
+    );
+    tracing::info!(session_id = %session.id, opened, verified = identity.is_some(), "widget session");
+    Ok(json_response(
+        200,
+        &json!({
+            "session_id": session.id.to_string(),
+            "token": token,
+            "visitor_id": visitor.as_str(),
+            "state": session.state.as_str(),
+            "greeting": deps.concierge.settings().assistant.greeting,
+            "messages": visible(&messages),
+            "last_seq": messages.last().map(|m| m.seq).unwrap_or(0),
+        }),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+struct SendRequest {
+    text: Option<String>,
+    /// The widget's id for this message, so a retried POST is stored once.
+    client_id: Option<String>,
+}
+
+async fn send(
+    store: &dyn Store,
+    deps: &Deps,
+    event: &Request,
+    id: SessionId,
+    now: Timestamp,
+) -> Result<Response<Body>, WidgetError> {
+    let req: SendRequest = body_json(event)?;
+    let raw = req
+        .text
+        .ok_or_else(|| WidgetError::BadRequest("text is missing".into()))?;
+    let text = MessageText::parse_with_limit(&raw, MAX_MESSAGE_CHARS)?;
+    let session = store.session(id).await?.ok_or(WidgetError::NotFound)?;
+    if session.state == SessionState::Closed {
+        return Ok(json_response(
+            409,
+            &json!({"error": "this conversation is closed; start a new session", "state": "closed"}),
+        ));
+    }
+    let mut message = NewMessage::new(Role::Customer, text);
+    if let Some(c) = req.client_id.as_deref() {
+        let pid = ProviderMessageId::parse(c)
+            .map_err(|e| WidgetError::BadRequest(format!("client_id: {e}")))?;
+        message = message.with_provider_id(pid);
+    }
+    let seq = match store.append(&session, vec![message], None, now).await {
+        Ok(Appended::Stored { messages, .. }) => messages[0].seq,
+        Ok(Appended::AlreadySeen { seq, .. }) => seq,
+        Err(StoreError::Closed(_)) => {
+            return Ok(json_response(
+                409,
+                &json!({"error": "this conversation is closed; start a new session", "state": "closed"}),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    answer(store, deps, id, seq, now).await
+}
+
+/// The reply to message `seq`: the one already stored after it, or a new decision.
+async fn answer(
+    store: &dyn Store,
+    deps: &Deps,
+    id: SessionId,
+    seq: u64,
+    now: Timestamp,
+) -> Result<Response<Body>, WidgetError> {
+    let (session, transcript) = store.transcript(id).await?.ok_or(WidgetError::NotFound)?;
+    let already = transcript
+        .iter()
+        .any(|m| m.seq > seq && m.role != Role::System);
+    let session = if already {
+        session
+    } else {
+        decide(store, deps, &session, &transcript, now).await?
+    };
+    let new = store.messages_after(id, seq - 1).await?;
+    Ok(json_response(
+        200,
+        &json!({
+            "state": session.state.as_str(),
+            "messages": visible(&new),
+            "last_seq": new.last().map(|m| m.seq).unwrap_or(seq),
+        }),
+    ))
+}
+
+async fn decide(
+    store: &dyn Store,
+    deps: &Deps,
+    session: &Session,
+    transcript: &[Message],
+    now: Timestamp,
+) -> Result<Session, WidgetError> {
+    let (message, change) = match deps.concierge.respond(session, transcript, now).await {
+        Decision::Silent => return Ok(session.clone()),
+        Decision::Reply { text, fallback } => {
+            let m = NewMessage::new(Role::Assistant, text);
+            (if fallback { m.as_fallback() } else { m }, None)
+        }
+        Decision::Handoff { reason, notice } => {
+            tracing::info!(session_id = %session.id, reason = %reason.describe(), "handoff requested");
+            let t = Transition::new(SessionState::Assistant, SessionState::HandoffRequested)
+                .map_err(|e| WidgetError::Store(StoreError::Corrupt(e.to_string())))?;
+            (
+                NewMessage::new(Role::Assistant, notice),
+                Some(StateChange {
+                    transition: t,
+                    handoff_reason: Some(reason.describe()),
+                }),
+            )
+        }
+    };
+    match store.append(session, vec![message], change, now).await {
+        Ok(Appended::Stored { session, .. }) => Ok(*session),
+        Ok(Appended::AlreadySeen { .. }) => Ok(session.clone()),
+        Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => Ok(store
+            .session(session.id)
+            .await?
+            .unwrap_or_else(|| session.clone())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn poll(
+    store: &dyn Store,
+    event: &Request,
+    id: SessionId,
+) -> Result<Response<Body>, WidgetError> {
+    let after = event
+        .query_string_parameters_ref()
+        .and_then(|q| q.first("after").map(str::to_owned))
+        .or_else(|| {
+            // Invoked without API Gateway's parsed parameters: read the URI.
+            event.uri().query().and_then(|q| {
+                form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "after")
+                    .map(|(_, v)| v.into_owned())
+            })
+        });
+    let after = match after {
+        None => 0,
+        Some(a) => a
+            .parse::<u64>()
+            .map_err(|_| WidgetError::BadRequest("after must be a whole number".into()))?,
+    };
+    // One query; nothing new costs the same and returns an empty list.
+    let new = store.messages_after(id, after).await?;
+    Ok(json_response(
+        200,
+        &json!({
+            "messages": visible(&new),
+            "last_seq": new.last().map(|m| m.seq).unwrap_or(after),
+        }),
+    ))
+}

@@ -1,0 +1,183 @@
+/* casebridge chat widget. Embed with one tag:
+ *   <script src="https://<api>/widget.js" data-title="Support" data-identity="<site JWT, optional>" async></script>
+ * No framework, no build step. Every message is rendered with textContent, never as HTML.
+ * Agent replies arrive by polling: every 2 s while a person is on the case, backing off to 30 s
+ * when nothing is new, and paused while the tab is hidden. */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || window.__casebridge) return;
+  window.__casebridge = true;
+  var api = (script.getAttribute("data-api") || new URL(script.src).origin).replace(/\/$/, "");
+  var title = script.getAttribute("data-title") || "Chat with us";
+  var identity = script.getAttribute("data-identity") || null;
+  var color = script.getAttribute("data-color") || "#2563eb";
+  var store = window.localStorage;
+  var KEY = "casebridge:" + api;
+
+  var state = { session: null, token: null, last: 0, open: false, timer: null, delay: 2000, phase: "assistant" };
+  try { Object.assign(state, JSON.parse(store.getItem(KEY) || "{}"), { open: false, timer: null, delay: 2000 }); } catch (e) { /* fresh start */ }
+  function save() {
+    try { store.setItem(KEY, JSON.stringify({ session: state.session, token: state.token, visitor: state.visitor, last: state.last })); } catch (e) { /* private mode */ }
+  }
+
+  function el(tag, attrs, text) {
+    var n = document.createElement(tag);
+    for (var k in attrs || {}) n.setAttribute(k, attrs[k]);
+    if (text != null) n.textContent = text;
+    return n;
+  }
+
+  var css = el("style", {}, [
+    ".cb-launch{position:fixed;right:20px;bottom:20px;z-index:2147483000;border:0;border-radius:28px;padding:14px 20px;font:600 15px system-ui,sans-serif;color:#fff;background:" + color + ";box-shadow:0 4px 14px rgba(0,0,0,.25);cursor:pointer}",
+    ".cb-launch:focus-visible,.cb-panel button:focus-visible,.cb-panel textarea:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}",
+    ".cb-panel{position:fixed;right:20px;bottom:84px;z-index:2147483000;width:min(380px,calc(100vw - 24px));height:min(560px,calc(100vh - 110px));display:none;flex-direction:column;background:#fff;color:#111;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);font:15px/1.45 system-ui,sans-serif;overflow:hidden}",
+    ".cb-panel.cb-open{display:flex}",
+    ".cb-head{display:flex;justify-content:space-between;align-items:center;padding:12px 14px;background:" + color + ";color:#fff;font-weight:600}",
+    ".cb-head button{background:transparent;border:0;color:#fff;font-size:22px;line-height:1;cursor:pointer}",
+    ".cb-log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}",
+    ".cb-msg{max-width:85%;padding:8px 12px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}",
+    ".cb-customer{align-self:flex-end;background:" + color + ";color:#fff}",
+    ".cb-assistant{align-self:flex-start;background:#f1f5f9}",
+    ".cb-agent{align-self:flex-start;background:#dcfce7}",
+    ".cb-who{display:block;font-size:12px;opacity:.75}",
+    ".cb-status{padding:6px 12px;font-size:13px;background:#fef3c7;display:none}",
+    ".cb-status.cb-show{display:block}",
+    ".cb-form{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb}",
+    ".cb-form textarea{flex:1;resize:none;border:1px solid #cbd5e1;border-radius:8px;padding:8px;font:inherit;min-height:40px;max-height:120px}",
+    ".cb-form button{border:0;border-radius:8px;padding:0 14px;background:" + color + ";color:#fff;font-weight:600;cursor:pointer}",
+    ".cb-form button:disabled{opacity:.5;cursor:default}",
+    "@media (max-width:480px){.cb-panel{right:0;bottom:0;width:100vw;height:100vh;border-radius:0}}"
+  ].join("\n"));
+  document.head.appendChild(css);
+
+  var launch = el("button", { "class": "cb-launch", type: "button", "aria-haspopup": "dialog", "aria-expanded": "false" }, title);
+  var panel = el("section", { "class": "cb-panel", role: "dialog", "aria-label": title });
+  var head = el("div", { "class": "cb-head" });
+  head.appendChild(el("span", {}, title));
+  var close = el("button", { type: "button", "aria-label": "Close chat" }, "\u00d7");
+  head.appendChild(close);
+  var status = el("div", { "class": "cb-status", role: "status" });
+  var log = el("div", { "class": "cb-log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+  var form = el("form", { "class": "cb-form" });
+  var input = el("textarea", { rows: "1", "aria-label": "Your message", placeholder: "Type your message", maxlength: "4000" });
+  var send = el("button", { type: "submit" }, "Send");
+  form.appendChild(input);
+  form.appendChild(send);
+  panel.appendChild(head);
+  panel.appendChild(status);
+  panel.appendChild(log);
+  panel.appendChild(form);
+  document.body.appendChild(launch);
+  document.body.appendChild(panel);
+
+  var shown = {};
+  var names = { customer: "You", assistant: "Assistant", agent: "Support team" };
+  function render(m) {
+    if (shown[m.seq] || !names[m.role]) return;
+    shown[m.seq] = true;
+    var b = el("div", { "class": "cb-msg cb-" + m.role, "data-role": m.role });
+    b.appendChild(el("span", { "class": "cb-who" }, names[m.role]));
+    b.appendChild(document.createTextNode(m.text));
+    log.appendChild(b);
+    log.scrollTop = log.scrollHeight;
+    if (m.role === "agent") setPhase("with_agent");
+  }
+  function note(text) {
+    var b = el("div", { "class": "cb-msg cb-assistant" }, text);
+    log.appendChild(b);
+    log.scrollTop = log.scrollHeight;
+  }
+  function setPhase(p) {
+    state.phase = p;
+    if (p === "handoff_requested") { status.textContent = "Connecting you to a person\u2026"; status.className = "cb-status cb-show"; }
+    else if (p === "with_agent") { status.textContent = "You are chatting with our support team."; status.className = "cb-status cb-show"; }
+    else { status.className = "cb-status"; }
+  }
+
+  function request(method, path, body) {
+    var headers = { "content-type": "application/json" };
+    if (state.token) headers.authorization = "Bearer " + state.token;
+    return fetch(api + path, { method: method, headers: headers, body: body ? JSON.stringify(body) : undefined })
+      .then(function (r) { return r.json().then(function (j) { return { status: r.status, body: j }; }); });
+  }
+
+  function start() {
+    var body = {};
+    if (state.visitor) body.visitor_id = state.visitor;
+    if (identity) body.identity = identity;
+    return request("POST", "/widget/sessions", body).then(function (r) {
+      if (r.status !== 200) throw new Error(r.body.error || "could not start");
+      state.session = r.body.session_id; state.token = r.body.token; state.visitor = r.body.visitor_id;
+      save();
+      if (!r.body.messages.length && r.body.greeting) note(r.body.greeting);
+      r.body.messages.forEach(render);
+      state.last = r.body.last_seq;
+      setPhase(r.body.state);
+    });
+  }
+
+  function poll() {
+    clearTimeout(state.timer);
+    if (!state.session || document.hidden) return;
+    request("GET", "/widget/sessions/" + state.session + "/messages?after=" + state.last).then(function (r) {
+      if (r.status === 401 || r.status === 404) return start();
+      var fresh = r.body.messages || [];
+      fresh.forEach(render);
+      if (r.body.last_seq > state.last) { state.last = r.body.last_seq; save(); }
+      state.delay = fresh.length ? 2000 : Math.min(state.delay * 2, 30000);
+    }).catch(function () { state.delay = Math.min(state.delay * 2, 30000); })
+      .then(schedule);
+  }
+  function schedule() {
+    clearTimeout(state.timer);
+    if (state.phase === "assistant" && !state.open) return;
+    state.timer = setTimeout(poll, state.delay);
+  }
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) { state.delay = 2000; poll(); } });
+
+  var counter = 0;
+  form.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    send.disabled = true;
+    var clientId = "w-" + Date.now().toString(36) + "-" + (counter++);
+    var go = function () {
+      return request("POST", "/widget/sessions/" + state.session + "/messages", { text: text, client_id: clientId });
+    };
+    (state.session ? Promise.resolve() : start()).then(go).then(function (r) {
+      if (r.status === 401 || r.status === 404 || r.status === 409) return start().then(go);
+      return r;
+    }).then(function (r) {
+      if (r.status !== 200) throw new Error(r.body.error || "not sent");
+      r.body.messages.forEach(render);
+      state.last = Math.max(state.last, r.body.last_seq);
+      save();
+      setPhase(r.body.state);
+      state.delay = 2000;
+      schedule();
+    }).catch(function (err) { note("Sorry, that did not go through (" + err.message + "). Please try again."); })
+      .then(function () { send.disabled = false; input.focus(); });
+  });
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : send.click(); }
+  });
+
+  function toggle(open) {
+    state.open = open;
+    panel.className = "cb-panel" + (open ? " cb-open" : "");
+    launch.setAttribute("aria-expanded", String(open));
+    if (open) {
+      (state.session ? Promise.resolve(poll()) : start()).catch(function (err) { note("Chat is unavailable right now (" + err.message + ")."); });
+      input.focus();
+    } else {
+      launch.focus();
+      schedule();
+    }
+  }
+  launch.addEventListener("click", function () { toggle(!state.open); });
+  close.addEventListener("click", function () { toggle(false); });
+  panel.addEventListener("keydown", function (e) { if (e.key === "Escape") toggle(false); });
+})();

@@ -1,0 +1,493 @@
+//! The widget API as a browser drives it, on the memory store.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use casebridge::assistant::Concierge;
+use casebridge::config::WidgetConfig;
+use casebridge::domain::*;
+use casebridge::store::Store;
+use casebridge::store::memory::MemoryStore;
+use hmac::{Hmac, KeyInit, Mac};
+use jiff::Timestamp;
+use lambda_http::{Body, Response};
+use serde_json::{Value, json};
+use widget_inbound::{Deps, handle};
+
+const SECRET: &str = "widget-secret-for-tests-0123456789abcdef";
+const IDENTITY: &str = "site-identity-secret-0123456789";
+const SITE: &str = "https://shop.example.com";
+
+fn deps() -> Deps {
+    Deps {
+        concierge: Concierge::embedded_default(),
+        widget: WidgetConfig {
+            secret: SECRET.to_owned().into(),
+            identity_secret: Some(IDENTITY.to_owned().into()),
+            allowed_origins: vec![SITE.into()],
+        },
+    }
+}
+
+// Wednesday 10:00 in New York, inside business hours.
+fn now() -> Timestamp {
+    "2026-01-14T15:00:00Z".parse().unwrap()
+}
+
+fn req(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> lambda_http::Request {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(format!("https://api.example.com{path}"))
+        .header("origin", SITE)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(
+        body.map(|v| Body::from(v.to_string()))
+            .unwrap_or(Body::Empty),
+    )
+    .unwrap()
+}
+
+async fn call(store: &MemoryStore, r: lambda_http::Request) -> (u16, Value, Response<Body>) {
+    let resp = handle(store, &deps(), r, now()).await;
+    let status = resp.status().as_u16();
+    let body = match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::String(t.clone())),
+        _ => Value::Null,
+    };
+    (status, body, resp)
+}
+
+async fn start(store: &MemoryStore, body: Value) -> Value {
+    let (status, b, _) = call(store, req("POST", "/widget/sessions", None, Some(body))).await;
+    assert_eq!(status, 200, "{b}");
+    b
+}
+
+fn messages_path(b: &Value) -> String {
+    format!(
+        "/widget/sessions/{}/messages",
+        b["session_id"].as_str().unwrap()
+    )
+}
+
+/// An HS256 JWT written from RFC 7519, not with the code under test.
+fn jwt(header: &str, claims: &Value, key: &str) -> String {
+    let input = format!("{}.{}", B64.encode(header), B64.encode(claims.to_string()));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", B64.encode(mac.finalize().into_bytes()))
+}
+
+fn identity(email: &str, exp: i64, key: &str) -> String {
+    jwt(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &json!({"email": email, "name": "Ann Lee", "exp": exp}),
+        key,
+    )
+}
+
+fn later() -> i64 {
+    now().as_second() + 3600
+}
+
+#[tokio::test]
+async fn a_visitor_chats_with_the_assistant_and_polls_for_the_agent() {
+    let store = MemoryStore::new();
+    let s = start(&store, json!({})).await;
+    assert_eq!(s["state"], "assistant");
+    assert!(s["greeting"].as_str().unwrap().contains("assistant"));
+    let token = s["token"].as_str().unwrap().to_owned();
+    let path = messages_path(&s);
+    let (status, b, resp) = call(
+        &store,
+        req(
+            "POST",
+            &path,
+            Some(&token),
+            Some(json!({"text": "What is your return policy?", "client_id": "c1"})),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(resp.headers()["access-control-allow-origin"], SITE);
+    let msgs = b["messages"].as_array().unwrap();
+    assert_eq!(msgs[0]["role"], "customer");
+    assert_eq!(msgs[1]["role"], "assistant");
+    assert!(msgs[1]["text"].as_str().unwrap().contains("30 days"));
+    let last = b["last_seq"].as_u64().unwrap();
+    // Nothing new.
+    let (status, b, _) = call(
+        &store,
+        req("GET", &format!("{path}?after={last}"), Some(&token), None),
+    )
+    .await;
+    assert_eq!((status, b["messages"].as_array().unwrap().len()), (200, 0));
+    // Asking for a person.
+    let (_, b, _) = call(
+        &store,
+        req(
+            "POST",
+            &path,
+            Some(&token),
+            Some(json!({"text": "can I talk to a human"})),
+        ),
+    )
+    .await;
+    assert_eq!(b["state"], "handoff_requested");
+    let last = b["last_seq"].as_u64().unwrap();
+    // An agent reply (as creatio-reply stores it) arrives by polling.
+    let id = SessionId::parse(s["session_id"].as_str().unwrap()).unwrap();
+    let session = store.session(id).await.unwrap().unwrap();
+    let agent = NewMessage::new(
+        Role::Agent,
+        MessageText::parse("Hi, Bob from support here").unwrap(),
+    );
+    store
+        .append(&session, vec![agent], None, now())
+        .await
+        .unwrap();
+    let (_, b, _) = call(
+        &store,
+        req("GET", &format!("{path}?after={last}"), Some(&token), None),
+    )
+    .await;
+    let msgs = b["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        (msgs[0]["role"].as_str(), msgs[0]["text"].as_str()),
+        (Some("agent"), Some("Hi, Bob from support here"))
+    );
+}
+
+#[tokio::test]
+async fn a_retried_send_is_stored_once() {
+    let store = MemoryStore::new();
+    let s = start(&store, json!({})).await;
+    let token = s["token"].as_str().unwrap();
+    let body = json!({"text": "What is your return policy?", "client_id": "same"});
+    let (_, first, _) = call(
+        &store,
+        req("POST", &messages_path(&s), Some(token), Some(body.clone())),
+    )
+    .await;
+    let (_, second, _) = call(
+        &store,
+        req("POST", &messages_path(&s), Some(token), Some(body)),
+    )
+    .await;
+    assert_eq!(first["messages"], second["messages"]);
+    let id = SessionId::parse(s["session_id"].as_str().unwrap()).unwrap();
+    assert_eq!(store.transcript(id).await.unwrap().unwrap().1.len(), 2);
+}
+
+#[tokio::test]
+async fn tokens_are_checked_and_bound_to_their_session() {
+    let store = MemoryStore::new();
+    let a = start(&store, json!({})).await;
+    let b = start(&store, json!({})).await;
+    let path = messages_path(&a);
+    let msg = json!({"text": "hello"});
+    // Missing, forged, expired.
+    let forged = casebridge::widget_auth::issue_session_token(
+        b"some-other-secret-0123456789abcdef",
+        SessionId::parse(a["session_id"].as_str().unwrap()).unwrap(),
+        &VisitorId::new_random(),
+        now(),
+    );
+    let expired = casebridge::widget_auth::issue_session_token(
+        SECRET.as_bytes(),
+        SessionId::parse(a["session_id"].as_str().unwrap()).unwrap(),
+        &VisitorId::new_random(),
+        now() - jiff::SignedDuration::from_hours(24),
+    );
+    let none_alg = format!(
+        "{}.{}.",
+        B64.encode(r#"{"alg":"none"}"#),
+        B64.encode(json!({"sub": a["session_id"], "vid": "abcdefgh", "exp": later(), "aud": "casebridge-widget"}).to_string())
+    );
+    for (what, token) in [
+        ("missing", None),
+        ("forged", Some(forged.as_str())),
+        ("expired", Some(expired.as_str())),
+        ("alg none", Some(none_alg.as_str())),
+    ] {
+        let (status, body, _) = call(&store, req("POST", &path, token, Some(msg.clone()))).await;
+        assert_eq!(status, 401, "{what}: {body}");
+        let (status, _, _) = call(&store, req("GET", &path, token, None)).await;
+        assert_eq!(status, 401, "{what}");
+    }
+    // B's token on A's session.
+    let (status, _, _) = call(
+        &store,
+        req("POST", &path, b["token"].as_str(), Some(msg.clone())),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Not a session id at all.
+    let (status, _, _) = call(
+        &store,
+        req(
+            "GET",
+            "/widget/sessions/not-a-session/messages",
+            a["token"].as_str(),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let id = SessionId::parse(a["session_id"].as_str().unwrap()).unwrap();
+    assert!(
+        store.transcript(id).await.unwrap().unwrap().1.is_empty(),
+        "nothing stored"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_a_clear_400() {
+    let store = MemoryStore::new();
+    let s = start(&store, json!({})).await;
+    let token = s["token"].as_str().unwrap();
+    let path = messages_path(&s);
+    let cases = [
+        (json!({"text": ""}), "empty"),
+        (json!({"text": "   "}), "empty"),
+        (json!({}), "text is missing"),
+        (json!({"text": "x".repeat(8001)}), "limit"),
+        (json!({"text": "hi", "client_id": "has space"}), "client_id"),
+    ];
+    for (body, needle) in cases {
+        let (status, b, _) = call(&store, req("POST", &path, Some(token), Some(body))).await;
+        assert_eq!(status, 400);
+        assert!(
+            b["error"].as_str().unwrap().contains(needle),
+            "{b} lacks {needle}"
+        );
+    }
+    let raw = http::Request::builder()
+        .method("POST")
+        .uri(format!("https://api.example.com{path}"))
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::from("{\"text\": "))
+        .unwrap();
+    let (status, b, _) = call(&store, raw).await;
+    assert_eq!(status, 400, "{b}");
+    assert!(b["error"].as_str().unwrap().starts_with("invalid JSON"));
+    let big = json!({"text": "y".repeat(70 * 1024)});
+    assert_eq!(
+        call(&store, req("POST", &path, Some(token), Some(big)))
+            .await
+            .0,
+        413
+    );
+    let (status, _, _) = call(
+        &store,
+        req("GET", &format!("{path}?after=minus-one"), Some(token), None),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // HTML in a message is stored and returned as text.
+    let (_, b, _) = call(
+        &store,
+        req(
+            "POST",
+            &path,
+            Some(token),
+            Some(json!({"text": "<img src=x onerror=alert(1)>"})),
+        ),
+    )
+    .await;
+    assert_eq!(b["messages"][0]["text"], "<img src=x onerror=alert(1)>");
+}
+
+#[tokio::test]
+async fn cors_is_limited_to_the_allowed_origins() {
+    let store = MemoryStore::new();
+    let preflight = http::Request::builder()
+        .method("OPTIONS")
+        .uri("https://api.example.com/widget/sessions")
+        .header("origin", SITE)
+        .header("access-control-request-method", "POST")
+        .body(Body::Empty)
+        .unwrap();
+    let (status, _, resp) = call(&store, preflight).await;
+    assert_eq!(status, 204);
+    assert_eq!(resp.headers()["access-control-allow-origin"], SITE);
+    assert!(
+        resp.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    assert!(
+        resp.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let evil = http::Request::builder()
+        .method("POST")
+        .uri("https://api.example.com/widget/sessions")
+        .header("origin", "https://evil.example")
+        .body(Body::from("{}"))
+        .unwrap();
+    let (status, _, resp) = call(&store, evil).await;
+    assert_eq!(status, 403);
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+    assert!(store.all_sessions().is_empty());
+}
+
+#[tokio::test]
+async fn a_verified_visitor_is_matched_by_email_and_resumes_on_another_device() {
+    let store = MemoryStore::new();
+    let jwt = identity("ann@example.com", later(), IDENTITY);
+    let phone = start(
+        &store,
+        json!({"identity": jwt, "visitor_id": "device-phone-1"}),
+    )
+    .await;
+    let laptop = start(
+        &store,
+        json!({"identity": jwt, "visitor_id": "device-laptop-1"}),
+    )
+    .await;
+    assert_eq!(
+        phone["session_id"], laptop["session_id"],
+        "the open session resumes"
+    );
+    let id = SessionId::parse(phone["session_id"].as_str().unwrap()).unwrap();
+    let s = store.session(id).await.unwrap().unwrap();
+    assert_eq!(
+        s.key.customer,
+        Customer::Email(VerifiedEmail::parse("ann@example.com").unwrap())
+    );
+    // Refused identities store nothing.
+    for (what, bad) in [
+        ("expired", identity("ann@example.com", 1000, IDENTITY)),
+        (
+            "wrong key",
+            identity("ann@example.com", later(), "not-the-site-key"),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                B64.encode(r#"{"alg":"none"}"#),
+                B64.encode(json!({"email": "eve@example.com", "exp": later()}).to_string())
+            ),
+        ),
+    ] {
+        let before = store.all_sessions().len();
+        let (status, b, _) = call(
+            &store,
+            req(
+                "POST",
+                "/widget/sessions",
+                None,
+                Some(json!({"identity": bad})),
+            ),
+        )
+        .await;
+        assert_eq!(status, 401, "{what}: {b}");
+        assert_eq!(store.all_sessions().len(), before, "{what}");
+    }
+}
+
+#[tokio::test]
+async fn what_a_visitor_types_about_themselves_stays_unverified() {
+    let store = MemoryStore::new();
+    let s = start(
+        &store,
+        json!({"name": "Mallory", "email": "ceo@bigcorp.example"}),
+    )
+    .await;
+    let id = SessionId::parse(s["session_id"].as_str().unwrap()).unwrap();
+    let (session, t) = store.transcript(id).await.unwrap().unwrap();
+    assert!(
+        matches!(session.key.customer, Customer::Visitor(_)),
+        "not matched by a typed email"
+    );
+    assert_eq!(t[0].role, Role::System);
+    assert!(t[0].text.as_str().contains("(unverified)"));
+    // The visitor does not see casebridge's notes.
+    assert!(s["messages"].as_array().unwrap().is_empty());
+    // The same visitor id resumes the same session.
+    let again = start(&store, json!({"visitor_id": s["visitor_id"]})).await;
+    assert_eq!(again["session_id"], s["session_id"]);
+}
+
+#[tokio::test]
+async fn the_transcript_page_needs_its_signature_and_escapes_everything() {
+    let store = MemoryStore::new();
+    let s = start(&store, json!({})).await;
+    let token = s["token"].as_str().unwrap();
+    call(
+        &store,
+        req(
+            "POST",
+            &messages_path(&s),
+            Some(token),
+            Some(json!({"text": "<script>alert('x')</script> my order #A-1234"})),
+        ),
+    )
+    .await;
+    let id = SessionId::parse(s["session_id"].as_str().unwrap()).unwrap();
+    let sig = casebridge::links::transcript_signature(SECRET.as_bytes(), id);
+    let get = |path: String| {
+        http::Request::builder()
+            .method("GET")
+            .uri(format!("https://api.example.com{path}"))
+            .body(Body::Empty)
+            .unwrap()
+    };
+    let (status, body, resp) = call(&store, get(format!("/transcripts/{id}?sig={sig}"))).await;
+    assert_eq!(status, 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = body.as_str().unwrap();
+    assert!(html.contains("&lt;script&gt;alert(&apos;x&apos;)&lt;/script&gt;"));
+    assert!(!html.contains("<script>"));
+    assert!(
+        html.contains("Order numbers: A-1234"),
+        "the summary is on the page"
+    );
+    for bad in [
+        format!("/transcripts/{id}?sig=00"),
+        format!("/transcripts/{id}"),
+        format!("/transcripts/{}?sig={sig}", SessionId::new_random()),
+    ] {
+        assert_eq!(call(&store, get(bad.clone())).await.0, 404, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn the_widget_script_is_small_and_never_renders_html() {
+    let store = MemoryStore::new();
+    let r = http::Request::builder()
+        .method("GET")
+        .uri("https://api.example.com/widget.js")
+        .body(Body::Empty)
+        .unwrap();
+    let (status, _, resp) = call(&store, r).await;
+    assert_eq!(status, 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/javascript")
+    );
+    let js = widget_inbound::WIDGET_JS;
+    // Under 20 KB before compression is under 20 KB gzipped.
+    assert!(js.len() < 20 * 1024, "{} bytes", js.len());
+    assert!(
+        !js.contains("innerHTML")
+            && !js.contains("insertAdjacentHTML")
+            && !js.contains("document.write")
+    );
+    assert!(js.contains("textContent"));
+}
