@@ -28,6 +28,8 @@ pub struct App {
     /// Likewise for the Creatio reply webhook (needs the Creatio settings and the webhook token).
     pub reply: Result<creatio_reply::Deps, String>,
     pub widget: Result<widget_inbound::Deps, String>,
+    /// The handoff sync, run in-process in place of the DynamoDB stream.
+    pub handoff: Result<handoff::Deps, String>,
 }
 
 impl App {
@@ -35,7 +37,9 @@ impl App {
         let sms = sms_inbound::Deps::from_config(&config).map_err(|e| e.to_string());
         let reply = creatio_reply::Deps::from_config(&config).map_err(|e| e.to_string());
         let widget = widget_inbound::Deps::from_config(&config).map_err(|e| e.to_string());
+        let handoff = handoff::Deps::from_config(&config).map_err(|e| e.to_string());
         Self {
+            handoff,
             store,
             config,
             sms,
@@ -52,8 +56,43 @@ enum Function {
     CreatioReply,
 }
 
+/// What the DynamoDB stream does in AWS: bring Creatio up to date for every session that
+/// changed. Locally a loop asks the store which sessions Creatio is behind on, twice a second.
+pub fn spawn_sync(app: Arc<App>) {
+    tokio::spawn(async move {
+        let Ok(deps) = &app.handoff else {
+            return;
+        };
+        loop {
+            if let Ok(pending) = app.store.needing_sync().await {
+                for s in pending {
+                    if let Err(e) =
+                        handoff::sync::sync_session(app.store.as_ref(), deps, s.id).await
+                    {
+                        tracing::warn!(session_id = %s.id, error = %e, "local sync failed; will retry");
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
+}
+
+/// `GET /`: a page with the widget embedded, as a customer's site would embed it.
+const DEMO_PAGE: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>casebridge demo shop</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}</style></head>
+<body><h1>Example Co</h1><p>This page embeds the casebridge chat widget with one script tag.
+Open the chat at the bottom right, ask about returns or shipping, or ask for a person.</p>
+<script src="/widget.js" data-title="Example Co support" async></script></body></html>"#;
+
+async fn demo_page() -> Response {
+    ([("content-type", "text/html; charset=utf-8")], DEMO_PAGE).into_response()
+}
+
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
+        .route("/", get(demo_page))
         .route("/sms/inbound", post(sms))
         .route("/sms/status", post(sms))
         .route("/widget/sessions", post(widget).options(widget))

@@ -1,16 +1,65 @@
-//! `cargo run -p casebridge-local`: the whole stack on http://127.0.0.1:3000 (or `PORT`).
+//! `cargo run -p casebridge-local`: the whole stack on http://127.0.0.1:3000 (or `PORT`), with no
+//! AWS account and no Creatio.
+//!
+//! Whatever the environment sets wins; what it leaves out gets a local default: the public URL
+//! is this server, the widget and webhook secrets are development values, and unless
+//! `CREATIO_URL` is set the Creatio sandbox runs embedded (user Supervisor/Supervisor). The store
+//! is in memory unless `TABLE_NAME` and `AWS_ENDPOINT_URL_DYNAMODB` are set. The handoff sync runs
+//! in-process, as the DynamoDB stream would run it.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use casebridge::config::Config;
+use casebridge::config::{Config, Source};
 use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
-use casebridge_local::{App, router};
+use casebridge_local::{App, router, spawn_sync};
+
+/// The process environment, then local defaults.
+struct Layered(HashMap<&'static str, String>);
+
+impl Source for Layered {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| self.0.get(name).cloned())
+    }
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     casebridge::telemetry::init();
-    let config = Config::from_env()?;
+    let port: u16 = match std::env::var("PORT") {
+        Ok(p) => p.parse().map_err(|_| "PORT must be a port number")?,
+        Err(_) => 3000,
+    };
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut defaults: HashMap<&'static str, String> = HashMap::from([
+        ("PUBLIC_BASE_URL", base.clone()),
+        (
+            "WIDGET_SECRET",
+            "local-development-widget-secret-change-me".into(),
+        ),
+        ("WIDGET_ALLOWED_ORIGINS", base.clone()),
+        (
+            "CREATIO_WEBHOOK_TOKEN",
+            "local-development-webhook-token".into(),
+        ),
+    ]);
+    // Kept alive for the life of the process.
+    let _sandbox = if std::env::var("CREATIO_URL").is_err() {
+        let sandbox = creatio_sandbox::Sandbox::start(Default::default()).await?;
+        eprintln!("Creatio sandbox (embedded) on {}", sandbox.url);
+        defaults.insert("CREATIO_URL", sandbox.url.clone());
+        defaults.insert("CREATIO_USERNAME", "Supervisor".into());
+        defaults.insert("CREATIO_PASSWORD", "Supervisor".into());
+        Some(sandbox)
+    } else {
+        None
+    };
+    let config = Config::from_source(&Layered(defaults))?;
     let store: Arc<dyn Store> = match (
         config.table_name.as_deref(),
         std::env::var("AWS_ENDPOINT_URL_DYNAMODB"),
@@ -27,13 +76,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => Arc::new(MemoryStore::new()),
     };
-    let port: u16 = match std::env::var("PORT") {
-        Ok(p) => p.parse().map_err(|_| "PORT must be a port number")?,
-        Err(_) => 3000,
-    };
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    eprintln!("casebridge local stack on http://127.0.0.1:{port}");
     let app = Arc::new(App::new(store, config));
+    for (what, problem) in [
+        ("SMS routes", app.sms.as_ref().err()),
+        ("widget routes", app.widget.as_ref().err()),
+        ("Creatio webhook", app.reply.as_ref().err()),
+        ("handoff sync", app.handoff.as_ref().err()),
+    ] {
+        if let Some(p) = problem {
+            eprintln!("{what} disabled: {p}");
+        }
+    }
+    spawn_sync(app.clone());
+    eprintln!("casebridge local stack on {base} (demo page with the widget at {base}/)");
     axum::serve(listener, router(app))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -1,0 +1,38 @@
+// Drives the chat widget on the local stack's demo page in Debian's headless Chromium.
+// Usage: node widget.mjs <base url> <screenshot path>
+// Prints HANDED-OFF once the widget shows the handoff, and AGENT-REPLY-SEEN at the end; the Rust
+// test injects the agent reply through /creatio/reply in between.
+import { chromium } from "playwright-core";
+
+const [base, shot] = process.argv.slice(2);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 420, height: 760 } });
+  page.on("dialog", async (d) => { await d.dismiss(); throw new Error("a dialog opened: script injection"); });
+  await page.goto(base + "/");
+  // Keyboard only: tab to the launcher, open it, type, press Enter.
+  await page.focus(".cb-launch");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(".cb-panel.cb-open");
+  await page.keyboard.type("What is your return policy?");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(".cb-assistant >> text=30 days", { timeout: 15000 });
+  await page.keyboard.type("I want to talk to a human");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(".cb-status.cb-show >> text=Connecting you to a person", { timeout: 15000 });
+  await page.keyboard.type("<img src=x onerror=alert(1)> are you there?");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(".cb-customer >> text=are you there?", { timeout: 15000 });
+  console.log("HANDED-OFF");
+  await page.waitForSelector(".cb-agent >> text=Bob from support", { timeout: 40000 });
+  const markup = await page.$$eval(".cb-msg img, .cb-msg b, .cb-msg script", (e) => e.length);
+  if (markup) throw new Error("message markup was rendered as HTML");
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log("AGENT-REPLY-SEEN");
+} finally {
+  await browser.close();
+}

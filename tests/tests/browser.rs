@@ -1,0 +1,135 @@
+//! The widget end to end in a real browser: Debian's headless Chromium, driven by playwright-core
+//! (tests/browser/widget.mjs), on the local stack with the Creatio sandbox.
+//!
+//! A visitor opens the widget on the demo page, gets the assistant's answer, asks for a person;
+//! the in-process sync creates the case in the sandbox; a rep's activity goes through
+//! `/creatio/reply` exactly as the business process calls it; the reply shows up in the widget.
+//! A screenshot is saved to target/e2e/widget.png.
+//!
+//! Skipped (with a note) when node, Chromium or playwright-core is missing, unless
+//! `CASEBRIDGE_REQUIRE_BROWSER` is set, as CI sets it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use casebridge::config::Config;
+use casebridge::store::memory::MemoryStore;
+use casebridge_local::{App, router, spawn_sync};
+use creatio_sandbox::{Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const TOKEN: &str = "e2e-webhook-token-0123456789abcdef";
+
+fn tools() -> Option<(PathBuf, PathBuf)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let ok = Path::new(&chromium).exists()
+        && dir.join("node_modules/playwright-core").exists()
+        && std::process::Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok();
+    ok.then(|| (dir.join("widget.mjs"), PathBuf::from(chromium)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn widget_chat_to_a_creatio_case_and_back_in_a_real_browser() {
+    let Some((script, chromium)) = tools() else {
+        assert!(
+            std::env::var("CASEBRIDGE_REQUIRE_BROWSER").is_err(),
+            "CASEBRIDGE_REQUIRE_BROWSER is set but Chromium, node or playwright-core is missing"
+        );
+        eprintln!(
+            "skipping the browser test: Chromium, node or tests/browser/node_modules missing"
+        );
+        return;
+    };
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let env: HashMap<&str, &str> = HashMap::from([
+        ("PUBLIC_BASE_URL", base.as_str()),
+        ("CREATIO_URL", sandbox.url.as_str()),
+        ("CREATIO_USERNAME", "Supervisor"),
+        ("CREATIO_PASSWORD", "Supervisor"),
+        ("CREATIO_WEBHOOK_TOKEN", TOKEN),
+        ("WIDGET_SECRET", "e2e-widget-secret-0123456789abcdef"),
+        ("WIDGET_ALLOWED_ORIGINS", base.as_str()),
+    ]);
+    let config = Config::from_source(&env).unwrap();
+    let app = Arc::new(App::new(Arc::new(MemoryStore::new()), config));
+    assert!(app.widget.is_ok() && app.reply.is_ok() && app.handoff.is_ok());
+    spawn_sync(app.clone());
+    tokio::spawn(async move { axum::serve(listener, router(app)).await });
+
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("widget.png");
+    let _ = std::fs::remove_file(&shot);
+    let mut child = tokio::process::Command::new("node")
+        .arg(&script)
+        .arg(&base)
+        .arg(&shot)
+        .env("CHROMIUM", &chromium)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let run = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.trim() == "HANDED-OFF" {
+                break;
+            }
+        }
+        // The sync creates the case; a rep answers on it.
+        let case = loop {
+            if let Some(c) = sandbox.records("Case").first() {
+                break c["Id"].as_str().unwrap().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let symptoms = sandbox.records("Case")[0]["Symptoms"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(symptoms.contains("Channel: website chat"), "{symptoms}");
+        let activity = uuid::Uuid::new_v4();
+        let mut row = serde_json::Map::new();
+        row.insert("Id".into(), json!(activity.to_string()));
+        row.insert("Title".into(), json!("Reply"));
+        row.insert(
+            "Body".into(),
+            json!("<p>Hi, this is <b>Bob from support</b>. Your refund is on its way.</p>"),
+        );
+        row.insert("CaseId".into(), json!(case));
+        sandbox.insert("Activity", row);
+        let r = reqwest::Client::new()
+            .post(format!("{base}/creatio/reply"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"event_type": "new_activity", "caseId": case, "activityId": activity.to_string()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["status"], "stored for the widget");
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.trim() == "AGENT-REPLY-SEEN" {
+                break;
+            }
+        }
+        child.wait().await.unwrap()
+    };
+    let status = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the browser run finishes");
+    assert!(status.success(), "the browser script failed: {status}");
+    assert!(shot.exists(), "screenshot saved");
+    // Every message is in the case, once: 2 for the FAQ, 2 for the handoff, the last one synced after.
+    let activities = sandbox.records("Activity").len();
+    assert!(activities >= 5, "{activities} activities");
+}
