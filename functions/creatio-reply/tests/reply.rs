@@ -473,7 +473,7 @@ async fn a_resolved_case_closes_the_conversation_and_the_next_sms_gets_the_assis
     let sms = sms_inbound::Deps {
         concierge: Concierge::embedded_default(),
         auth_token: TWILIO_TOKEN.to_owned().into(),
-        public_base_url: BaseUrl::parse("PUBLIC_BASE_URL", "https://cb.example.com").unwrap(),
+        public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", "https://cb.example.com").unwrap()),
         default_country: DefaultCountry::US,
         idle_timeout: jiff::SignedDuration::from_hours(3),
     };

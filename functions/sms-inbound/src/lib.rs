@@ -28,7 +28,9 @@ use secrecy::SecretString;
 pub struct Deps {
     pub concierge: Concierge,
     pub auth_token: SecretString,
-    pub public_base_url: BaseUrl,
+    /// `PUBLIC_BASE_URL`: the URL Twilio was given. When unset, the `Host` API Gateway received
+    /// is used (`https://<host>`), which is the execute-api or custom domain Twilio called.
+    pub public_base_url: Option<BaseUrl>,
     pub default_country: DefaultCountry,
     pub idle_timeout: SignedDuration,
 }
@@ -38,7 +40,7 @@ impl Deps {
         Ok(Self {
             concierge: Concierge::from_config(config)?,
             auth_token: config.twilio()?.auth_token.clone(),
-            public_base_url: config.public_base_url()?.clone(),
+            public_base_url: config.public_base_url.clone(),
             default_country: config.default_country,
             idle_timeout: config.sms_idle_timeout,
         })

@@ -49,7 +49,18 @@ pub fn authenticate(event: &Request, deps: &Deps, path: &str) -> Result<Form, Sm
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok())
         .ok_or(SmsError::MissingSignature)?;
-    let mut url = deps.public_base_url.join(path);
+    let mut url = match &deps.public_base_url {
+        Some(base) => base.join(path),
+        None => {
+            let host = event
+                .headers()
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| !h.is_empty())
+                .ok_or(SmsError::BadSignature)?;
+            format!("https://{host}{path}")
+        }
+    };
     if let Some(q) = event.uri().query().filter(|q| !q.is_empty()) {
         url.push('?');
         url.push_str(q);

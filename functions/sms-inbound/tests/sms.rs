@@ -35,7 +35,7 @@ fn deps() -> Deps {
     Deps {
         concierge: Concierge::embedded_default(),
         auth_token: TOKEN.to_owned().into(),
-        public_base_url: BaseUrl::parse("PUBLIC_BASE_URL", BASE).unwrap(),
+        public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", BASE).unwrap()),
         default_country: DefaultCountry::US,
         idle_timeout: SignedDuration::from_hours(3),
     }
@@ -244,6 +244,35 @@ async fn the_port_443_variant_and_query_strings_are_signed_as_twilio_does() {
     )
     .await;
     assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn without_public_base_url_the_host_twilio_called_is_signed() {
+    let store = MemoryStore::new();
+    let mut d = deps();
+    d.public_base_url = None;
+    let params = sms_params("SM006b", "hours?");
+    let sig = twilio_signature(
+        "https://abc123.execute-api.us-east-1.amazonaws.com/sms/inbound",
+        &params,
+    );
+    let mut req = request("/sms/inbound", &params, Some(sig));
+    req.headers_mut().insert(
+        "host",
+        http::HeaderValue::from_static("abc123.execute-api.us-east-1.amazonaws.com"),
+    );
+    let r = handle(&store, &d, req, now()).await;
+    assert!(twiml_message(&r).is_some());
+    // Another host is another URL.
+    let params = sms_params("SM006c", "hours?");
+    let sig = twilio_signature(
+        "https://abc123.execute-api.us-east-1.amazonaws.com/sms/inbound",
+        &params,
+    );
+    let mut req = request("/sms/inbound", &params, Some(sig));
+    req.headers_mut()
+        .insert("host", http::HeaderValue::from_static("evil.example.com"));
+    assert_eq!(handle(&store, &d, req, now()).await.status(), 403);
 }
 
 #[tokio::test]

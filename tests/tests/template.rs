@@ -1,0 +1,169 @@
+//! template.yaml: `cfn-lint` clean, and its table exactly the one the store uses
+//! (`casebridge::store::dynamo::table_definition`), so a deploy never meets a table the code does
+//! not expect. Needs the test command's Python tools (`CASEBRIDGE_TOOLS`, set by scripts/test).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use casebridge::store::dynamo::{TTL_ATTRIBUTE, table_definition};
+use serde_json::Value;
+
+fn tools() -> Option<PathBuf> {
+    match std::env::var("CASEBRIDGE_TOOLS") {
+        Ok(t) => Some(PathBuf::from(t)),
+        Err(_) => {
+            assert!(
+                std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
+                "scripts/test sets CASEBRIDGE_TOOLS"
+            );
+            eprintln!("skipping: CASEBRIDGE_TOOLS is not set (run scripts/test)");
+            None
+        }
+    }
+}
+
+fn template() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")
+}
+
+#[test]
+fn cfn_lint_is_clean() {
+    let Some(tools) = tools() else { return };
+    let out = Command::new(tools.join("cfn-lint"))
+        .arg(template())
+        .output()
+        .expect("cfn-lint runs");
+    assert!(
+        out.status.success(),
+        "cfn-lint:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The template's resource, read with cfn-lint's own YAML loader (it understands `!Ref` & co).
+fn resource(tools: &Path, name: &str) -> Value {
+    let code = format!(
+        "import json,sys\nfrom cfnlint.decode import decode\nt, m = decode(sys.argv[1])\nassert not m, m\nprint(json.dumps(t['Resources'][{name:?}], default=str))"
+    );
+    let out = Command::new(tools.join("python"))
+        .arg("-c")
+        .arg(code)
+        .arg(template())
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_table_is_the_one_the_store_uses() {
+    let Some(tools) = tools() else { return };
+    let table = resource(&tools, "Table");
+    let p = &table["Properties"];
+    let def = table_definition();
+    let attrs: Vec<(String, String)> = p["AttributeDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap().into(),
+                a["AttributeType"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = def
+        .attributes
+        .iter()
+        .map(|a| {
+            (
+                a.attribute_name().to_owned(),
+                a.attribute_type().as_str().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(attrs, want);
+    let keys = |v: &Value| -> Vec<(String, String)> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap().into(),
+                    k["KeyType"].as_str().unwrap().into(),
+                )
+            })
+            .collect()
+    };
+    let want_keys: Vec<(String, String)> = def
+        .key_schema
+        .iter()
+        .map(|k| {
+            (
+                k.attribute_name().to_owned(),
+                k.key_type().as_str().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(keys(&p["KeySchema"]), want_keys);
+    let gsis = p["GlobalSecondaryIndexes"].as_array().unwrap();
+    assert_eq!(gsis.len(), def.indexes.len());
+    for (g, want) in gsis.iter().zip(&def.indexes) {
+        assert_eq!(g["IndexName"], want.index_name());
+        let want_keys: Vec<(String, String)> = want
+            .key_schema()
+            .iter()
+            .map(|k| {
+                (
+                    k.attribute_name().to_owned(),
+                    k.key_type().as_str().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(keys(&g["KeySchema"]), want_keys);
+        assert_eq!(
+            g["Projection"]["ProjectionType"],
+            want.projection()
+                .unwrap()
+                .projection_type()
+                .unwrap()
+                .as_str()
+        );
+    }
+    assert_eq!(
+        p["StreamSpecification"]["StreamViewType"],
+        def.stream.stream_view_type().unwrap().as_str()
+    );
+    assert_eq!(p["TimeToLiveSpecification"]["AttributeName"], TTL_ATTRIBUTE);
+    assert_eq!(p["TimeToLiveSpecification"]["Enabled"], true);
+    assert_eq!(p["BillingMode"], "PAY_PER_REQUEST");
+}
+
+#[test]
+fn the_stream_consumer_filters_retries_and_dead_letters() {
+    let Some(tools) = tools() else { return };
+    let f = resource(&tools, "HandoffFunction");
+    let stream = &f["Properties"]["Events"]["Stream"]["Properties"];
+    assert_eq!(stream["BisectBatchOnFunctionError"], true);
+    assert!(stream["MaximumRetryAttempts"].as_i64().unwrap() <= 10);
+    assert_eq!(
+        stream["FunctionResponseTypes"][0],
+        "ReportBatchItemFailures"
+    );
+    assert_eq!(stream["DestinationConfig"]["OnFailure"]["Type"], "SQS");
+    let pattern: Value = serde_json::from_str(
+        stream["FilterCriteria"]["Filters"][0]["Pattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        pattern["dynamodb"]["NewImage"]["kind"]["S"],
+        serde_json::json!(["session", "message"])
+    );
+}
