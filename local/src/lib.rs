@@ -4,6 +4,8 @@
 //!
 //! The store is in memory unless `TABLE_NAME` and `AWS_ENDPOINT_URL_DYNAMODB` are set.
 
+pub mod console;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -30,6 +32,8 @@ pub struct App {
     pub widget: Result<widget_inbound::Deps, String>,
     /// The handoff sync, run in-process in place of the DynamoDB stream.
     pub handoff: Result<handoff::Deps, String>,
+    /// The Twilio stand-in the local stack sends SMS to (when no real Twilio is configured).
+    pub twilio: Option<Arc<creatio_sandbox::twilio::TwilioStandIn>>,
 }
 
 impl App {
@@ -39,6 +43,7 @@ impl App {
         let widget = widget_inbound::Deps::from_config(&config).map_err(|e| e.to_string());
         let handoff = handoff::Deps::from_config(&config).map_err(|e| e.to_string());
         Self {
+            twilio: None,
             handoff,
             store,
             config,
@@ -93,6 +98,9 @@ async fn demo_page() -> Response {
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(demo_page))
+        .route("/console", get(console::page))
+        .route("/console/reply", post(console::reply))
+        .route("/console/resolve", post(console::resolve))
         .route("/sms/inbound", post(sms))
         .route("/sms/status", post(sms))
         .route("/widget/sessions", post(widget).options(widget))
@@ -223,3 +231,9 @@ fn error(status: u16, message: &str) -> Response {
     )
         .into_response()
 }
+
+/// The development Twilio credentials of the local stack (its stand-in accepts them, and
+/// `send-sms` signs with them).
+pub const LOCAL_TWILIO_SID: &str = "AC00000000000000000000000000000000";
+pub const LOCAL_TWILIO_TOKEN: &str = "local-development-twilio-token";
+pub const LOCAL_TWILIO_FROM: &str = "+15550006666";

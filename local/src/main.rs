@@ -13,7 +13,9 @@ use std::sync::Arc;
 use casebridge::config::{Config, Source};
 use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
-use casebridge_local::{App, router, spawn_sync};
+use casebridge_local::{
+    App, LOCAL_TWILIO_FROM, LOCAL_TWILIO_SID, LOCAL_TWILIO_TOKEN, router, spawn_sync,
+};
 
 /// The process environment, then local defaults.
 struct Layered(HashMap<&'static str, String>);
@@ -59,6 +61,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         None
     };
+    let twilio = if std::env::var("TWILIO_ACCOUNT_SID").is_err() {
+        let t = creatio_sandbox::twilio::TwilioStandIn::start(LOCAL_TWILIO_SID, LOCAL_TWILIO_TOKEN)
+            .await?;
+        defaults.insert("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_SID.into());
+        defaults.insert("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_TOKEN.into());
+        defaults.insert("TWILIO_FROM", LOCAL_TWILIO_FROM.into());
+        defaults.insert("TWILIO_API_URL", t.url.clone());
+        Some(Arc::new(t))
+    } else {
+        None
+    };
     let config = Config::from_source(&Layered(defaults))?;
     let store: Arc<dyn Store> = match (
         config.table_name.as_deref(),
@@ -76,7 +89,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => Arc::new(MemoryStore::new()),
     };
-    let app = Arc::new(App::new(store, config));
+    let mut app = App::new(store, config);
+    app.twilio = twilio;
+    let app = Arc::new(app);
     for (what, problem) in [
         ("SMS routes", app.sms.as_ref().err()),
         ("widget routes", app.widget.as_ref().err()),
@@ -88,7 +103,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     spawn_sync(app.clone());
-    eprintln!("casebridge local stack on {base} (demo page with the widget at {base}/)");
+    eprintln!("casebridge local stack on {base}");
+    eprintln!("  {base}/         demo page with the chat widget");
+    eprintln!("  {base}/console  cases in Creatio; reply as an agent");
+    eprintln!(
+        "  cargo run -p casebridge-local --bin send-sms -- +15551234567 \"hello\"   a signed test SMS"
+    );
     axum::serve(listener, router(app))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -1,0 +1,118 @@
+//! The local stack as a newcomer uses it: a signed test SMS, the in-process handoff sync, the
+//! console's agent reply through /creatio/reply, and the reply texted through the Twilio stand-in.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use casebridge::config::Config;
+use casebridge::sms::signature::sign;
+use casebridge::store::memory::MemoryStore;
+use casebridge_local::{
+    App, LOCAL_TWILIO_FROM, LOCAL_TWILIO_SID, LOCAL_TWILIO_TOKEN, router, spawn_sync,
+};
+use creatio_sandbox::twilio::TwilioStandIn;
+use creatio_sandbox::{Sandbox, SandboxConfig};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_to_case_to_console_reply_to_sms() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let twilio = Arc::new(
+        TwilioStandIn::start(LOCAL_TWILIO_SID, LOCAL_TWILIO_TOKEN)
+            .await
+            .unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let env: HashMap<&str, &str> = HashMap::from([
+        ("PUBLIC_BASE_URL", base.as_str()),
+        ("CREATIO_URL", sandbox.url.as_str()),
+        ("CREATIO_USERNAME", "Supervisor"),
+        ("CREATIO_PASSWORD", "Supervisor"),
+        ("CREATIO_WEBHOOK_TOKEN", "local-test-webhook-token"),
+        ("WIDGET_SECRET", "local-test-widget-secret-0123456789abcdef"),
+        ("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_SID),
+        ("TWILIO_AUTH_TOKEN", LOCAL_TWILIO_TOKEN),
+        ("TWILIO_FROM", LOCAL_TWILIO_FROM),
+        ("TWILIO_API_URL", twilio.url.as_str()),
+    ]);
+    let mut app = App::new(
+        Arc::new(MemoryStore::new()),
+        Config::from_source(&env).unwrap(),
+    );
+    app.twilio = Some(twilio.clone());
+    let app = Arc::new(app);
+    spawn_sync(app.clone());
+    tokio::spawn(async move { axum::serve(listener, router(app)).await });
+    let http = reqwest::Client::new();
+
+    // A customer texts and asks for a person (signed as Twilio signs).
+    for (sid, text) in [
+        ("SM1", "My order #A-77 never came"),
+        ("SM2", "talk to a human please"),
+    ] {
+        let params: Vec<(String, String)> = [
+            ("MessageSid", sid),
+            ("From", "+15551230001"),
+            ("To", LOCAL_TWILIO_FROM),
+            ("Body", text),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let url = format!("{base}/sms/inbound");
+        let r = http
+            .post(&url)
+            .header(
+                "x-twilio-signature",
+                sign(LOCAL_TWILIO_TOKEN, &url, &params),
+            )
+            .form(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // The in-process sync creates the case.
+    let case = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(c) = sandbox.records("Case").first() {
+                return c["Id"].as_str().unwrap().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the case is created");
+    let console = http
+        .get(format!("{base}/console"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        console.contains("SMS: My order #A-77 never came"),
+        "{console}"
+    );
+    // The rep replies from the console; the customer gets an SMS.
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirect
+        .post(format!("{base}/console/reply"))
+        .form(&[
+            ("case_id", case.as_str()),
+            ("text", "<p>Hi, Bob here: it ships today.</p>"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let sent = twilio.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to, "+15551230001");
+    assert_eq!(sent[0].body, "Hi, Bob here: it ships today.");
+}
