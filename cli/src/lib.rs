@@ -191,3 +191,63 @@ where
         ))),
     }
 }
+
+/// The configured lookup GUIDs and AI dropdown values, checked against Creatio: each line is
+/// (ok, what). A GUID from another installation is the usual reason cases fail to be created.
+pub async fn check_lookups(deps: &Deps) -> Vec<(bool, String)> {
+    let c = &deps.creatio_config;
+    let mut ids: Vec<(&str, &str, casebridge::domain::LookupId)> = vec![
+        ("CaseStatus", "CREATIO_NEW_STATUS_ID", c.new_status_id),
+        ("CaseOrigin", "CREATIO_SMS_ORIGIN_ID", c.sms_origin_id),
+        ("CaseOrigin", "CREATIO_WIDGET_ORIGIN_ID", c.widget_origin_id),
+    ];
+    if let Some(r) = c.resolved_status_id {
+        ids.push(("CaseStatus", "CREATIO_RESOLVED_STATUS_ID", r));
+    }
+    for s in &c.closing_status_ids {
+        ids.push(("CaseStatus", "CREATIO_CLOSED_STATUS_IDS", *s));
+    }
+    let mut out = Vec::new();
+    for (entity, var, id) in ids {
+        let line = match deps
+            .creatio
+            .get(entity, id.as_uuid(), &["Id", "Name"])
+            .await
+        {
+            Ok(Some(row)) => (
+                true,
+                format!(
+                    "{var}: {entity} {id} ({})",
+                    row.get("Name").and_then(|n| n.as_str()).unwrap_or("?")
+                ),
+            ),
+            Ok(None) => (
+                false,
+                format!(
+                    "{var}: {entity} {id} does not exist in this Creatio; set {var} to one of its {entity} ids"
+                ),
+            ),
+            Err(e) => (false, format!("{var}: {e}")),
+        };
+        out.push(line);
+    }
+    for f in &deps.concierge.settings().fields {
+        let Some(entity) = &f.lookup else { continue };
+        for v in &f.values {
+            out.push(match deps.creatio.lookup_id(entity, &v.name).await {
+                Ok(id) => (
+                    true,
+                    format!("AI field {}: {entity} {:?} = {id}", f.column, v.name),
+                ),
+                Err(e) => (
+                    false,
+                    format!(
+                        "AI field {}: {e}; fix the value in CASEBRIDGE_CONFIG",
+                        f.column
+                    ),
+                ),
+            });
+        }
+    }
+    out
+}

@@ -65,6 +65,11 @@ async fn doctor(config: &Config) -> (String, bool) {
                     Err(e) => line(false, &format!("{}: {e}", step.what)),
                 }
             }
+            if report.ok() {
+                for (good, what) in casebridge_cli::check_lookups(&deps).await {
+                    line(good, &what);
+                }
+            }
         }
         Err(e) => line(false, &e.to_string()),
     }

@@ -131,3 +131,33 @@ async fn an_operator_can_hand_a_conversation_off() {
         .unwrap_err();
     assert!(err.to_string().contains("usage:"));
 }
+
+#[tokio::test]
+async fn doctor_checks_the_configured_lookup_ids_against_creatio() {
+    let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let d = deps(&sb);
+    let report = casebridge_cli::check_lookups(&d).await;
+    assert!(report.iter().all(|(ok, _)| *ok), "{report:?}");
+    assert!(
+        report
+            .iter()
+            .any(|(_, w)| w.contains("CREATIO_NEW_STATUS_ID") && w.contains("(New)"))
+    );
+    assert!(
+        report
+            .iter()
+            .any(|(_, w)| w.contains("AI field PriorityId") && w.contains("\"High\""))
+    );
+    // A GUID from another installation is named, with what to do.
+    let mut d = deps(&sb);
+    d.creatio_config.new_status_id =
+        LookupId::parse("11111111-2222-3333-4444-555555555555").unwrap();
+    let report = casebridge_cli::check_lookups(&d).await;
+    let bad: Vec<&String> = report
+        .iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, w)| w)
+        .collect();
+    assert_eq!(bad.len(), 1, "{report:?}");
+    assert!(bad[0].contains("CREATIO_NEW_STATUS_ID") && bad[0].contains("does not exist"));
+}
