@@ -313,6 +313,72 @@ async fn sessions_needing_sync_are_listed_for_replay(store: DynStore) {
     assert_eq!(listed, HashSet::from([waiting.id, behind.id]));
 }
 
+async fn an_anonymous_session_can_be_linked_to_a_verified_identity(store: DynStore) {
+    let visitor = |v: &str| {
+        ConversationKey::new(
+            Channel::Widget,
+            Customer::Visitor(VisitorId::parse(v).unwrap()),
+            "widget",
+        )
+    };
+    let email = ConversationKey::new(
+        Channel::Widget,
+        Customer::Email(VerifiedEmail::parse("linked@example.com").unwrap()),
+        "widget",
+    );
+    // GIVEN an anonymous conversation
+    let (a, _) = store
+        .find_or_open(&visitor("visitor-a-123"), now())
+        .await
+        .unwrap();
+    store
+        .append(&a, vec![customer_msg("hi", "w-link-1")], None, now())
+        .await
+        .unwrap();
+    // WHEN the visitor presents a verified identity THEN the same session is now theirs
+    let linked = store.link_identity(&a, &email, now()).await.unwrap();
+    assert_eq!((linked.id, &linked.key), (a.id, &email));
+    assert_eq!(
+        store.active_session(&email).await.unwrap().map(|s| s.id),
+        Some(a.id)
+    );
+    assert!(
+        store
+            .active_session(&visitor("visitor-a-123"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.transcript(a.id).await.unwrap().unwrap().1.len(), 1);
+    // AND another anonymous session cannot take the same identity
+    let (b, _) = store
+        .find_or_open(&visitor("visitor-b-123"), now())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.link_identity(&b, &email, now()).await,
+        Err(StoreError::AlreadyActive)
+    ));
+    // AND once the linked session is closed, the identity is free again
+    store
+        .transition(
+            a.id,
+            t(SessionState::Assistant, SessionState::Closed),
+            SessionChanges::default(),
+            now(),
+        )
+        .await
+        .unwrap();
+    let linked_b = store.link_identity(&b, &email, now()).await.unwrap();
+    assert_eq!(linked_b.id, b.id);
+    assert!(matches!(
+        store
+            .link_identity(&a, &visitor("visitor-c-123"), now())
+            .await,
+        Err(StoreError::Closed(_))
+    ));
+}
+
 async fn a_redelivered_message_is_stored_once(store: DynStore) {
     // GIVEN a session, WHEN the same MessageSid arrives 5 times at once (Twilio retries)
     let (s, _) = store
@@ -848,6 +914,7 @@ contract!(
     the_assistant_fallback_flag_is_kept,
     consent_outlives_sessions_and_is_per_customer,
     sessions_needing_sync_are_listed_for_replay,
+    an_anonymous_session_can_be_linked_to_a_verified_identity,
     a_redelivered_message_is_stored_once,
     concurrent_appends_neither_lose_nor_double_a_seq,
     racing_handoff_requests_have_exactly_one_winner,

@@ -3,7 +3,9 @@
 //! Identity: a valid identity JWT from the site makes the visitor a verified email (the contact
 //! is matched by it, and the visitor resumes their open session from any device). Without one the
 //! visitor is anonymous, known by the visitor id the widget keeps; a name or email they type is
-//! noted in the transcript as unverified and never used to match a contact.
+//! noted in the transcript as unverified and never used to match a contact. An anonymous visitor
+//! who signs in later (the same visitor id, now with a JWT) keeps the conversation: it is linked
+//! to the verified email.
 
 use casebridge::assistant::Decision;
 use casebridge::domain::{
@@ -157,10 +159,39 @@ async fn start(
         None => Customer::Visitor(visitor.clone()),
     };
     let key = ConversationKey::new(Channel::Widget, customer, ENDPOINT);
-    let (mut session, opened) = store.find_or_open(&key, now).await?;
+    let mut linked = false;
+    let (mut session, opened) = match (&identity, &req.visitor_id) {
+        // A verified identity on a device with an open anonymous conversation: that
+        // conversation becomes the verified visitor's, unless they already have one open
+        // (then that one resumes, on this device too).
+        (Some(_), Some(_)) => match store.active_session(&key).await? {
+            Some(s) => (s, false),
+            None => {
+                let anon = ConversationKey::new(
+                    Channel::Widget,
+                    Customer::Visitor(visitor.clone()),
+                    ENDPOINT,
+                );
+                match store.active_session(&anon).await? {
+                    Some(a) => match store.link_identity(&a, &key, now).await {
+                        Ok(s) => {
+                            linked = true;
+                            (s, false)
+                        }
+                        Err(StoreError::AlreadyActive | StoreError::Closed(_)) => {
+                            store.find_or_open(&key, now).await?
+                        }
+                        Err(e) => return Err(e.into()),
+                    },
+                    None => store.find_or_open(&key, now).await?,
+                }
+            }
+        },
+        _ => store.find_or_open(&key, now).await?,
+    };
     let mut notes = Vec::new();
     if let Some(i) = &identity
-        && opened
+        && (opened || linked)
     {
         let who = match &i.name {
             Some(n) => format!("{n} <{}>", i.email.as_str()),

@@ -491,3 +491,48 @@ async fn the_widget_script_is_small_and_never_renders_html() {
     );
     assert!(js.contains("textContent"));
 }
+
+#[tokio::test]
+async fn an_anonymous_visitor_who_signs_in_keeps_the_conversation() {
+    let store = MemoryStore::new();
+    // GIVEN an anonymous chat
+    let anon = start(&store, json!({"visitor_id": "device-anon-42"})).await;
+    let token = anon["token"].as_str().unwrap();
+    call(
+        &store,
+        req(
+            "POST",
+            &messages_path(&anon),
+            Some(token),
+            Some(json!({"text": "hello there, order #A-55"})),
+        ),
+    )
+    .await;
+    // WHEN the site signs the visitor in (same device, now with an identity JWT)
+    let jwt = identity("ann.signed@example.com", later(), IDENTITY);
+    let signed = start(
+        &store,
+        json!({"visitor_id": "device-anon-42", "identity": jwt}),
+    )
+    .await;
+    // THEN the conversation continues, now under the verified email
+    assert_eq!(signed["session_id"], anon["session_id"]);
+    let id = SessionId::parse(signed["session_id"].as_str().unwrap()).unwrap();
+    let (s, t) = store.transcript(id).await.unwrap().unwrap();
+    assert_eq!(
+        s.key.customer,
+        Customer::Email(VerifiedEmail::parse("ann.signed@example.com").unwrap())
+    );
+    assert!(t.iter().any(|m| m.text.as_str().contains("order #A-55")));
+    assert!(
+        t.iter()
+            .any(|m| m.role == Role::System && m.text.as_str().contains("verified by the site"))
+    );
+    // AND the visitor's other device finds it by the identity
+    let laptop = start(
+        &store,
+        json!({"visitor_id": "device-laptop-42", "identity": jwt}),
+    )
+    .await;
+    assert_eq!(laptop["session_id"], anon["session_id"]);
+}

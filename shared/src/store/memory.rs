@@ -296,6 +296,39 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn link_identity(
+        &self,
+        seen: &Session,
+        to: &ConversationKey,
+        now: Timestamp,
+    ) -> Result<Session, StoreError> {
+        let mut inner = self.lock();
+        let id = seen.id;
+        let new_key = to.storage_key();
+        if let Some(other) = inner.active.get(&new_key)
+            && *other != id
+            && inner
+                .sessions
+                .get(other)
+                .is_some_and(|(s, _)| s.state != SessionState::Closed)
+        {
+            return Err(StoreError::AlreadyActive);
+        }
+        let (session, _) = inner.sessions.get(&id).ok_or(StoreError::NotFound(id))?;
+        if session.state == SessionState::Closed {
+            return Err(StoreError::Closed(id));
+        }
+        let old_key = session.key.storage_key();
+        if inner.active.get(&old_key) == Some(&id) {
+            inner.active.remove(&old_key);
+        }
+        inner.active.insert(new_key, id);
+        let (session, _) = inner.get_mut(id)?;
+        session.key = to.clone();
+        session.last_activity_at = now;
+        Ok(session.clone())
+    }
+
     async fn needing_sync(&self) -> Result<Vec<Session>, StoreError> {
         let inner = self.lock();
         let mut out: Vec<Session> = inner

@@ -49,6 +49,8 @@ pub enum StoreError {
     },
     #[error("gave up on session {0} after repeated concurrent updates")]
     Contention(SessionId),
+    #[error("another session is already active for that conversation")]
+    AlreadyActive,
     #[error("stored item is malformed: {0}")]
     Corrupt(String),
     /// The backing service failed; `retryable` says whether trying again may help (throttling,
@@ -166,6 +168,17 @@ pub trait Store: Send + Sync {
         id: SessionId,
         transition: Transition,
         changes: SessionChanges,
+        now: Timestamp,
+    ) -> Result<Session, StoreError>;
+
+    /// Moves an open session to another conversation key: an anonymous widget visitor who later
+    /// presents a verified identity keeps their conversation, now under the verified email. The
+    /// old active pointer goes, the new one is created; refused with `AlreadyActive` when the new
+    /// key already has an active session, and with `Closed` for a closed session.
+    async fn link_identity(
+        &self,
+        seen: &Session,
+        to: &ConversationKey,
         now: Timestamp,
     ) -> Result<Session, StoreError>;
 
