@@ -59,9 +59,12 @@ pub async fn receive(
         }
 
         // 4. Store the message (and any consent note) in one transaction.
-        let mut batch = vec![inbound_message(&sms)];
-        batch.extend(notes);
-        let stored = match store.append(&session, batch, None, now).await {
+        let batch = || {
+            let mut b = vec![inbound_message(&sms)];
+            b.extend(notes.iter().cloned());
+            b
+        };
+        let stored = match store.append(&session, batch(), None, now).await {
             Ok(Appended::Stored { session, messages }) => (session.id, messages[0].seq),
             Ok(Appended::AlreadySeen { session_id, seq }) => {
                 tracing::info!(seq, "duplicate delivery");
@@ -71,7 +74,7 @@ pub async fn receive(
                 // Closed between our read and our write (the case was just resolved): open the
                 // next session and store it there.
                 let session = current_session(store, deps, &key, now).await?;
-                match store.append(&session, vec![inbound_message(&sms)], None, now).await? {
+                match store.append(&session, batch(), None, now).await? {
                     Appended::Stored { session, messages } => (session.id, messages[0].seq),
                     Appended::AlreadySeen { session_id, seq } => (session_id, seq),
                 }
