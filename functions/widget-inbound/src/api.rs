@@ -303,12 +303,21 @@ async fn answer(
     let already = transcript
         .iter()
         .any(|m| m.seq > seq && m.role != Role::System);
-    let session = if already {
-        session
+    let (session, added) = if already {
+        (session, Some(Vec::new()))
     } else {
         decide(store, deps, &session, &transcript, now).await?
     };
-    let new = store.messages_after(id, seq - 1).await?;
+    // What the visitor gets back: their message and whatever followed it. Built from the
+    // transcript already read plus what `decide` wrote; only a lost race reads again.
+    let new = match added {
+        Some(added) => {
+            let mut new: Vec<Message> = transcript.into_iter().filter(|m| m.seq >= seq).collect();
+            new.extend(added);
+            new
+        }
+        None => store.messages_after(id, seq - 1).await?,
+    };
     Ok(json_response(
         200,
         &json!({
@@ -325,9 +334,9 @@ async fn decide(
     session: &Session,
     transcript: &[Message],
     now: Timestamp,
-) -> Result<Session, WidgetError> {
+) -> Result<(Session, Option<Vec<Message>>), WidgetError> {
     let (message, change) = match deps.concierge.respond(session, transcript, now).await {
-        Decision::Silent => return Ok(session.clone()),
+        Decision::Silent => return Ok((session.clone(), Some(Vec::new()))),
         Decision::Reply { text, fallback } => {
             let m = NewMessage::new(Role::Assistant, text);
             (if fallback { m.as_fallback() } else { m }, None)
@@ -346,12 +355,16 @@ async fn decide(
         }
     };
     match store.append(session, vec![message], change, now).await {
-        Ok(Appended::Stored { session, .. }) => Ok(*session),
-        Ok(Appended::AlreadySeen { .. }) => Ok(session.clone()),
-        Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => Ok(store
-            .session(session.id)
-            .await?
-            .unwrap_or_else(|| session.clone())),
+        Ok(Appended::Stored { session, messages }) => Ok((*session, Some(messages))),
+        Ok(Appended::AlreadySeen { .. }) => Ok((session.clone(), None)),
+        // Another request got there first: read what it wrote.
+        Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => Ok((
+            store
+                .session(session.id)
+                .await?
+                .unwrap_or_else(|| session.clone()),
+            None,
+        )),
         Err(e) => Err(e.into()),
     }
 }
