@@ -39,3 +39,16 @@ impl Default for RetryPolicy {
         }
     }
 }
+
+/// A JSON answer with `status` (an unknown code becomes 500), for the HTTP functions' one error
+/// mapping each. Plain `http` types: the function crates turn the body into lambda_http's.
+pub fn json_response(status: u16, body: &serde_json::Value) -> http::Response<String> {
+    let mut r = http::Response::new(body.to_string());
+    *r.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r
+}

@@ -105,14 +105,7 @@ impl ReplyError {
 }
 
 pub fn json_response(status: u16, body: &serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        "content-type",
-        http::HeaderValue::from_static("application/json"),
-    );
-    r
+    casebridge::http::json_response(status, body).map(Body::from)
 }
 
 /// What the webhook did, as its 200 answer says.

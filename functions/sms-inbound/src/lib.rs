@@ -85,17 +85,7 @@ impl SmsError {
 }
 
 pub fn json_response(status: u16, body: &serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() = http_status(status);
-    r.headers_mut().insert(
-        "content-type",
-        http::HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-fn http_status(code: u16) -> http::StatusCode {
-    http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    casebridge::http::json_response(status, body).map(Body::from)
 }
 
 /// The Lambda handler: both SMS routes.

@@ -100,13 +100,7 @@ impl WidgetError {
 }
 
 pub fn json_response(status: u16, body: &serde_json::Value) -> Response<Body> {
-    let mut r = Response::new(Body::from(body.to_string()));
-    *r.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(
-        "content-type",
-        http::HeaderValue::from_static("application/json"),
-    );
+    let mut r = casebridge::http::json_response(status, body).map(Body::from);
     r.headers_mut()
         .insert("cache-control", http::HeaderValue::from_static("no-store"));
     r
