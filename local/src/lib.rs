@@ -2,7 +2,9 @@
 //! functions the Lambda binaries call, as API Gateway would (path and query parameters set the
 //! way `lambda_http` exposes them).
 //!
-//! The store is in memory unless `TABLE_NAME` and `AWS_ENDPOINT_URL_DYNAMODB` are set.
+//! The store is in memory unless `TABLE_NAME` and `AWS_ENDPOINT_URL_DYNAMODB` are set. Widget
+//! attachments are kept in memory and uploaded to `/local/uploads/…`, which holds uploads to the
+//! rules a presigned S3 URL would (see `widget_inbound::attachment_store::MemoryAttachments`).
 
 pub mod console;
 
@@ -13,10 +15,11 @@ use axum::Router;
 use axum::body::Body as AxumBody;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use casebridge::config::Config;
 use casebridge::store::Store;
 use lambda_http::RequestExt;
+use widget_inbound::attachment_store::MemoryAttachments;
 
 /// Largest request body the local stack passes on (API Gateway's own limit is 10 MB).
 const MAX_BODY: usize = 10 * 1024 * 1024;
@@ -34,16 +37,28 @@ pub struct App {
     pub handoff: Result<handoff::Deps, String>,
     /// The Twilio stand-in the local stack sends SMS to (when no real Twilio is configured).
     pub twilio: Option<Arc<creatio_sandbox::twilio::TwilioStandIn>>,
+    /// Where widget attachments go locally (needs `PUBLIC_BASE_URL`, which the runner sets).
+    pub uploads: Option<Arc<MemoryAttachments>>,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         let sms = sms_inbound::Deps::from_config(&config).map_err(|e| e.to_string());
         let reply = creatio_reply::Deps::from_config(&config).map_err(|e| e.to_string());
-        let widget = widget_inbound::Deps::from_config(&config).map_err(|e| e.to_string());
+        let uploads = config
+            .public_base_url
+            .clone()
+            .map(|base| Arc::new(MemoryAttachments::new(base)));
+        let widget = widget_inbound::Deps::from_config(&config)
+            .map(|d| match &uploads {
+                Some(u) => d.with_attachments(u.clone()),
+                None => d,
+            })
+            .map_err(|e| e.to_string());
         let handoff = handoff::Deps::from_config(&config).map_err(|e| e.to_string());
         Self {
             twilio: None,
+            uploads,
             handoff,
             store,
             config,
@@ -110,8 +125,19 @@ pub fn router(app: Arc<App>) -> Router {
                 .get(widget_with_id)
                 .options(widget_with_id),
         )
+        .route(
+            "/widget/sessions/{id}/attachments",
+            post(widget_with_id).options(widget_with_id),
+        )
         .route("/widget.js", get(widget))
         .route("/transcripts/{id}", get(widget))
+        .route("/attachments/{id}/{attachment}", get(widget))
+        .route(
+            "/local/uploads/{*key}",
+            put(upload)
+                .get(download)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)),
+        )
         .route("/creatio/reply", post(reply))
         .route("/creatio/reply/{token}", post(reply_with_token))
         .with_state(app)
@@ -137,6 +163,44 @@ async fn widget_with_id(
         req,
     )
     .await
+}
+
+/// `PUT /local/uploads/{key}?ticket=…`: the local stand-in for a presigned S3 upload.
+async fn upload(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+    headers: http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(files) = &app.uploads else {
+        return error(404, "attachments are not enabled");
+    };
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let ticket = q.get("ticket").map(String::as_str).unwrap_or("");
+    match files.put(&key, ticket, content_type, body.to_vec()) {
+        Ok(()) => http::StatusCode::OK.into_response(),
+        Err((status, why)) => error(status, why),
+    }
+}
+
+/// `GET /local/uploads/{key}`: where an attachment link redirects locally.
+async fn download(State(app): State<Arc<App>>, Path(key): Path<String>) -> Response {
+    match app.uploads.as_ref().and_then(|f| f.get(&key)) {
+        Some(f) => (
+            [
+                ("content-type", f.content_type),
+                ("content-disposition", f.disposition),
+                ("x-content-type-options", "nosniff".to_owned()),
+            ],
+            f.bytes,
+        )
+            .into_response(),
+        None => error(404, "no such file"),
+    }
 }
 
 async fn reply(State(app): State<Arc<App>>, req: Request) -> Response {

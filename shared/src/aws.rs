@@ -87,12 +87,22 @@ impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
             .and_then(|t| t.rsplit('.').next())
             .unwrap_or("unknown")
             .to_owned();
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(op)
-            .or_default() += 1;
+        // Items per transaction, for write-unit estimates (each item ≤ 1 KB costs 2 WRU).
+        let items = if op == "TransactWriteItems" {
+            context
+                .request()
+                .body()
+                .bytes()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+                .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
+        } else {
+            None
+        };
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = items {
+            *counts.entry(format!("{op} items")).or_default() += n;
+        }
+        *counts.entry(op).or_default() += 1;
         Ok(())
     }
 }

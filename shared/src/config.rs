@@ -195,6 +195,55 @@ pub struct WidgetConfig {
     pub secret: SecretString,
     pub identity_secret: Option<SecretString>,
     pub allowed_origins: Vec<String>,
+    /// Visitor attachments: on when `WIDGET_ATTACHMENTS_BUCKET` is set (or, locally, always).
+    pub attachments: AttachmentPolicy,
+}
+
+/// What a visitor may attach. The bucket is where uploads go; without one the widget API answers
+/// attachment requests with 404 and the widget hides its attach button.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentPolicy {
+    pub bucket: Option<String>,
+    /// Largest file accepted, in bytes (`WIDGET_ATTACHMENT_MAX_BYTES`, default 10 MiB).
+    pub max_bytes: u64,
+    /// Accepted media types, lower case (`WIDGET_ATTACHMENT_TYPES`, comma-separated).
+    pub allowed_types: Vec<String>,
+}
+
+impl AttachmentPolicy {
+    /// Images, PDF and plain text: what customers send support, and nothing a browser would
+    /// run as a page.
+    pub const DEFAULT_TYPES: &'static [&'static str] = &[
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+    ];
+    pub const DEFAULT_MAX_BYTES: u64 = 10 * 1024 * 1024;
+
+    pub fn with_defaults(bucket: Option<String>) -> Self {
+        Self {
+            bucket,
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            allowed_types: Self::DEFAULT_TYPES
+                .iter()
+                .map(|t| (*t).to_owned())
+                .collect(),
+        }
+    }
+
+    /// Is `content_type` (parameters such as `; charset=` ignored) on the list?
+    pub fn allows_type(&self, content_type: &str) -> bool {
+        let essence = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        self.allowed_types.contains(&essence)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -551,10 +600,43 @@ fn widget_config(src: &dyn Source) -> Result<Option<WidgetConfig>, ConfigError> 
                 .collect()
         })
         .unwrap_or_default();
+    let mut attachments = AttachmentPolicy::with_defaults(var(src, "WIDGET_ATTACHMENTS_BUCKET"));
+    attachments.max_bytes = positive(
+        src,
+        "WIDGET_ATTACHMENT_MAX_BYTES",
+        AttachmentPolicy::DEFAULT_MAX_BYTES as i64,
+    )? as u64;
+    if let Some(types) = var(src, "WIDGET_ATTACHMENT_TYPES") {
+        let types: Vec<String> = types
+            .split(',')
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if let Some(bad) = types.iter().find(|t| {
+            t.split_once('/')
+                .is_none_or(|(a, b)| a.is_empty() || b.is_empty())
+        }) {
+            return Err(ConfigError::Invalid {
+                name: "WIDGET_ATTACHMENT_TYPES",
+                reason: format!("{bad:?} is not a media type like image/png"),
+            });
+        }
+        if types
+            .iter()
+            .any(|t| t.contains("html") || t.contains("javascript") || t.contains("svg"))
+        {
+            return Err(ConfigError::Invalid {
+                name: "WIDGET_ATTACHMENT_TYPES",
+                reason: "HTML, SVG and script types could run in a reader's browser; they are not allowed".into(),
+            });
+        }
+        attachments.allowed_types = types;
+    }
     Ok(Some(WidgetConfig {
         secret: SecretString::from(secret_value),
         identity_secret: secret(src, "WIDGET_IDENTITY_SECRET"),
         allowed_origins,
+        attachments,
     }))
 }
 
@@ -649,6 +731,27 @@ mod tests {
                 "TWILIO_FROM",
             ),
             (&[("WIDGET_SECRET", "short")], "WIDGET_SECRET"),
+            (
+                &[
+                    ("WIDGET_SECRET", "0123456789abcdef0123456789abcdef-widget"),
+                    ("WIDGET_ATTACHMENT_MAX_BYTES", "10MB"),
+                ],
+                "WIDGET_ATTACHMENT_MAX_BYTES",
+            ),
+            (
+                &[
+                    ("WIDGET_SECRET", "0123456789abcdef0123456789abcdef-widget"),
+                    ("WIDGET_ATTACHMENT_TYPES", "image/png, pdf"),
+                ],
+                "WIDGET_ATTACHMENT_TYPES",
+            ),
+            (
+                &[
+                    ("WIDGET_SECRET", "0123456789abcdef0123456789abcdef-widget"),
+                    ("WIDGET_ATTACHMENT_TYPES", "image/png,text/html"),
+                ],
+                "WIDGET_ATTACHMENT_TYPES",
+            ),
             (&[("ASSISTANT", "gpt")], "ASSISTANT"),
             (&[("ASSISTANT", "openai")], "OPENAI_BASE_URL"),
             (
@@ -696,6 +799,28 @@ mod tests {
             }
             other => panic!("expected OAuth, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn attachment_policy_reads_its_limits_and_matches_types_without_parameters() {
+        let c = cfg(&[
+            ("WIDGET_SECRET", "0123456789abcdef0123456789abcdef-widget"),
+            ("WIDGET_ATTACHMENTS_BUCKET", "acme-casebridge-attachments"),
+            ("WIDGET_ATTACHMENT_MAX_BYTES", "2048"),
+            ("WIDGET_ATTACHMENT_TYPES", "Image/PNG, application/pdf"),
+        ])
+        .unwrap();
+        let p = &c.widget().unwrap().attachments;
+        assert_eq!(p.bucket.as_deref(), Some("acme-casebridge-attachments"));
+        assert_eq!(p.max_bytes, 2048);
+        assert!(p.allows_type("image/png"));
+        assert!(p.allows_type("application/PDF; name=x"));
+        assert!(!p.allows_type("image/jpeg"));
+        let d = cfg(&[("WIDGET_SECRET", "0123456789abcdef0123456789abcdef-widget")]).unwrap();
+        let d = &d.widget().unwrap().attachments;
+        assert_eq!(d.bucket, None);
+        assert_eq!(d.max_bytes, 10 * 1024 * 1024);
+        assert!(d.allows_type("image/jpeg") && !d.allows_type("text/html"));
     }
 
     #[test]

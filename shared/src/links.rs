@@ -1,35 +1,73 @@
-//! Signed links to a session's read-only transcript page (`/transcripts/{session}?sig=…`), which
-//! the first activity of every case points to. The signature is HMAC-SHA256 of the session id
-//! under a key derived from `WIDGET_SECRET`, so a link cannot be forged or moved to another
-//! session, and rotating the secret revokes every link.
+//! Signed links that a case carries to people who are not signed in to casebridge: the session's
+//! read-only transcript page (`/transcripts/{session}?sig=…`), which the first activity of every
+//! case points to, and each visitor attachment (`/attachments/{session}/{attachment}?sig=…`).
+//! The signature is HMAC-SHA256 of what the link names under `WIDGET_SECRET`, with a label per
+//! kind of link, so a link cannot be forged, moved to another session or turned into the other
+//! kind, and rotating the secret revokes every link.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use crate::domain::SessionId;
 
-fn mac(secret: &[u8], id: SessionId) -> Option<Hmac<Sha256>> {
+fn mac(secret: &[u8], label: &[u8], subject: &str) -> Option<Hmac<Sha256>> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).ok()?;
     // Domain separation: the same secret also signs widget session tokens.
-    mac.update(b"casebridge transcript link\n");
-    mac.update(id.to_string().as_bytes());
+    mac.update(label);
+    mac.update(subject.as_bytes());
     Some(mac)
 }
 
+const TRANSCRIPT: &[u8] = b"casebridge transcript link\n";
+const ATTACHMENT: &[u8] = b"casebridge attachment link\n";
+
 pub fn transcript_signature(secret: &[u8], id: SessionId) -> String {
-    mac(secret, id)
-        .map(|m| {
-            m.finalize()
-                .into_bytes()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        })
-        .unwrap_or_default()
+    hex(mac(secret, TRANSCRIPT, &id.to_string()))
 }
 
 /// Constant-time check of a `sig` query value.
 pub fn verify_transcript_signature(secret: &[u8], id: SessionId, sig: &str) -> bool {
+    verify(mac(secret, TRANSCRIPT, &id.to_string()), sig)
+}
+
+/// `attachment` is the attachment's id as it appears in the link.
+pub fn attachment_signature(secret: &[u8], id: SessionId, attachment: &str) -> String {
+    hex(mac(secret, ATTACHMENT, &format!("{id}/{attachment}")))
+}
+
+pub fn verify_attachment_signature(
+    secret: &[u8],
+    id: SessionId,
+    attachment: &str,
+    sig: &str,
+) -> bool {
+    verify(mac(secret, ATTACHMENT, &format!("{id}/{attachment}")), sig)
+}
+
+pub fn attachment_url(
+    base: &crate::config::BaseUrl,
+    secret: &[u8],
+    id: SessionId,
+    attachment: &str,
+) -> String {
+    base.join(&format!(
+        "/attachments/{id}/{attachment}?sig={}",
+        attachment_signature(secret, id, attachment)
+    ))
+}
+
+fn hex(mac: Option<Hmac<Sha256>>) -> String {
+    mac.map(|m| {
+        m.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn verify(mac: Option<Hmac<Sha256>>, sig: &str) -> bool {
     let Some(bytes) = (0..sig.len())
         .step_by(2)
         .map(|i| {
@@ -40,7 +78,7 @@ pub fn verify_transcript_signature(secret: &[u8], id: SessionId, sig: &str) -> b
     else {
         return false;
     };
-    mac(secret, id).is_some_and(|m| m.verify_slice(&bytes).is_ok())
+    mac.is_some_and(|m| m.verify_slice(&bytes).is_ok())
 }
 
 pub fn transcript_url(base: &crate::config::BaseUrl, secret: &[u8], id: SessionId) -> String {
@@ -65,5 +103,11 @@ mod tests {
         assert!(!verify_transcript_signature(b"k2", a, &sig));
         assert!(!verify_transcript_signature(b"k1", a, "zz"));
         assert!(!verify_transcript_signature(b"k1", a, ""));
+        // A transcript signature does not open an attachment, nor one attachment another.
+        let att = attachment_signature(b"k1", a, "f1");
+        assert!(verify_attachment_signature(b"k1", a, "f1", &att));
+        assert!(!verify_attachment_signature(b"k1", a, "f2", &att));
+        assert!(!verify_attachment_signature(b"k1", b, "f1", &att));
+        assert!(!verify_attachment_signature(b"k1", a, "f1", &sig));
     }
 }

@@ -27,6 +27,14 @@ try {
   await page.keyboard.type("<img src=x onerror=alert(1)> are you there?");
   await page.keyboard.press("Enter");
   await page.waitForSelector(".cb-customer >> text=are you there?", { timeout: 15000 });
+  // A file, through the attach button's input: presigned upload, then the message that names it.
+  await page.setInputFiles(".cb-form input[type=file]", {
+    name: "receipt.pdf", mimeType: "application/pdf", buffer: Buffer.from("%PDF-1.4 casebridge e2e receipt"),
+  });
+  await page.waitForSelector(".cb-customer >> text=Sent a file: receipt.pdf", { timeout: 15000 });
+  const href = await page.$eval(".cb-customer a.cb-file", (a) => a.href);
+  const got = await page.evaluate(async (u) => (await fetch(u)).text(), href);
+  if (got !== "%PDF-1.4 casebridge e2e receipt") throw new Error("the attachment link did not return the file: " + got);
   console.log("HANDED-OFF");
   await page.waitForSelector(".cb-agent >> text=Bob from support", { timeout: 40000 });
   const markup = await page.$$eval(".cb-msg img, .cb-msg b, .cb-msg script", (e) => e.length);

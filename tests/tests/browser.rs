@@ -130,6 +130,23 @@ async fn widget_chat_to_a_creatio_case_and_back_in_a_real_browser() {
     assert!(status.success(), "the browser script failed: {status}");
     assert!(shot.exists(), "screenshot saved");
     // Every message is in the case, once: 2 for the FAQ, 2 for the handoff, the last one synced after.
-    let activities = sandbox.records("Activity").len();
-    assert!(activities >= 5, "{activities} activities");
+    let activities = sandbox.records("Activity");
+    assert!(activities.len() >= 5, "{} activities", activities.len());
+    // The attachment reached the case as a signed link that serves the file.
+    let link = activities
+        .iter()
+        .flat_map(|a| a.values())
+        .filter_map(Value::as_str)
+        .find_map(|t| {
+            t.split_whitespace()
+                .find(|w| w.starts_with(&format!("{base}/attachments/")))
+        })
+        .expect("an activity links the attachment")
+        .to_owned();
+    let file = reqwest::get(&link).await.unwrap();
+    assert_eq!(file.status(), 200, "{link}");
+    assert_eq!(
+        file.text().await.unwrap(),
+        "%PDF-1.4 casebridge e2e receipt"
+    );
 }

@@ -44,20 +44,28 @@ pub async fn route(
     let Some(rest) = path.split("/widget/sessions/").nth(1) else {
         return Err(WidgetError::NotFound);
     };
-    let Some(raw_id) = rest.strip_suffix("/messages") else {
-        return Err(WidgetError::NotFound);
+    let (raw_id, attachments) = match (
+        rest.strip_suffix("/messages"),
+        rest.strip_suffix("/attachments"),
+    ) {
+        (Some(id), _) => (id, false),
+        (None, Some(id)) => (id, true),
+        (None, None) => return Err(WidgetError::NotFound),
     };
     // An id that is not one of ours cannot name a session.
     let id = SessionId::parse(raw_id).map_err(|_| WidgetError::NotFound)?;
     authorize(event, deps, id, now)?;
-    match *method {
-        http::Method::POST => send(store, deps, event, id, now).await,
-        http::Method::GET => poll(store, event, id).await,
+    match (attachments, method.clone()) {
+        (false, http::Method::POST) => send(store, deps, event, id, now).await,
+        (false, http::Method::GET) => poll(store, event, id).await,
+        (true, http::Method::POST) => crate::attachments::create(store, deps, event, id).await,
         _ => Err(WidgetError::MethodNotAllowed),
     }
 }
 
-fn body_json<T: for<'de> Deserialize<'de> + Default>(event: &Request) -> Result<T, WidgetError> {
+pub(crate) fn body_json<T: for<'de> Deserialize<'de> + Default>(
+    event: &Request,
+) -> Result<T, WidgetError> {
     let bytes: &[u8] = match event.body() {
         Body::Text(t) => t.as_bytes(),
         Body::Binary(b) => b,
@@ -97,7 +105,23 @@ fn authorize(
 }
 
 pub fn message_json(m: &Message) -> Value {
-    json!({"seq": m.seq, "role": m.role.as_str(), "text": m.text.as_str(), "at": m.at.to_string()})
+    let mut v = json!({"seq": m.seq, "role": m.role.as_str(), "text": m.text.as_str(), "at": m.at.to_string()});
+    if !m.attachments.is_empty() {
+        v["attachments"] = m
+            .attachments
+            .iter()
+            .map(|a| json!({"url": a.url, "content_type": a.content_type}))
+            .collect();
+    }
+    v
+}
+
+/// 409: the conversation was closed (an agent resolved the case); the widget starts a new one.
+pub(crate) fn closed() -> Response<Body> {
+    json_response(
+        409,
+        &json!({"error": "this conversation is closed; start a new session", "state": "closed"}),
+    )
 }
 
 /// What the visitor sees: everything but casebridge's own notes.
@@ -241,6 +265,10 @@ async fn start(
             "greeting": deps.concierge.settings().assistant.greeting,
             "messages": visible(&messages),
             "last_seq": messages.last().map(|m| m.seq).unwrap_or(0),
+            "attachments": deps.attachments.as_ref().map(|_| json!({
+                "max_bytes": deps.widget.attachments.max_bytes,
+                "types": deps.widget.attachments.allowed_types,
+            })),
         }),
     ))
 }
@@ -250,6 +278,8 @@ struct SendRequest {
     text: Option<String>,
     /// The widget's id for this message, so a retried POST is stored once.
     client_id: Option<String>,
+    /// A file uploaded through `/attachments` to go with this message.
+    attachment_id: Option<String>,
 }
 
 async fn send(
@@ -260,19 +290,37 @@ async fn send(
     now: Timestamp,
 ) -> Result<Response<Body>, WidgetError> {
     let req: SendRequest = body_json(event)?;
-    let raw = req
-        .text
-        .ok_or_else(|| WidgetError::BadRequest("text is missing".into()))?;
-    let text = MessageText::parse_with_limit(&raw, MAX_MESSAGE_CHARS)?;
+    // With a file the text is optional (a blank one is dropped); without one it is required.
+    let typed = match (req.text.as_deref(), &req.attachment_id) {
+        (None, None) => return Err(WidgetError::BadRequest("text is missing".into())),
+        (Some(t), Some(_)) if t.trim().is_empty() => None,
+        (t, _) => t
+            .map(|t| MessageText::parse_with_limit(t, MAX_MESSAGE_CHARS))
+            .transpose()?,
+    };
     let session = store.session(id).await?.ok_or(WidgetError::NotFound)?;
     if session.state == SessionState::Closed {
-        return Ok(json_response(
-            409,
-            &json!({"error": "this conversation is closed; start a new session", "state": "closed"}),
-        ));
+        return Ok(closed());
     }
-    let mut message = NewMessage::new(Role::Customer, text);
-    if let Some(c) = req.client_id.as_deref() {
+    let mut message = match (&req.attachment_id, typed) {
+        (Some(raw), typed) => {
+            let (attachment, said) = crate::attachments::resolve(deps, event, id, raw).await?;
+            let text = match typed {
+                Some(t) => t,
+                None => MessageText::parse(&said)?,
+            };
+            NewMessage::new(Role::Customer, text).with_attachments(vec![attachment])
+        }
+        (None, Some(text)) => NewMessage::new(Role::Customer, text),
+        (None, None) => return Err(WidgetError::BadRequest("text is missing".into())),
+    };
+    // A retried POST is stored once: by the widget's id for it, else by the attachment's.
+    let dedupe = match (&req.client_id, &req.attachment_id) {
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(a)) => Some(format!("attachment-{}", a.trim())),
+        (None, None) => None,
+    };
+    if let Some(c) = dedupe.as_deref() {
         let pid = ProviderMessageId::parse(c)
             .map_err(|e| WidgetError::BadRequest(format!("client_id: {e}")))?;
         message = message.with_provider_id(pid);
@@ -280,12 +328,7 @@ async fn send(
     let seq = match store.append(&session, vec![message], None, now).await {
         Ok(Appended::Stored { messages, .. }) => messages[0].seq,
         Ok(Appended::AlreadySeen { seq, .. }) => seq,
-        Err(StoreError::Closed(_)) => {
-            return Ok(json_response(
-                409,
-                &json!({"error": "this conversation is closed; start a new session", "state": "closed"}),
-            ));
-        }
+        Err(StoreError::Closed(_)) => return Ok(closed()),
         Err(e) => return Err(e.into()),
     };
     answer(store, deps, id, seq, now).await

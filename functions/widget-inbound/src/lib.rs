@@ -5,18 +5,27 @@
 //! | `POST /widget/sessions` | start or resume a session; returns a session token |
 //! | `POST /widget/sessions/{id}/messages` | a visitor message; returns the reply or the handoff notice |
 //! | `GET /widget/sessions/{id}/messages?after=N` | what arrived since N (agent replies): one query |
+//! | `POST /widget/sessions/{id}/attachments` | a presigned upload for one file |
 //! | `GET /widget.js` | the script a site embeds |
 //! | `GET /transcripts/{id}?sig=…` | the read-only transcript page the case links to |
+//! | `GET /attachments/{id}/{attachment}?sig=…` | a redirect to the file, for the case's links |
 //!
-//! [`api`] holds the three API calls, [`cors`] the origin checks, [`transcript`] the page. Errors
-//! become JSON answers in one place ([`WidgetError::into_response`]).
+//! [`api`] holds the API calls, [`attachments`] the file flow (stored through
+//! [`attachment_store`]), [`cors`] the origin checks, [`transcript`] the page. Errors become JSON
+//! answers in one place ([`WidgetError::into_response`]).
 
 pub mod api;
+pub mod attachment_store;
+pub mod attachments;
 pub mod cors;
 pub mod transcript;
 
+use std::sync::Arc;
+
+use attachment_store::{AttachmentError, AttachmentStore};
+
 use casebridge::assistant::Concierge;
-use casebridge::config::{Config, ConfigError, WidgetConfig};
+use casebridge::config::{BaseUrl, Config, ConfigError, WidgetConfig};
 use casebridge::domain::InvalidText;
 use casebridge::store::{Store, StoreError};
 use casebridge::widget_auth::TokenError;
@@ -31,14 +40,27 @@ pub const WIDGET_JS: &str = include_str!("widget.js");
 pub struct Deps {
     pub concierge: Concierge,
     pub widget: WidgetConfig,
+    /// Where attachments go; `None` turns attachments off (404, and no attach button).
+    pub attachments: Option<Arc<dyn AttachmentStore>>,
+    /// Base of the links this function hands out; `None` → the request's Host.
+    pub public_base_url: Option<BaseUrl>,
 }
 
 impl Deps {
+    /// Everything but attachment storage, which needs an SDK client: see
+    /// [`Deps::with_attachments`].
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         Ok(Self {
             concierge: Concierge::from_config(config)?,
             widget: config.widget()?.clone(),
+            attachments: None,
+            public_base_url: config.public_base_url.clone(),
         })
+    }
+
+    pub fn with_attachments(mut self, store: Arc<dyn AttachmentStore>) -> Self {
+        self.attachments = Some(store);
+        self
     }
 }
 
@@ -58,6 +80,12 @@ pub enum WidgetError {
     MethodNotAllowed,
     #[error("request body too large")]
     TooLarge,
+    #[error("{0}")]
+    FileTooLarge(String),
+    #[error("attachments are not enabled on this widget")]
+    AttachmentsOff,
+    #[error(transparent)]
+    Attachment(#[from] AttachmentError),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }
@@ -80,9 +108,12 @@ impl WidgetError {
             WidgetError::BadRequest(_) => 400,
             WidgetError::Unauthorized(_) => 401,
             WidgetError::Forbidden | WidgetError::OriginNotAllowed => 403,
-            WidgetError::NotFound | WidgetError::Store(StoreError::NotFound(_)) => 404,
+            WidgetError::NotFound
+            | WidgetError::AttachmentsOff
+            | WidgetError::Store(StoreError::NotFound(_)) => 404,
             WidgetError::MethodNotAllowed => 405,
-            WidgetError::TooLarge => 413,
+            WidgetError::TooLarge | WidgetError::FileTooLarge(_) => 413,
+            WidgetError::Attachment(_) => 503,
             WidgetError::Store(e) if e.is_transient() => 503,
             WidgetError::Store(_) => 500,
         }
@@ -137,6 +168,13 @@ pub async fn handle(
     }
     if let Some(rest) = path.split("/transcripts/").nth(1) {
         return transcript::page(store, deps, &event, rest, now)
+            .await
+            .unwrap_or_else(WidgetError::into_response);
+    }
+    if !path.contains("/widget/")
+        && let Some(rest) = path.split("/attachments/").nth(1)
+    {
+        return attachments::download(deps, &event, rest)
             .await
             .unwrap_or_else(WidgetError::into_response);
     }

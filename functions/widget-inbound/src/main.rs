@@ -1,14 +1,23 @@
-//! Lambda entry point: builds configuration, the store and the assistant once per container, then
-//! hands every invocation to [`widget_inbound::handler`].
+//! Lambda entry point: builds configuration, the store, the assistant and (when
+//! `WIDGET_ATTACHMENTS_BUCKET` is set) the S3 client once per container, then hands every
+//! invocation to [`widget_inbound::handler`].
 
-use casebridge::{config::Config, store, telemetry};
+use std::sync::Arc;
+
+use casebridge::{aws, config::Config, store, telemetry};
+use widget_inbound::attachment_store::S3Attachments;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
-    let deps = widget_inbound::Deps::from_config(&config)?;
-    let store = store::connect_dynamodb(&config).await?;
+    let mut deps = widget_inbound::Deps::from_config(&config)?;
+    let sdk = aws::sdk_config().await;
+    if let Some(bucket) = deps.widget.attachments.bucket.clone() {
+        let s3 = aws_sdk_s3::Client::new(&sdk);
+        deps = deps.with_attachments(Arc::new(S3Attachments::new(s3, bucket)));
+    }
+    let store = store::connect_dynamodb_with(&sdk, &config)?;
     lambda_http::run(lambda_http::service_fn(|event| {
         widget_inbound::handler(&store, &deps, event)
     }))

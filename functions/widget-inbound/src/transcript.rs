@@ -14,7 +14,7 @@ use secrecy::ExposeSecret;
 
 use crate::{Deps, WidgetError};
 
-fn sig_of(event: &Request) -> Option<String> {
+pub(crate) fn sig_of(event: &Request) -> Option<String> {
     let q = event.uri().query()?;
     form_urlencoded::parse(q.as_bytes())
         .find(|(k, _)| k == "sig")
@@ -85,7 +85,16 @@ pub async fn page(
             text = escape(m.text.as_str()),
         ));
         for a in &m.attachments {
-            html.push_str(&format!("<div>Attachment: {}</div>", escape(&a.url)));
+            // Only web links become links (an MMS media URL, our signed attachment link).
+            if a.url.starts_with("https://") || a.url.starts_with("http://") {
+                html.push_str(&format!(
+                    "<div>Attachment: <a href=\"{url}\" rel=\"noopener noreferrer\">{url}</a>{ct}</div>",
+                    url = escape(&a.url),
+                    ct = a.content_type.as_deref().map(|t| format!(" ({})", escape(t))).unwrap_or_default(),
+                ));
+            } else {
+                html.push_str(&format!("<div>Attachment: {}</div>", escape(&a.url)));
+            }
         }
         html.push_str("</div>");
     }

@@ -2,7 +2,8 @@
  *   <script src="https://<api>/widget.js" data-title="Support" data-identity="<site JWT, optional>" async></script>
  * No framework, no build step. Every message is rendered with textContent, never as HTML.
  * Agent replies arrive by polling: every 2 s while a person is on the case, backing off to 30 s
- * when nothing is new, and paused while the tab is hidden. */
+ * when nothing is new, and paused while the tab is hidden. A file (when the deployment allows
+ * attachments) goes straight to storage with the presigned upload the API hands out. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -18,7 +19,7 @@
   var state = { session: null, token: null, last: 0, open: false, timer: null, delay: 2000, phase: "assistant" };
   try { Object.assign(state, JSON.parse(store.getItem(KEY) || "{}"), { open: false, timer: null, delay: 2000 }); } catch (e) { /* fresh start */ }
   function save() {
-    try { store.setItem(KEY, JSON.stringify({ session: state.session, token: state.token, visitor: state.visitor, last: state.last })); } catch (e) { /* private mode */ }
+    try { store.setItem(KEY, JSON.stringify({ session: state.session, token: state.token, visitor: state.visitor, last: state.last, files: state.files })); } catch (e) { /* private mode */ }
   }
 
   function el(tag, attrs, text) {
@@ -47,6 +48,9 @@
     ".cb-form textarea{flex:1;resize:none;border:1px solid #cbd5e1;border-radius:8px;padding:8px;font:inherit;min-height:40px;max-height:120px}",
     ".cb-form button{border:0;border-radius:8px;padding:0 14px;background:" + color + ";color:#fff;font-weight:600;cursor:pointer}",
     ".cb-form button:disabled{opacity:.5;cursor:default}",
+    ".cb-form .cb-attach{background:#e2e8f0;color:#111;padding:0 10px;display:none}",
+    ".cb-form .cb-attach.cb-show{display:block}",
+    ".cb-file{display:block;margin-top:4px;color:inherit;text-decoration:underline}",
     "@media (max-width:480px){.cb-panel{right:0;bottom:0;width:100vw;height:100vh;border-radius:0}}"
   ].join("\n"));
   document.head.appendChild(css);
@@ -62,6 +66,10 @@
   var form = el("form", { "class": "cb-form" });
   var input = el("textarea", { rows: "1", "aria-label": "Your message", placeholder: "Type your message", maxlength: "4000" });
   var send = el("button", { type: "submit" }, "Send");
+  var picker = el("input", { type: "file", hidden: "", "aria-hidden": "true", tabindex: "-1" });
+  var attachBtn = el("button", { type: "button", "class": "cb-attach", "aria-label": "Attach a file", title: "Attach a file" }, "+");
+  form.appendChild(picker);
+  form.appendChild(attachBtn);
   form.appendChild(input);
   form.appendChild(send);
   panel.appendChild(head);
@@ -79,6 +87,12 @@
     var b = el("div", { "class": "cb-msg cb-" + m.role, "data-role": m.role });
     b.appendChild(el("span", { "class": "cb-who" }, names[m.role]));
     b.appendChild(document.createTextNode(m.text));
+    (m.attachments || []).forEach(function (a) {
+      if (!/^https?:\/\//.test(a.url)) return;
+      var link = el("a", { "class": "cb-file", target: "_blank", rel: "noopener noreferrer" }, "Open attachment");
+      link.href = a.url;
+      b.appendChild(link);
+    });
     log.appendChild(b);
     log.scrollTop = log.scrollHeight;
     if (m.role === "agent") setPhase("with_agent");
@@ -109,6 +123,8 @@
     return request("POST", "/widget/sessions", body).then(function (r) {
       if (r.status !== 200) throw new Error(r.body.error || "could not start");
       state.session = r.body.session_id; state.token = r.body.token; state.visitor = r.body.visitor_id;
+      state.files = r.body.attachments || null;
+      showAttach();
       save();
       if (!r.body.messages.length && r.body.greeting) note(r.body.greeting);
       r.body.messages.forEach(render);
@@ -137,12 +153,23 @@
   document.addEventListener("visibilitychange", function () { if (!document.hidden) { state.delay = 2000; poll(); } });
 
   var counter = 0;
+  function busy(on) { send.disabled = on; attachBtn.disabled = on; if (!on) input.focus(); }
+  function failed(err) { note("Sorry, that did not go through (" + err.message + "). Please try again."); }
+  function shown200(r) {
+    if (r.status !== 200) throw new Error(r.body.error || "not sent");
+    r.body.messages.forEach(render);
+    state.last = Math.max(state.last, r.body.last_seq);
+    save();
+    setPhase(r.body.state);
+    state.delay = 2000;
+    schedule();
+  }
   form.addEventListener("submit", function (e) {
     e.preventDefault();
     var text = input.value.trim();
     if (!text) return;
     input.value = "";
-    send.disabled = true;
+    busy(true);
     var clientId = "w-" + Date.now().toString(36) + "-" + (counter++);
     var go = function () {
       return request("POST", "/widget/sessions/" + state.session + "/messages", { text: text, client_id: clientId });
@@ -150,16 +177,29 @@
     (state.session ? Promise.resolve() : start()).then(go).then(function (r) {
       if (r.status === 401 || r.status === 404 || r.status === 409) return start().then(go);
       return r;
+    }).then(shown200).catch(failed).then(function () { busy(false); });
+  });
+
+  function showAttach() { attachBtn.className = "cb-attach" + (state.files ? " cb-show" : ""); }
+  showAttach();
+  attachBtn.addEventListener("click", function () { picker.click(); });
+  picker.addEventListener("change", function () {
+    var file = picker.files && picker.files[0];
+    picker.value = "";
+    if (!file || !state.files) return;
+    if (file.size > state.files.max_bytes) return note("That file is too large to send (the limit is " + Math.floor(state.files.max_bytes / 1048576 * 10) / 10 + " MB).");
+    if (state.files.types.indexOf((file.type || "").toLowerCase()) < 0) return note("Files of that type cannot be sent here.");
+    busy(true);
+    var path = function (tail) { return "/widget/sessions/" + state.session + "/" + tail; };
+    (state.session ? Promise.resolve() : start()).then(function () {
+      return request("POST", path("attachments"), { name: file.name, content_type: file.type.toLowerCase(), size: file.size });
     }).then(function (r) {
-      if (r.status !== 200) throw new Error(r.body.error || "not sent");
-      r.body.messages.forEach(render);
-      state.last = Math.max(state.last, r.body.last_seq);
-      save();
-      setPhase(r.body.state);
-      state.delay = 2000;
-      schedule();
-    }).catch(function (err) { note("Sorry, that did not go through (" + err.message + "). Please try again."); })
-      .then(function () { send.disabled = false; input.focus(); });
+      if (r.status !== 200) throw new Error(r.body.error || "not accepted");
+      return fetch(r.body.upload.url, { method: "PUT", headers: r.body.upload.headers, body: file }).then(function (u) {
+        if (!u.ok) throw new Error("the upload failed");
+        return request("POST", path("messages"), { attachment_id: r.body.attachment_id });
+      });
+    }).then(shown200).catch(failed).then(function () { busy(false); });
   });
   input.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : send.click(); }

@@ -24,7 +24,10 @@ fn deps() -> Deps {
             secret: SECRET.to_owned().into(),
             identity_secret: Some(IDENTITY.to_owned().into()),
             allowed_origins: vec![SITE.into()],
+            attachments: casebridge::config::AttachmentPolicy::with_defaults(None),
         },
+        attachments: None,
+        public_base_url: None,
     }
 }
 

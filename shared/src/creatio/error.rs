@@ -41,8 +41,22 @@ impl CreatioError {
 
 /// Reads Creatio's message out of an error body: the OData envelope
 /// `{"error":{"code","message":…}}` (message sometimes an object `{"value":…}`), the ASP.NET shape
-/// `{"Message","ExceptionType",…}`, or, failing both, a trimmed start of the raw text.
+/// `{"Message","ExceptionType",…}`, or, failing both, a trimmed start of the raw text. At most
+/// [`MAX_ERROR_CHARS`] characters: it ends up in logs and in the session's `sync_error`.
 pub fn error_message(status: u16, body: &str) -> String {
+    let m = full_error_message(status, body);
+    if m.chars().count() > MAX_ERROR_CHARS {
+        let mut cut: String = m.chars().take(MAX_ERROR_CHARS - 1).collect();
+        cut.push('…');
+        cut
+    } else {
+        m
+    }
+}
+
+pub const MAX_ERROR_CHARS: usize = 500;
+
+fn full_error_message(status: u16, body: &str) -> String {
     if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
         let odata = v.get("error").and_then(|e| e.get("message")).and_then(|m| {
             m.as_str()

@@ -82,6 +82,47 @@ pub fn split_body(body: &str, max: usize) -> Vec<String> {
     parts
 }
 
+/// How a carrier encodes an SMS body, which decides how many segments it is billed as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// The GSM 03.38 alphabet: 160 characters in one segment, 153 per segment when split.
+    Gsm7,
+    /// Anything else (accents outside GSM, most scripts, emoji): UCS-2/UTF-16, 70 code units in one
+    /// segment, 67 per segment when split. An emoji outside the BMP is two code units.
+    Ucs2,
+}
+
+/// GSM 03.38 basic character set (one septet each).
+const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+/// GSM 03.38 extension table (an escape plus one septet: two each).
+const GSM7_EXTENDED: &str = "^{}\\[~]|€\u{0C}";
+
+/// The encoding and the number of segments `body` is sent (and billed) as.
+pub fn segments(body: &str) -> (Encoding, usize) {
+    let gsm_units: Option<usize> = body
+        .chars()
+        .map(|c| {
+            if GSM7_BASIC.contains(c) {
+                Some(1)
+            } else if GSM7_EXTENDED.contains(c) {
+                Some(2)
+            } else {
+                None
+            }
+        })
+        .sum();
+    let (encoding, units, single, multi) = match gsm_units {
+        Some(n) => (Encoding::Gsm7, n, 160, 153),
+        None => (Encoding::Ucs2, body.encode_utf16().count(), 70, 67),
+    };
+    let n = if units <= single {
+        1
+    } else {
+        units.div_ceil(multi)
+    };
+    (encoding, n)
+}
+
 /// What became of an outbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
@@ -164,6 +205,30 @@ fn not_sent(reason: &str) -> DeliveryStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_follow_gsm7_and_ucs2_rules() {
+        assert_eq!(segments("hello"), (Encoding::Gsm7, 1));
+        assert_eq!(segments(&"a".repeat(160)), (Encoding::Gsm7, 1));
+        assert_eq!(segments(&"a".repeat(161)), (Encoding::Gsm7, 2));
+        // Extension characters take two septets.
+        assert_eq!(segments(&"€".repeat(80)), (Encoding::Gsm7, 1));
+        assert_eq!(segments(&"€".repeat(81)), (Encoding::Gsm7, 2));
+        // é is GSM; ł is not, and turns the whole body into UCS-2.
+        assert_eq!(segments("café"), (Encoding::Gsm7, 1));
+        assert_eq!(
+            segments(&format!("{}ł", "a".repeat(69))),
+            (Encoding::Ucs2, 1)
+        );
+        assert_eq!(
+            segments(&format!("{}ł", "a".repeat(70))),
+            (Encoding::Ucs2, 2)
+        );
+        // An emoji is two UTF-16 code units: 35 fill one segment, 36 need two.
+        assert_eq!(segments(&"😀".repeat(35)), (Encoding::Ucs2, 1));
+        assert_eq!(segments(&"😀".repeat(36)), (Encoding::Ucs2, 2));
+        assert_eq!(segments(&"😀".repeat(800)), (Encoding::Ucs2, 24));
+    }
 
     #[test]
     fn long_bodies_split_at_words() {

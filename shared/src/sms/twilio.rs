@@ -10,7 +10,7 @@ use backon::{ExponentialBuilder, Retryable};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::{MAX_BODY_CHARS, SendError, Sent, SmsProvider, split_body};
+use super::{MAX_BODY_CHARS, SendError, Sent, SmsProvider, segments, split_body};
 use crate::config::{TwilioConfig, TwilioSender};
 use crate::domain::{PhoneNumber, ProviderMessageId};
 use crate::http::RetryPolicy;
@@ -113,7 +113,9 @@ impl TwilioClient {
 impl SmsProvider for TwilioClient {
     async fn send(&self, to: &PhoneNumber, body: &str) -> Result<Vec<Sent>, SendError> {
         let mut sent = Vec::new();
+        let mut billed = 0;
         for part in split_body(body, MAX_BODY_CHARS) {
+            billed += segments(&part).1;
             let one = (|| self.send_one(to, &part))
                 .retry(
                     ExponentialBuilder::default()
@@ -129,6 +131,8 @@ impl SmsProvider for TwilioClient {
                 .await?;
             sent.push(one);
         }
+        // Segments are what the carrier bills; the count goes with every send.
+        tracing::info!(parts = sent.len(), segments = billed, "sms sent");
         Ok(sent)
     }
 }

@@ -251,10 +251,18 @@ impl Retention {
 pub async fn connect_dynamodb(
     config: &crate::config::Config,
 ) -> Result<dynamo::DynamoStore, crate::config::ConfigError> {
+    connect_dynamodb_with(&crate::aws::sdk_config().await, config)
+}
+
+/// [`connect_dynamodb`] on an SDK configuration the caller already loaded (for a function that
+/// builds a second client from it).
+pub fn connect_dynamodb_with(
+    sdk: &aws_config::SdkConfig,
+    config: &crate::config::Config,
+) -> Result<dynamo::DynamoStore, crate::config::ConfigError> {
     let table = config.table_name()?.to_owned();
-    let sdk = crate::aws::sdk_config().await;
     Ok(dynamo::DynamoStore::new(
-        crate::aws::dynamodb_client(&sdk),
+        crate::aws::dynamodb_client(sdk),
         table,
         Retention(config.retention),
     ))

@@ -1,0 +1,278 @@
+//! `scripts/bench`: every figure the README quotes, measured on this machine, printed as tables.
+//!
+//! | section | how |
+//! |---|---|
+//! | Creatio requests per handoff and per follow-up | `handoff::sync::sync_session` against the sandbox, its request log |
+//! | DynamoDB requests per inbound SMS, widget send and poll, status callback | the real handlers on moto, counted by `casebridge::aws::RequestCounter` |
+//! | cold start, peak RSS | the release bootstraps under a Runtime API emulator ([`coldstart`]) |
+//! | bootstrap size, one TLS stack | `target/release`, `cargo tree` |
+//! | throughput | the local stack (memory store, rules assistant) on loopback |
+//! | cost per 1,000 conversations | the counts above × AWS list prices ([`cost`]) |
+//!
+//! Goals are printed next to the figures; nothing here fails a build. Timing is never asserted in
+//! tests (it depends on the machine); it is reported here.
+
+mod coldstart;
+mod cost;
+mod requests;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+
+fn target_release() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("release")
+}
+
+const FUNCTIONS: [&str; 4] = ["sms-inbound", "widget-inbound", "handoff", "creatio-reply"];
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("# casebridge bench\n");
+    println!(
+        "machine: {} cores; {}\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        std::env::consts::ARCH
+    );
+
+    let creatio = requests::creatio().await?;
+    println!("## Creatio HTTP requests (cached sign-in, known contact)\n");
+    println!("| operation | requests | goal |\n|---|---|---|");
+    for (what, n, goal) in &creatio {
+        println!("| {what} | {n} | {goal} |");
+    }
+
+    let dynamo = match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(endpoint) => Some(requests::dynamodb(&endpoint).await?),
+        Err(_) => None,
+    };
+    println!("\n## DynamoDB requests per operation (moto, counted at the SDK)\n");
+    match &dynamo {
+        Some(rows) => {
+            println!(
+                "| operation | requests | by kind | write units | read units |\n|---|---|---|---|---|"
+            );
+            for r in rows {
+                println!(
+                    "| {} | {} | {} | {} | {} |",
+                    r.what,
+                    r.requests(),
+                    r.kinds(),
+                    r.write_units(),
+                    r.read_units()
+                );
+            }
+            println!(
+                "\nGoal: ≤ 2 requests per inbound message with an assistant reply. Units: 2 per item \
+                 written in a transaction (items < 1 KB), 0.5 per eventually consistent read under 4 KB, \
+                 1 per strongly consistent one; the store reads sessions strongly."
+            );
+        }
+        None => println!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/bench starts moto)"),
+    }
+
+    println!("\n## Cold start under a Runtime API emulator (release, median of 5)\n");
+    let release = target_release();
+    let env = function_env();
+    let hello = release.join("hello-lambda");
+    let mut hello_init = Duration::ZERO;
+    let mut starts = Vec::new();
+    for name in std::iter::once("hello-lambda").chain(FUNCTIONS) {
+        let bin = release.join(name);
+        if !bin.exists() {
+            println!(
+                "{} missing: build with `cargo build --release --workspace --bins`",
+                bin.display()
+            );
+            continue;
+        }
+        let mut inits = Vec::new();
+        let mut firsts = Vec::new();
+        let mut rss = 0;
+        let mut response = String::new();
+        for _ in 0..5 {
+            let s = coldstart::start_once(&bin, &env, first_event(name)).await?;
+            inits.push(s.init);
+            firsts.push(s.first_invocation);
+            rss = rss.max(s.peak_rss_kb);
+            response = s.response;
+        }
+        let init = coldstart::median(inits);
+        if bin == hello {
+            hello_init = init;
+        }
+        let status = serde_json::from_str::<serde_json::Value>(&response)
+            .ok()
+            .and_then(|v| v.get("statusCode").cloned())
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "stream response".into());
+        starts.push((
+            name,
+            init,
+            coldstart::median(firsts),
+            rss,
+            std::fs::metadata(&bin)?.len(),
+            status,
+        ));
+    }
+    println!(
+        "| binary | init | × hello | first invocation | answer | peak RSS | size (x86_64) |\n|---|---|---|---|---|---|---|"
+    );
+    for (name, init, first, rss, size, status) in &starts {
+        println!(
+            "| {name} | {:.1} ms | {:.2} | {:.1} ms | {status} | {:.1} MB | {:.2} MB |",
+            ms(*init),
+            ms(*init) / ms(hello_init).max(0.001),
+            ms(*first),
+            *rss as f64 / 1024.0,
+            *size as f64 / 1_048_576.0
+        );
+    }
+    println!(
+        "\nGoals: init ≤ 1.5 × hello, peak RSS ≤ 40 MB, bootstrap ≤ 8 MB. arm64 sizes are not \
+         measured here: this toolchain has no aarch64 standard library (rustup cannot fetch one \
+         from the registries this machine reaches)."
+    );
+
+    println!("\n## TLS stacks linked (cargo tree, normal dependencies of the workspace)\n");
+    println!("{}", tls_report());
+
+    println!("\n## Throughput of the local stack (memory store, rules assistant)\n");
+    let (sent, secs) = requests::throughput(64, Duration::from_secs(5)).await?;
+    println!(
+        "{sent} widget messages answered in {secs:.1} s by 64 concurrent visitors on loopback: \
+         **{:.0} messages/s** (client and server share the machine's cores).",
+        sent as f64 / secs
+    );
+
+    println!("\n## Cost per 1,000 conversations\n");
+    println!(
+        "{}",
+        cost::report(dynamo.as_deref(), &starts_for_cost(&starts))
+    );
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn starts_for_cost(
+    starts: &[(&str, Duration, Duration, u64, u64, String)],
+) -> Vec<(String, Duration)> {
+    starts
+        .iter()
+        .map(|(n, _, first, ..)| ((*n).to_owned(), *first))
+        .collect()
+}
+
+/// What each function needs to start: dummy but well-formed, and nothing that reaches a network
+/// during init.
+fn function_env() -> Vec<(String, String)> {
+    [
+        ("TABLE_NAME", "bench"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("PUBLIC_BASE_URL", "https://api.example.com"),
+        ("CREATIO_URL", "https://acme.creatio.com"),
+        ("CREATIO_USERNAME", "Supervisor"),
+        ("CREATIO_PASSWORD", "Supervisor"),
+        ("CREATIO_WEBHOOK_TOKEN", "bench-webhook-token"),
+        ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ("TWILIO_AUTH_TOKEN", "bench-twilio-token"),
+        ("TWILIO_FROM", "+15550006666"),
+        ("WIDGET_SECRET", "bench-widget-secret-0123456789abcdef"),
+        ("WIDGET_ALLOWED_ORIGINS", "https://shop.example.com"),
+        ("RUST_LOG", "warn"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect()
+}
+
+/// A first event that each function answers without touching DynamoDB or Creatio, so the
+/// figure is the runtime's and the handler's, not a network's.
+fn first_event(name: &str) -> serde_json::Value {
+    use coldstart::http_event;
+    let host = json!({"host": "api.example.com"});
+    match name {
+        "handoff" => json!({"Records": []}),
+        "sms-inbound" => http_event(
+            "POST",
+            "/sms/inbound",
+            json!({"host": "api.example.com", "content-type": "application/x-www-form-urlencoded"}),
+            "From=%2B15551230001&Body=hi",
+        ),
+        "widget-inbound" => http_event("GET", "/widget.js", host, ""),
+        "creatio-reply" => http_event(
+            "POST",
+            "/creatio/reply",
+            json!({"host": "api.example.com", "content-type": "application/json"}),
+            "{}",
+        ),
+        _ => http_event("GET", "/", host, ""),
+    }
+}
+
+fn tls_report() -> String {
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "tree",
+            "--workspace",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--locked",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output();
+    let Ok(out) = out else {
+        return "cargo tree could not run".into();
+    };
+    let tree = String::from_utf8_lossy(&out.stdout);
+    let mut names: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    names.sort();
+    names.dedup();
+    let has = |n: &str| names.contains(&n);
+    let rustls: Vec<String> = tree
+        .lines()
+        .filter(|l| l.starts_with("rustls v"))
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    format!(
+        "| crate | linked |\n|---|---|\n| rustls | {} |\n| ring | {} |\n| aws-lc-rs | {} |\n| openssl-sys | {} |\n| native-tls | {} |\n\n{}",
+        if rustls.is_empty() {
+            "no".into()
+        } else {
+            rustls.join(", ")
+        },
+        yes(has("ring")),
+        yes(has("aws-lc-rs") || has("aws-lc-sys")),
+        yes(has("openssl-sys")),
+        yes(has("native-tls")),
+        if !has("aws-lc-rs") && !has("openssl-sys") && !has("native-tls") && rustls.len() == 1 {
+            "One TLS stack: rustls on ring."
+        } else {
+            "MORE THAN ONE TLS STACK IS LINKED."
+        }
+    )
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}

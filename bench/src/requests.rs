@@ -1,0 +1,449 @@
+//! Requests per operation (Creatio, DynamoDB) and the local stack's throughput, each measured by
+//! running the real handler code against the stand-ins the tests use.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use casebridge::assistant::Concierge;
+use casebridge::assistant::rules::RulesAssistant;
+use casebridge::assistant::settings::Settings;
+use casebridge::config::{
+    AttachmentPolicy, BaseUrl, Config, CreatioAuth, CreatioConfig, WidgetConfig,
+};
+use casebridge::creatio::CreatioClient;
+use casebridge::domain::*;
+use casebridge::http::RetryPolicy;
+use casebridge::sms::signature::sign;
+use casebridge::store::dynamo::DynamoStore;
+use casebridge::store::memory::MemoryStore;
+use casebridge::store::{Retention, StateChange, Store};
+use creatio_sandbox::{Sandbox, SandboxConfig};
+use jiff::{SignedDuration, Timestamp};
+use lambda_http::Body;
+use serde_json::json;
+
+type Error = Box<dyn std::error::Error>;
+
+fn handoff_deps(sandbox: &Sandbox) -> Result<handoff::Deps, Error> {
+    let c = CreatioConfig::with_defaults(
+        BaseUrl::parse("CREATIO_URL", &sandbox.url)?,
+        false,
+        CreatioAuth::Forms {
+            username: "Supervisor".into(),
+            password: "Supervisor".to_owned().into(),
+        },
+    );
+    Ok(handoff::Deps {
+        creatio: CreatioClient::new(
+            &c,
+            casebridge::http::client(Duration::from_secs(10))?,
+            RetryPolicy::default(),
+        ),
+        creatio_config: c,
+        concierge: Concierge::new(Arc::new(RulesAssistant), Arc::new(Settings::embedded())),
+        public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", "https://cb.example.com")?),
+        link_secret: Some("bench-link-secret-0123456789abcdef".to_owned().into()),
+    })
+}
+
+fn text(t: &str) -> MessageText {
+    MessageText::parse(t).unwrap_or_else(|_| MessageText::parse("…").expect("literal"))
+}
+
+/// A handed-off SMS session of `n` messages for `phone`.
+async fn handed_off(store: &dyn Store, phone: &str, n: usize) -> Result<Session, Error> {
+    let key = ConversationKey::new(
+        Channel::Sms,
+        Customer::Phone(PhoneNumber::parse(phone, None)?),
+        "+15557654321",
+    );
+    let (s, _) = store.find_or_open(&key, Timestamp::now()).await?;
+    let batch = (0..n.saturating_sub(1))
+        .map(|i| {
+            let role = if i % 2 == 0 {
+                Role::Customer
+            } else {
+                Role::Assistant
+            };
+            NewMessage::new(role, text(&format!("message {i} about order #A-10023")))
+        })
+        .collect();
+    store.append(&s, batch, None, Timestamp::now()).await?;
+    let s = store.session(s.id).await?.ok_or("session")?;
+    store
+        .append(
+            &s,
+            vec![NewMessage::new(
+                Role::Assistant,
+                text("A person will reply here."),
+            )],
+            Some(StateChange {
+                transition: Transition::new(
+                    SessionState::Assistant,
+                    SessionState::HandoffRequested,
+                )?,
+                handoff_reason: Some("customer asked for a person".into()),
+            }),
+            Timestamp::now(),
+        )
+        .await?;
+    Ok(store.session(s.id).await?.ok_or("session")?)
+}
+
+/// Creatio requests for handoffs of 10, 60 and 250 messages and for one follow-up.
+pub async fn creatio() -> Result<Vec<(String, usize, &'static str)>, Error> {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+    let deps = handoff_deps(&sandbox)?;
+    let store = MemoryStore::new();
+    // Sign in once (the token is cached per container) with a throwaway handoff.
+    let warm = handed_off(&store, "+15551239999", 2).await?;
+    handoff::sync::sync_session(&store, &deps, warm.id).await?;
+    let mut rows = Vec::new();
+    let mut last = None;
+    for (i, n) in [10usize, 60, 250].into_iter().enumerate() {
+        let phone = format!("+1555123000{i}");
+        let mut contact = serde_json::Map::new();
+        contact.insert("Name".into(), json!(format!("Customer {i}")));
+        contact.insert("MobilePhone".into(), json!(phone));
+        sandbox.insert("Contact", contact);
+        let s = handed_off(&store, &phone, n).await?;
+        sandbox.clear_log();
+        handoff::sync::sync_session(&store, &deps, s.id).await?;
+        let goal = if n == 60 { "≤ 3" } else { "" };
+        rows.push((
+            format!("handoff, {n} messages"),
+            sandbox.api_requests(),
+            goal,
+        ));
+        last = Some(s.id);
+    }
+    let id = last.ok_or("no session")?;
+    let s = store.session(id).await?.ok_or("session")?;
+    store
+        .append(
+            &s,
+            vec![NewMessage::new(Role::Customer, text("any news?"))],
+            None,
+            Timestamp::now(),
+        )
+        .await?;
+    sandbox.clear_log();
+    handoff::sync::sync_session(&store, &deps, id).await?;
+    rows.push(("follow-up message".into(), sandbox.api_requests(), "1"));
+    Ok(rows)
+}
+
+/// One measured operation: requests by kind (and `TransactWriteItems items`).
+pub struct Row {
+    pub what: &'static str,
+    pub counts: BTreeMap<String, usize>,
+}
+
+impl Row {
+    fn get(&self, k: &str) -> usize {
+        self.counts.get(k).copied().unwrap_or(0)
+    }
+
+    pub fn requests(&self) -> usize {
+        self.counts
+            .iter()
+            .filter(|(k, _)| !k.ends_with(" items"))
+            .map(|(_, v)| v)
+            .sum()
+    }
+
+    pub fn kinds(&self) -> String {
+        self.counts
+            .iter()
+            .filter(|(k, _)| !k.ends_with(" items"))
+            .map(|(k, v)| format!("{v} {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Estimated write request units (items under 1 KB).
+    pub fn write_units(&self) -> f64 {
+        2.0 * self.get("TransactWriteItems items") as f64
+            + (self.get("PutItem") + self.get("UpdateItem") + self.get("DeleteItem")) as f64
+    }
+
+    /// Estimated read request units (strongly consistent, under 4 KB).
+    pub fn read_units(&self) -> f64 {
+        (self.get("GetItem") + self.get("Query")) as f64
+    }
+}
+
+const TOKEN: &str = "bench-twilio-token";
+const BASE: &str = "https://api.example.com";
+const SECRET: &str = "bench-widget-secret-0123456789abcdef";
+const SITE: &str = "https://shop.example.com";
+
+fn sms_request(path: &str, params: &[(&str, &str)]) -> lambda_http::Request {
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let url = format!("{BASE}{path}");
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    http::Request::builder()
+        .method("POST")
+        .uri(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", sign(TOKEN, &url, &owned))
+        .body(Body::from(body))
+        .unwrap_or_default()
+}
+
+fn widget_request(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> lambda_http::Request {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(format!("{BASE}{path}"))
+        .header("origin", SITE)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(
+        body.map(|v| Body::from(v.to_string()))
+            .unwrap_or(Body::Empty),
+    )
+    .unwrap_or_default()
+}
+
+fn json_of(r: &lambda_http::Response<Body>) -> serde_json::Value {
+    match r.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// DynamoDB requests per operation, on moto.
+pub async fn dynamodb(endpoint: &str) -> Result<Vec<Row>, Error> {
+    let counter = casebridge::aws::RequestCounter::default();
+    let client = counter.install(&casebridge::aws::local_dynamodb_client(endpoint));
+    let table = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    DynamoStore::create_table(&client, &table).await?;
+    let store = DynamoStore::new(client, table, Retention::default());
+    let now: Timestamp = "2026-01-14T15:00:00Z".parse()?;
+    let sms = sms_inbound::Deps {
+        concierge: Concierge::embedded_default(),
+        auth_token: TOKEN.to_owned().into(),
+        public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", BASE)?),
+        default_country: DefaultCountry::US,
+        idle_timeout: SignedDuration::from_hours(3),
+    };
+    let inbound = |sid: &'static str, body: &'static str| {
+        sms_request(
+            "/sms/inbound",
+            &[
+                ("MessageSid", sid),
+                ("From", "+15551230001"),
+                ("To", "+15557654321"),
+                ("Body", body),
+                ("NumMedia", "0"),
+            ],
+        )
+    };
+    let mut rows = Vec::new();
+    sms_inbound::handle(&store, &sms, inbound("SMb0", "hi"), now).await;
+    counter.take();
+    sms_inbound::handle(
+        &store,
+        &sms,
+        inbound("SMb1", "What is your return policy?"),
+        now,
+    )
+    .await;
+    rows.push(Row {
+        what: "inbound SMS, answered by the assistant",
+        counts: counter.take(),
+    });
+    sms_inbound::handle(
+        &store,
+        &sms,
+        inbound("SMb1", "What is your return policy?"),
+        now,
+    )
+    .await;
+    rows.push(Row {
+        what: "the same SMS redelivered by Twilio",
+        counts: counter.take(),
+    });
+    // The reply's provider id is Twilio's; a status callback names it.
+    let status = sms_request(
+        "/sms/status",
+        &[
+            ("MessageSid", "SMb1-reply"),
+            ("MessageStatus", "delivered"),
+            ("To", "+15551230001"),
+            ("From", "+15557654321"),
+        ],
+    );
+    sms_inbound::handle(&store, &sms, status, now).await;
+    rows.push(Row {
+        what: "status callback",
+        counts: counter.take(),
+    });
+    sms_inbound::handle(&store, &sms, inbound("SMb2", "agent please"), now).await;
+    counter.take();
+    sms_inbound::handle(&store, &sms, inbound("SMb3", "any news?"), now).await;
+    rows.push(Row {
+        what: "inbound SMS while an agent has the case",
+        counts: counter.take(),
+    });
+
+    let widget = widget_inbound::Deps {
+        concierge: Concierge::embedded_default(),
+        widget: WidgetConfig {
+            secret: SECRET.to_owned().into(),
+            identity_secret: None,
+            allowed_origins: vec![SITE.into()],
+            attachments: AttachmentPolicy::with_defaults(None),
+        },
+        attachments: None,
+        public_base_url: None,
+    };
+    let started = widget_inbound::handle(
+        &store,
+        &widget,
+        widget_request("POST", "/widget/sessions", None, Some(json!({}))),
+        now,
+    )
+    .await;
+    rows.push(Row {
+        what: "widget session start",
+        counts: counter.take(),
+    });
+    let started = json_of(&started);
+    let token = started["token"].as_str().unwrap_or_default().to_owned();
+    let path = format!(
+        "/widget/sessions/{}/messages",
+        started["session_id"].as_str().unwrap_or_default()
+    );
+    widget_inbound::handle(
+        &store,
+        &widget,
+        widget_request(
+            "POST",
+            &path,
+            Some(&token),
+            Some(json!({"text": "What is your return policy?", "client_id": "b1"})),
+        ),
+        now,
+    )
+    .await;
+    rows.push(Row {
+        what: "widget message, answered by the assistant",
+        counts: counter.take(),
+    });
+    widget_inbound::handle(
+        &store,
+        &widget,
+        widget_request("GET", &format!("{path}?after=2"), Some(&token), None),
+        now,
+    )
+    .await;
+    rows.push(Row {
+        what: "widget poll, nothing new",
+        counts: counter.take(),
+    });
+    widget_inbound::handle(
+        &store,
+        &widget,
+        widget_request(
+            "POST",
+            &path,
+            Some(&token),
+            Some(json!({"text": "agent please", "client_id": "b2"})),
+        ),
+        now,
+    )
+    .await;
+    counter.take();
+    widget_inbound::handle(
+        &store,
+        &widget,
+        widget_request(
+            "POST",
+            &path,
+            Some(&token),
+            Some(json!({"text": "any news?", "client_id": "b3"})),
+        ),
+        now,
+    )
+    .await;
+    rows.push(Row {
+        what: "widget message while an agent has the case",
+        counts: counter.take(),
+    });
+    Ok(rows)
+}
+
+/// Widget messages per second through the local stack's HTTP router on loopback.
+pub async fn throughput(visitors: usize, for_how_long: Duration) -> Result<(usize, f64), Error> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let env: HashMap<&str, &str> = HashMap::from([
+        ("PUBLIC_BASE_URL", base.as_str()),
+        ("WIDGET_SECRET", SECRET),
+        ("WIDGET_ALLOWED_ORIGINS", base.as_str()),
+    ]);
+    let app = Arc::new(casebridge_local::App::new(
+        Arc::new(MemoryStore::new()),
+        Config::from_source(&env)?,
+    ));
+    tokio::spawn(async move { axum::serve(listener, casebridge_local::router(app)).await });
+    let http = reqwest::Client::new();
+    let mut sessions = Vec::new();
+    for _ in 0..visitors {
+        let b: serde_json::Value = http
+            .post(format!("{base}/widget/sessions"))
+            .header("origin", &base)
+            .json(&json!({}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        sessions.push((
+            b["session_id"].as_str().unwrap_or_default().to_owned(),
+            b["token"].as_str().unwrap_or_default().to_owned(),
+        ));
+    }
+    let done = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = sessions
+        .into_iter()
+        .map(|(id, token)| {
+            let (http, base, done) = (http.clone(), base.clone(), done.clone());
+            tokio::spawn(async move {
+                let url = format!("{base}/widget/sessions/{id}/messages");
+                while start.elapsed() < for_how_long {
+                    let ok = http
+                        .post(&url)
+                        .header("origin", &base)
+                        .bearer_auth(&token)
+                        .json(&json!({"text": "What is your return policy?"}))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status() == 200);
+                    if ok {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok((done.load(Ordering::Relaxed), start.elapsed().as_secs_f64()))
+}

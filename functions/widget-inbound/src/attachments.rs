@@ -1,0 +1,368 @@
+//! Visitor attachments: a file the visitor attaches goes straight from the browser to storage,
+//! never through the function, and the conversation keeps a signed link to it.
+//!
+//! 1. `POST /widget/sessions/{id}/attachments` `{name, content_type, size}`: the type and size
+//!    are checked against [`AttachmentPolicy`] and the answer is a presigned `PUT` (S3 in
+//!    production) that only accepts that type and that many bytes, for 15 minutes.
+//! 2. The browser uploads the file with that `PUT`.
+//! 3. `POST /widget/sessions/{id}/messages` `{attachment_id, text?}`: the object is looked up
+//!    (`HEAD`), and checked again, since the upload is the visitor's and only what storage holds
+//!    counts. Too big or the wrong type → deleted and refused. Otherwise the message is stored
+//!    with a link `/attachments/{session}/{attachment}?sig=…`, which the transcript page and the
+//!    case activities carry like any other attachment.
+//! 4. `GET /attachments/{session}/{attachment}?sig=…`: the signature is checked and the answer
+//!    is a redirect to a presigned `GET` that lives 5 minutes, so the link in Creatio never
+//!    expires but the storage URL behind it always does. The object is served as a download
+//!    (`Content-Disposition: attachment`), never rendered as a page.
+//!
+//! Storage is behind [`crate::attachment_store::AttachmentStore`].
+
+use casebridge::config::{AttachmentPolicy, BaseUrl};
+use casebridge::domain::{Attachment, SessionId, SessionState};
+use casebridge::links::{attachment_url, verify_attachment_signature};
+use casebridge::store::Store;
+use lambda_http::{Body, Request, Response};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::{body_json, closed};
+use crate::attachment_store::{StoredObject, UPLOAD_TTL};
+use crate::{Deps, WidgetError, json_response};
+
+/// An attachment's id: a random UUID, so keys cannot be guessed from one another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttachmentId(uuid::Uuid);
+
+impl AttachmentId {
+    pub fn new_random() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        uuid::Uuid::try_parse(raw.trim()).ok().map(Self)
+    }
+
+    pub fn key(&self, session: SessionId) -> String {
+        format!("attachments/{session}/{}", self.0)
+    }
+}
+
+impl std::fmt::Display for AttachmentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A file name fit for a header and a transcript: no path, no control characters, no quotes,
+/// at most 100 characters.
+pub fn clean_name(raw: &str) -> String {
+    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let name: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '\\'))
+        .take(100)
+        .collect();
+    let name = name.trim();
+    if name.is_empty() || name.chars().all(|c| c == '.') {
+        "file".to_owned()
+    } else {
+        name.to_owned()
+    }
+}
+
+/// `Content-Disposition` for the stored object: always a download. Non-ASCII characters are
+/// replaced in the plain `filename` and kept in `filename*` (RFC 6266).
+pub fn disposition(name: &str) -> String {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = form_urlencoded::byte_serialize(name.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
+}
+
+/// `12 KB`, `3.4 MB`: for the transcript line.
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1024 => format!("{b} bytes"),
+        b if b < 1024 * 1024 => format!("{} KB", b.div_ceil(1024)),
+        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
+    }
+}
+
+/// Why a declared or stored file is refused, with the message the visitor sees.
+pub fn check(policy: &AttachmentPolicy, content_type: &str, size: u64) -> Result<(), Refusal> {
+    if size == 0 {
+        return Err(Refusal::Invalid("the file is empty".into()));
+    }
+    if size > policy.max_bytes {
+        return Err(Refusal::TooLarge(format!(
+            "the file is {size} bytes; the limit is {} bytes ({})",
+            policy.max_bytes,
+            human_size(policy.max_bytes)
+        )));
+    }
+    if !policy.allows_type(content_type) {
+        return Err(Refusal::Invalid(format!(
+            "files of type {content_type:?} are not accepted; accepted: {}",
+            policy.allowed_types.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    Invalid(String),
+    TooLarge(String),
+}
+
+impl From<Refusal> for WidgetError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Invalid(m) => WidgetError::BadRequest(m),
+            Refusal::TooLarge(m) => WidgetError::FileTooLarge(m),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct UploadRequest {
+    name: Option<String>,
+    content_type: Option<String>,
+    size: Option<u64>,
+}
+
+/// `POST /widget/sessions/{id}/attachments`: a presigned upload for one declared file.
+pub async fn create(
+    store: &dyn Store,
+    deps: &Deps,
+    event: &Request,
+    id: SessionId,
+) -> Result<Response<Body>, WidgetError> {
+    let files = deps
+        .attachments
+        .as_ref()
+        .ok_or(WidgetError::AttachmentsOff)?;
+    let req: UploadRequest = body_json(event)?;
+    let name = clean_name(req.name.as_deref().unwrap_or(""));
+    let content_type = req
+        .content_type
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| WidgetError::BadRequest("content_type is missing".into()))?;
+    let size = req
+        .size
+        .ok_or_else(|| WidgetError::BadRequest("size is missing".into()))?;
+    check(&deps.widget.attachments, &content_type, size)?;
+    let session = store.session(id).await?.ok_or(WidgetError::NotFound)?;
+    if session.state == SessionState::Closed {
+        return Ok(closed());
+    }
+    let attachment = AttachmentId::new_random();
+    let upload = files
+        .upload(
+            &attachment.key(id),
+            &content_type,
+            size,
+            &disposition(&name),
+        )
+        .await?;
+    tracing::info!(session_id = %id, %attachment, size, "attachment upload issued");
+    let headers: serde_json::Map<String, serde_json::Value> = upload
+        .headers
+        .into_iter()
+        .map(|(k, v)| (k, v.into()))
+        .collect();
+    Ok(json_response(
+        200,
+        &json!({
+            "attachment_id": attachment.to_string(),
+            "upload": {"method": "PUT", "url": upload.url, "headers": headers},
+            "expires_in": UPLOAD_TTL.as_secs(),
+        }),
+    ))
+}
+
+/// The attachment a message refers to, checked again as storage holds it. The text is what the
+/// transcript says when the visitor wrote nothing with the file.
+pub async fn resolve(
+    deps: &Deps,
+    event: &Request,
+    id: SessionId,
+    raw: &str,
+) -> Result<(Attachment, String), WidgetError> {
+    let files = deps
+        .attachments
+        .as_ref()
+        .ok_or(WidgetError::AttachmentsOff)?;
+    let attachment = AttachmentId::parse(raw)
+        .ok_or_else(|| WidgetError::BadRequest("attachment_id is not a valid id".into()))?;
+    let key = attachment.key(id);
+    let Some(StoredObject {
+        size,
+        content_type,
+        name,
+    }) = files.head(&key).await?
+    else {
+        return Err(WidgetError::BadRequest(format!(
+            "attachment {attachment} has not been uploaded"
+        )));
+    };
+    if let Err(refusal) = check(&deps.widget.attachments, &content_type, size) {
+        // What was uploaded is not what was declared: it is not kept.
+        files.delete(&key).await?;
+        tracing::info!(session_id = %id, %attachment, size, "uploaded attachment refused and deleted");
+        return Err(refusal.into());
+    }
+    let base = base_url(deps, event)?;
+    let url = attachment_url(
+        &base,
+        deps.widget.secret.expose_secret().as_bytes(),
+        id,
+        &attachment.to_string(),
+    );
+    let text = format!(
+        "Sent a file: {} ({})",
+        name.as_deref().unwrap_or("file"),
+        human_size(size)
+    );
+    Ok((
+        Attachment {
+            url,
+            content_type: Some(content_type),
+        },
+        text,
+    ))
+}
+
+/// Where links point: `PUBLIC_BASE_URL`, else the host the request came to (API Gateway's own
+/// domain when the template leaves the parameter empty).
+fn base_url(deps: &Deps, event: &Request) -> Result<BaseUrl, WidgetError> {
+    if let Some(b) = &deps.public_base_url {
+        return Ok(b.clone());
+    }
+    let host = event
+        .headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .ok_or_else(|| WidgetError::BadRequest("no Host header".into()))?;
+    let scheme = if host.starts_with("127.0.0.1") || host.starts_with("localhost") {
+        "http"
+    } else {
+        "https"
+    };
+    BaseUrl::parse("Host", &format!("{scheme}://{host}"))
+        .map_err(|e| WidgetError::BadRequest(e.to_string()))
+}
+
+/// `GET /attachments/{session}/{attachment}?sig=…`: a redirect to a short-lived storage URL.
+/// A bad signature is a 404, as for the transcript page.
+pub async fn download(
+    deps: &Deps,
+    event: &Request,
+    rest: &str,
+) -> Result<Response<Body>, WidgetError> {
+    if event.method() != http::Method::GET {
+        return Err(WidgetError::MethodNotAllowed);
+    }
+    let files = deps.attachments.as_ref().ok_or(WidgetError::NotFound)?;
+    let (raw_session, raw_attachment) = rest.split_once('/').ok_or(WidgetError::NotFound)?;
+    let id = SessionId::parse(raw_session).map_err(|_| WidgetError::NotFound)?;
+    let attachment = AttachmentId::parse(raw_attachment).ok_or(WidgetError::NotFound)?;
+    let sig = crate::transcript::sig_of(event).ok_or(WidgetError::NotFound)?;
+    if !verify_attachment_signature(
+        deps.widget.secret.expose_secret().as_bytes(),
+        id,
+        &attachment.to_string(),
+        &sig,
+    ) {
+        return Err(WidgetError::NotFound);
+    }
+    let url = files.download_url(&attachment.key(id)).await?;
+    let mut r = Response::new(Body::Empty);
+    *r.status_mut() = http::StatusCode::FOUND;
+    let h = r.headers_mut();
+    h.insert(
+        "location",
+        http::HeaderValue::from_str(&url)
+            .map_err(|_| WidgetError::BadRequest("bad storage URL".into()))?,
+    );
+    h.insert("cache-control", http::HeaderValue::from_static("no-store"));
+    h.insert(
+        "referrer-policy",
+        http::HeaderValue::from_static("no-referrer"),
+    );
+    Ok(r)
+}
+
+/// The name back out of the `Content-Disposition` [`disposition`] wrote.
+pub fn name_from_disposition(d: &str) -> Option<String> {
+    if let Some(encoded) = d.split("filename*=UTF-8''").nth(1) {
+        let encoded = encoded.split(';').next()?.trim();
+        return form_urlencoded::parse(format!("n={}", encoded.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| clean_name(&v));
+    }
+    let quoted = d.split("filename=\"").nth(1)?;
+    quoted.split('"').next().map(clean_name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_lose_paths_quotes_and_control_characters() {
+        assert_eq!(clean_name("C:\\Users\\me\\invoice.pdf"), "invoice.pdf");
+        assert_eq!(clean_name("../../etc/passwd"), "passwd");
+        assert_eq!(clean_name("a\"b\r\n.png"), "ab.png");
+        assert_eq!(clean_name(".."), "file");
+        assert_eq!(clean_name(""), "file");
+        assert_eq!(clean_name(&"x".repeat(300)).len(), 100);
+    }
+
+    #[test]
+    fn the_name_survives_the_disposition_round_trip() {
+        for n in ["reçu 1.pdf", "a+b=c&d.png", "photo.jpg"] {
+            assert_eq!(name_from_disposition(&disposition(n)).as_deref(), Some(n));
+        }
+    }
+
+    #[test]
+    fn disposition_is_always_a_download_and_keeps_unicode_names() {
+        assert_eq!(
+            disposition("reçu 1.pdf"),
+            "attachment; filename=\"re_u 1.pdf\"; filename*=UTF-8''re%C3%A7u%201.pdf"
+        );
+    }
+
+    #[test]
+    fn policy_refuses_empty_large_and_unlisted_files() {
+        let p = AttachmentPolicy::with_defaults(None);
+        assert!(check(&p, "image/png", 1).is_ok());
+        assert!(matches!(
+            check(&p, "image/png", 0),
+            Err(Refusal::Invalid(_))
+        ));
+        assert_eq!(
+            check(&p, "application/pdf", p.max_bytes + 1),
+            Err(Refusal::TooLarge(
+                "the file is 10485761 bytes; the limit is 10485760 bytes (10.0 MB)".into()
+            ))
+        );
+        assert!(
+            matches!(check(&p, "text/html", 5), Err(Refusal::Invalid(m)) if m.contains("text/html"))
+        );
+    }
+}

@@ -1,0 +1,548 @@
+//! Visitor attachments, end to end against S3 as moto serves it: the presigned `PUT` the widget
+//! is given is used for real (reqwest), the object is checked again with `HEAD`, and the signed
+//! link in the transcript redirects to a presigned `GET` that returns the bytes as a download.
+//!
+//! Needs `AWS_ENDPOINT_URL_DYNAMODB` (moto serves S3 on the same port; `scripts/test` starts it).
+//! Without it the S3 tests are skipped with a note, unless `CASEBRIDGE_REQUIRE_MOTO` is set.
+
+use std::sync::Arc;
+
+use casebridge::assistant::Concierge;
+use casebridge::config::{AttachmentPolicy, BaseUrl, WidgetConfig};
+use casebridge::domain::*;
+use casebridge::store::Store;
+use casebridge::store::memory::MemoryStore;
+use jiff::Timestamp;
+use lambda_http::Body;
+use serde_json::{Value, json};
+use widget_inbound::attachment_store::{AttachmentStore, MemoryAttachments, S3Attachments};
+use widget_inbound::{Deps, handle};
+
+const SECRET: &str = "widget-secret-for-tests-0123456789abcdef";
+const SITE: &str = "https://shop.example.com";
+const PDF: &[u8] = b"%PDF-1.4\n% a small test document\n%%EOF\n";
+
+fn now() -> Timestamp {
+    "2026-01-14T15:00:00Z".parse().unwrap()
+}
+
+fn policy(max_bytes: u64) -> AttachmentPolicy {
+    AttachmentPolicy {
+        max_bytes,
+        ..AttachmentPolicy::with_defaults(Some("casebridge-test".into()))
+    }
+}
+
+fn deps(files: Option<Arc<dyn AttachmentStore>>, max_bytes: u64) -> Deps {
+    Deps {
+        concierge: Concierge::embedded_default(),
+        widget: WidgetConfig {
+            secret: SECRET.to_owned().into(),
+            identity_secret: None,
+            allowed_origins: vec![SITE.into()],
+            attachments: policy(max_bytes),
+        },
+        attachments: files,
+        public_base_url: Some(
+            BaseUrl::parse("PUBLIC_BASE_URL", "https://api.example.com").unwrap(),
+        ),
+    }
+}
+
+/// S3 on moto with a fresh bucket, or `None` (skipped) when moto is not running.
+async fn s3() -> Option<(Arc<S3Attachments>, aws_sdk_s3::Client, String)> {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
+        assert!(
+            std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
+            "CASEBRIDGE_REQUIRE_MOTO is set but AWS_ENDPOINT_URL_DYNAMODB is not"
+        );
+        eprintln!("skipped: no moto endpoint (run through scripts/test)");
+        return None;
+    };
+    let client = S3Attachments::local_client(&endpoint);
+    let bucket = format!("attachments-{}", uuid::Uuid::new_v4().simple());
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    Some((
+        Arc::new(S3Attachments::new(client.clone(), bucket.clone())),
+        client,
+        bucket,
+    ))
+}
+
+fn req(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> lambda_http::Request {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(format!("https://api.example.com{path}"))
+        .header("origin", SITE)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    b.body(
+        body.map(|v| Body::from(v.to_string()))
+            .unwrap_or(Body::Empty),
+    )
+    .unwrap()
+}
+
+async fn call(
+    store: &MemoryStore,
+    deps: &Deps,
+    r: lambda_http::Request,
+) -> (u16, Value, http::HeaderMap) {
+    let resp = handle(store, deps, r, now()).await;
+    let status = resp.status().as_u16();
+    let body = match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::String(t.clone())),
+        _ => Value::Null,
+    };
+    (status, body, resp.headers().clone())
+}
+
+struct Visitor {
+    session: String,
+    token: String,
+}
+
+impl Visitor {
+    fn path(&self, tail: &str) -> String {
+        format!("/widget/sessions/{}/{tail}", self.session)
+    }
+}
+
+async fn start(store: &MemoryStore, deps: &Deps) -> (Visitor, Value) {
+    let (status, b, _) = call(
+        store,
+        deps,
+        req("POST", "/widget/sessions", None, Some(json!({}))),
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    (
+        Visitor {
+            session: b["session_id"].as_str().unwrap().to_owned(),
+            token: b["token"].as_str().unwrap().to_owned(),
+        },
+        b,
+    )
+}
+
+async fn declare(store: &MemoryStore, deps: &Deps, v: &Visitor, body: Value) -> (u16, Value) {
+    let (s, b, _) = call(
+        store,
+        deps,
+        req("POST", &v.path("attachments"), Some(&v.token), Some(body)),
+    )
+    .await;
+    (s, b)
+}
+
+/// The browser's part: `PUT` the bytes to the presigned URL with the headers it was given.
+async fn upload(ticket: &Value, bytes: &[u8]) -> u16 {
+    let http = casebridge::http::client(std::time::Duration::from_secs(10)).unwrap();
+    let mut put = http
+        .put(ticket["upload"]["url"].as_str().unwrap())
+        .body(bytes.to_vec());
+    for (k, v) in ticket["upload"]["headers"].as_object().unwrap() {
+        put = put.header(k, v.as_str().unwrap());
+    }
+    put.send().await.unwrap().status().as_u16()
+}
+
+async fn stored(store: &MemoryStore, v: &Visitor) -> Vec<Message> {
+    store
+        .messages_after(SessionId::parse(&v.session).unwrap(), 0)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_visitor_attaches_a_pdf_and_the_case_link_downloads_it() {
+    let Some((files, client, bucket)) = s3().await else {
+        return;
+    };
+    // GIVEN attachments on S3 and a visitor in a chat
+    let deps = deps(Some(files), 1024 * 1024);
+    let store = MemoryStore::new();
+    let (v, started) = start(&store, &deps).await;
+    assert_eq!(started["attachments"]["max_bytes"], 1024 * 1024);
+    // WHEN they declare, upload and send a PDF
+    let (status, ticket) = declare(
+        &store,
+        &deps,
+        &v,
+        json!({"name": "C:\\scans\\reçu 7.pdf", "content_type": "application/pdf", "size": PDF.len()}),
+    )
+    .await;
+    assert_eq!(status, 200, "{ticket}");
+    assert_eq!(ticket["upload"]["method"], "PUT");
+    assert_eq!(
+        ticket["upload"]["headers"]["content-type"],
+        "application/pdf"
+    );
+    assert_eq!(upload(&ticket, PDF).await, 200);
+    let id = ticket["attachment_id"].as_str().unwrap();
+    let send = json!({"attachment_id": id});
+    let (status, b, _) = call(
+        &store,
+        &deps,
+        req(
+            "POST",
+            &v.path("messages"),
+            Some(&v.token),
+            Some(send.clone()),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    // THEN the message names the file and carries a signed link, and a retry stores nothing new
+    let first = &b["messages"][0];
+    assert_eq!(first["role"], "customer");
+    assert_eq!(
+        first["text"],
+        format!("Sent a file: reçu 7.pdf ({} bytes)", PDF.len())
+    );
+    let link = first["attachments"][0]["url"].as_str().unwrap().to_owned();
+    assert!(
+        link.starts_with(&format!(
+            "https://api.example.com/attachments/{}/{id}?sig=",
+            v.session
+        )),
+        "{link}"
+    );
+    assert_eq!(first["attachments"][0]["content_type"], "application/pdf");
+    let before = stored(&store, &v).await.len();
+    let (status, _, _) = call(
+        &store,
+        &deps,
+        req("POST", &v.path("messages"), Some(&v.token), Some(send)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(stored(&store, &v).await.len(), before);
+    let kept = stored(&store, &v).await;
+    assert_eq!(kept[0].attachments[0].url, link);
+    // AND the link redirects to a short-lived URL that serves the bytes as a download
+    let path = link.trim_start_matches("https://api.example.com");
+    let resp = handle(&store, &deps, req("GET", path, None, None), now()).await;
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.contains(&bucket) && location.contains("X-Amz-Expires=300"),
+        "{location}"
+    );
+    let http = casebridge::http::client(std::time::Duration::from_secs(10)).unwrap();
+    let got = http.get(&location).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    let disposition = got.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename=\"re_u 7.pdf\""),
+        "{disposition}"
+    );
+    assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
+    // AND the object is where the key says
+    let key = format!("attachments/{}/{id}", v.session);
+    client
+        .head_object()
+        .bucket(&bucket)
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    // AND the transcript page links it
+    let sig = casebridge::links::transcript_signature(
+        SECRET.as_bytes(),
+        SessionId::parse(&v.session).unwrap(),
+    );
+    let page = handle(
+        &store,
+        &deps,
+        req(
+            "GET",
+            &format!("/transcripts/{}?sig={sig}", v.session),
+            None,
+            None,
+        ),
+        now(),
+    )
+    .await;
+    let Body::Text(html) = page.body() else {
+        panic!("no page")
+    };
+    assert!(
+        html.contains(&format!("href=\"{}\"", link.replace('&', "&amp;"))),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn declared_files_outside_the_policy_are_refused_and_nothing_is_stored() {
+    let Some((files, ..)) = s3().await else {
+        return;
+    };
+    let deps = deps(Some(files), 1000);
+    let store = MemoryStore::new();
+    let (v, _) = start(&store, &deps).await;
+    let cases = [
+        (
+            json!({"name": "big.pdf", "content_type": "application/pdf", "size": 1001}),
+            413,
+            "limit is 1000 bytes",
+        ),
+        (
+            json!({"name": "x.html", "content_type": "text/html", "size": 10}),
+            400,
+            "\"text/html\" are not accepted",
+        ),
+        (
+            json!({"name": "x.svg", "content_type": "image/svg+xml", "size": 10}),
+            400,
+            "not accepted",
+        ),
+        (
+            json!({"name": "empty.txt", "content_type": "text/plain", "size": 0}),
+            400,
+            "empty",
+        ),
+        (
+            json!({"name": "x.pdf", "size": 10}),
+            400,
+            "content_type is missing",
+        ),
+        (
+            json!({"name": "x.pdf", "content_type": "application/pdf"}),
+            400,
+            "size is missing",
+        ),
+        (
+            json!({"name": "x.pdf", "content_type": "application/pdf", "size": -1}),
+            400,
+            "invalid JSON",
+        ),
+        (
+            json!({"name": "x.pdf", "content_type": "application/pdf", "size": 5, "acl": "public-read"}),
+            400,
+            "unknown field",
+        ),
+    ];
+    for (body, want, says) in cases {
+        let (status, b) = declare(&store, &deps, &v, body.clone()).await;
+        assert_eq!(status, want, "{body}: {b}");
+        assert!(b["error"].as_str().unwrap().contains(says), "{body}: {b}");
+    }
+    assert!(stored(&store, &v).await.is_empty());
+    // A token for another session is refused before anything else.
+    let (other, _) = start(&store, &deps).await;
+    let (status, _, _) = call(
+        &store,
+        &deps,
+        req(
+            "POST",
+            &v.path("attachments"),
+            Some(&other.token),
+            Some(json!({"name": "a.pdf", "content_type": "application/pdf", "size": 5})),
+        ),
+    )
+    .await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn an_upload_that_is_not_what_was_declared_is_deleted_and_refused() {
+    let Some((files, client, bucket)) = s3().await else {
+        return;
+    };
+    let deps = deps(Some(files), 1000);
+    let store = MemoryStore::new();
+    let (v, _) = start(&store, &deps).await;
+    // S3 itself refuses a body that does not match the signed length and type; this checks
+    // casebridge's own second look, by writing past the ticket straight into the bucket.
+    for (content_type, bytes, want) in [
+        ("application/pdf", vec![b'x'; 1001], 413),
+        ("text/html", b"<script>alert(1)</script>".to_vec(), 400),
+    ] {
+        let (status, ticket) = declare(
+            &store,
+            &deps,
+            &v,
+            json!({"name": "a.pdf", "content_type": "application/pdf", "size": 10}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let id = ticket["attachment_id"].as_str().unwrap();
+        let key = format!("attachments/{}/{id}", v.session);
+        client
+            .put_object()
+            .bucket(&bucket)
+            .key(&key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await
+            .unwrap();
+        let (status, b, _) = call(
+            &store,
+            &deps,
+            req(
+                "POST",
+                &v.path("messages"),
+                Some(&v.token),
+                Some(json!({"attachment_id": id})),
+            ),
+        )
+        .await;
+        assert_eq!(status, want, "{b}");
+        let gone = client.head_object().bucket(&bucket).key(&key).send().await;
+        assert!(gone.is_err(), "{content_type} upload was kept");
+    }
+    // Never uploaded, or not an id at all: refused, nothing stored.
+    let (_, ticket) = declare(
+        &store,
+        &deps,
+        &v,
+        json!({"name": "a.pdf", "content_type": "application/pdf", "size": 10}),
+    )
+    .await;
+    for (id, says) in [
+        (
+            ticket["attachment_id"].as_str().unwrap(),
+            "has not been uploaded",
+        ),
+        ("../../other-session/file", "not a valid id"),
+    ] {
+        let (status, b, _) = call(
+            &store,
+            &deps,
+            req(
+                "POST",
+                &v.path("messages"),
+                Some(&v.token),
+                Some(json!({"attachment_id": id})),
+            ),
+        )
+        .await;
+        assert_eq!(status, 400, "{b}");
+        assert!(b["error"].as_str().unwrap().contains(says), "{b}");
+    }
+    assert!(stored(&store, &v).await.is_empty());
+}
+
+#[tokio::test]
+async fn attachment_links_open_only_with_their_own_signature() {
+    let files: Arc<dyn AttachmentStore> = Arc::new(MemoryAttachments::new(
+        BaseUrl::parse("x", "http://127.0.0.1:3000").unwrap(),
+    ));
+    let deps = deps(Some(files), 1000);
+    let store = MemoryStore::new();
+    let a = SessionId::new_random();
+    let b = SessionId::new_random();
+    let file = uuid::Uuid::new_v4().to_string();
+    let good = casebridge::links::attachment_signature(SECRET.as_bytes(), a, &file);
+    let transcript_sig = casebridge::links::transcript_signature(SECRET.as_bytes(), a);
+    let wrong_key =
+        casebridge::links::attachment_signature(b"another-secret-0123456789abcdef!", a, &file);
+    let resp = handle(
+        &store,
+        &deps,
+        req(
+            "GET",
+            &format!("/attachments/{a}/{file}?sig={good}"),
+            None,
+            None,
+        ),
+        now(),
+    )
+    .await;
+    assert_eq!(resp.status(), 302);
+    for path in [
+        format!("/attachments/{b}/{file}?sig={good}"),
+        format!("/attachments/{a}/{file}?sig={transcript_sig}"),
+        format!("/attachments/{a}/{file}?sig={wrong_key}"),
+        format!("/attachments/{a}/{file}"),
+        format!("/attachments/{a}/not-a-uuid?sig={good}"),
+    ] {
+        let resp = handle(&store, &deps, req("GET", &path, None, None), now()).await;
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn without_storage_attachments_are_off_and_the_widget_is_told() {
+    let deps = deps(None, 1000);
+    let store = MemoryStore::new();
+    let (v, started) = start(&store, &deps).await;
+    assert_eq!(started["attachments"], Value::Null);
+    let (status, b) = declare(
+        &store,
+        &deps,
+        &v,
+        json!({"name": "a.pdf", "content_type": "application/pdf", "size": 5}),
+    )
+    .await;
+    assert_eq!(
+        (status, b["error"].as_str().unwrap()),
+        (404, "attachments are not enabled on this widget")
+    );
+    let (status, _, _) = call(
+        &store,
+        &deps,
+        req(
+            "POST",
+            &v.path("messages"),
+            Some(&v.token),
+            Some(json!({"attachment_id": uuid::Uuid::new_v4().to_string()})),
+        ),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_local_store_holds_uploads_to_the_same_rules_as_a_presigned_url() {
+    let files = MemoryAttachments::new(BaseUrl::parse("x", "http://127.0.0.1:3000").unwrap());
+    let up = files
+        .upload(
+            "attachments/s/f",
+            "image/png",
+            4,
+            "attachment; filename=\"a.png\"",
+        )
+        .await
+        .unwrap();
+    let ticket = up.url.split("ticket=").nth(1).unwrap().to_owned();
+    assert_eq!(
+        files.put("attachments/s/f", "forged", "image/png", vec![1; 4]),
+        Err((403, "the upload ticket does not match"))
+    );
+    assert_eq!(
+        files.put("attachments/s/f", &ticket, "text/html", vec![1; 4]),
+        Err((403, "the content type is not the one declared"))
+    );
+    assert_eq!(
+        files.put("attachments/s/f", &ticket, "image/png", vec![1; 5]),
+        Err((400, "the body is not the declared size"))
+    );
+    assert_eq!(
+        files.put("attachments/s/other", &ticket, "image/png", vec![1; 4]),
+        Err((403, "no upload is expected for this key"))
+    );
+    assert!(files.head("attachments/s/f").await.unwrap().is_none());
+    files
+        .put("attachments/s/f", &ticket, "image/png", vec![1; 4])
+        .unwrap();
+    let head = files.head("attachments/s/f").await.unwrap().unwrap();
+    assert_eq!(
+        (head.size, head.content_type.as_str(), head.name.as_deref()),
+        (4, "image/png", Some("a.png"))
+    );
+    // A ticket is used once.
+    assert_eq!(
+        files.put("attachments/s/f", &ticket, "image/png", vec![2; 4]),
+        Err((403, "no upload is expected for this key"))
+    );
+    assert_eq!(files.get("attachments/s/f").unwrap().bytes, vec![1; 4]);
+}

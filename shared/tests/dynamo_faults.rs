@@ -1,0 +1,185 @@
+//! DynamoDB under throttling: a proxy in front of moto answers some requests as DynamoDB does
+//! when a table is throttled (HTTP 400, `ProvisionedThroughputExceededException`, the JSON
+//! protocol's error body) and passes the rest through. A throttled request was not applied, so
+//! retrying it is safe: the SDK's standard retry does, and the store's operations succeed. When
+//! every attempt is throttled, the error reaches the caller as transient (the functions answer
+//! 503, so Twilio or the stream tries again later) rather than as a lost message.
+//!
+//! Needs `AWS_ENDPOINT_URL_DYNAMODB` (moto; `scripts/test` starts it).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use casebridge::domain::*;
+use casebridge::store::dynamo::DynamoStore;
+use casebridge::store::{Retention, Store, StoreError};
+use jiff::Timestamp;
+
+struct Proxy {
+    moto: String,
+    http: reqwest::Client,
+    /// Throttle every request whose number modulo `every` is 0 (`every` = 1: all of them).
+    every: AtomicUsize,
+    seen: AtomicUsize,
+    throttled: AtomicUsize,
+}
+
+async fn relay(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Bytes) -> Response {
+    let n = p.seen.fetch_add(1, Ordering::SeqCst) + 1;
+    let every = p.every.load(Ordering::SeqCst);
+    if every > 0 && n % every == 0 {
+        p.throttled.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::BAD_REQUEST,
+            [
+                ("content-type", "application/x-amz-json-1.0"),
+                ("x-amzn-requestid", "THROTTLED0000000000000000000000000000000000000000000"),
+            ],
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."}"#,
+        )
+            .into_response();
+    }
+    let mut req = p.http.post(&p.moto).body(body);
+    for (k, v) in &headers {
+        if k != "host" && k != "content-length" {
+            req = req.header(k, v);
+        }
+    }
+    match req.send().await {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let ct = r
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/x-amz-json-1.0")
+                .to_owned();
+            let body = r.bytes().await.unwrap_or_default();
+            (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY),
+                [("content-type", ct)],
+                body,
+            )
+                .into_response()
+        }
+        Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+    }
+}
+
+async fn setup() -> Option<(Arc<Proxy>, DynamoStore)> {
+    let Ok(moto) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
+        assert!(
+            std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
+            "CASEBRIDGE_REQUIRE_MOTO is set but AWS_ENDPOINT_URL_DYNAMODB is not"
+        );
+        eprintln!("skipped: no moto endpoint (run scripts/test)");
+        return None;
+    };
+    let table = format!("faults-{}", uuid::Uuid::new_v4().simple());
+    DynamoStore::create_table(&casebridge::aws::local_dynamodb_client(&moto), &table)
+        .await
+        .unwrap();
+    let proxy = Arc::new(Proxy {
+        moto,
+        http: casebridge::http::client(std::time::Duration::from_secs(10)).unwrap(),
+        every: AtomicUsize::new(0),
+        seen: AtomicUsize::new(0),
+        throttled: AtomicUsize::new(0),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new()
+        .fallback(relay)
+        .with_state(proxy.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = casebridge::aws::local_dynamodb_client(&url);
+    Some((proxy, DynamoStore::new(client, table, Retention::default())))
+}
+
+fn key() -> ConversationKey {
+    ConversationKey::new(
+        Channel::Sms,
+        Customer::Phone(PhoneNumber::parse("+15551230001", None).unwrap()),
+        "+15557654321",
+    )
+}
+
+fn msg(i: usize) -> NewMessage {
+    NewMessage::new(
+        Role::Customer,
+        MessageText::parse(&format!("message {i}")).unwrap(),
+    )
+    .with_provider_id(ProviderMessageId::parse(&format!("SM{i:04}")).unwrap())
+}
+
+#[tokio::test]
+async fn throttled_requests_are_retried_and_nothing_is_lost_or_doubled() {
+    let Some((proxy, store)) = setup().await else {
+        return;
+    };
+    // GIVEN every third request throttled
+    proxy.every.store(3, Ordering::SeqCst);
+    // WHEN a conversation of 20 messages is stored, each delivered twice
+    let (mut session, _) = store.find_or_open(&key(), Timestamp::now()).await.unwrap();
+    for i in 0..20 {
+        for _ in 0..2 {
+            let appended = store
+                .append(&session, vec![msg(i)], None, Timestamp::now())
+                .await;
+            let appended = appended.expect("a throttled request is retried by the SDK");
+            if let casebridge::store::Appended::Stored { session: s, .. } = appended {
+                session = *s;
+            }
+        }
+    }
+    // THEN every message is there once, in order
+    let (_, transcript) = store.transcript(session.id).await.unwrap().unwrap();
+    let texts: Vec<&str> = transcript.iter().map(|m| m.text.as_str()).collect();
+    let want: Vec<String> = (0..20).map(|i| format!("message {i}")).collect();
+    assert_eq!(texts, want);
+    assert_eq!(
+        transcript.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (1..=20).collect::<Vec<u64>>()
+    );
+    let throttled = proxy.throttled.load(Ordering::SeqCst);
+    assert!(throttled >= 20, "the proxy throttled {throttled} requests");
+    eprintln!(
+        "{} requests, {throttled} throttled, all retried",
+        proxy.seen.load(Ordering::SeqCst)
+    );
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_retries_surfaces_as_transient() {
+    let Some((proxy, store)) = setup().await else {
+        return;
+    };
+    let (session, _) = store.find_or_open(&key(), Timestamp::now()).await.unwrap();
+    // GIVEN every request throttled
+    proxy.every.store(1, Ordering::SeqCst);
+    let before = proxy.seen.load(Ordering::SeqCst);
+    // WHEN a message is appended
+    let err = store
+        .append(&session, vec![msg(1)], None, Timestamp::now())
+        .await
+        .unwrap_err();
+    // THEN the SDK tried more than once, and the error says "try again later"
+    assert!(proxy.seen.load(Ordering::SeqCst) - before >= 2, "retried");
+    assert!(
+        matches!(&err, StoreError::Backend { retryable: true, message } if message.contains("ProvisionedThroughputExceeded")),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    // AND once the throttling ends, the same append goes through once
+    proxy.every.store(0, Ordering::SeqCst);
+    store
+        .append(&session, vec![msg(1)], None, Timestamp::now())
+        .await
+        .unwrap();
+    let (_, transcript) = store.transcript(session.id).await.unwrap().unwrap();
+    assert_eq!(transcript.len(), 1);
+}

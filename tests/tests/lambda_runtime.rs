@@ -1,0 +1,327 @@
+//! The Lambda binaries under the Lambda runtime: `cargo lambda watch --only-lambda-apis` emulates
+//! the Runtime API, function URLs and the Invoke API, and the three binaries `cargo test` built
+//! (`target/debug/{sms-inbound,handoff,creatio-reply}`) run against it as Lambda would run them,
+//! each with its `AWS_LAMBDA_RUNTIME_API`, against DynamoDB on moto, the Creatio sandbox and the
+//! Twilio stand-in.
+//!
+//! The flow: a signed SMS through the `sms-inbound` function URL (form body, so the emulator
+//! base64-encodes it as API Gateway does) → the stream hop, driven by invoking `handoff` with a
+//! DynamoDB stream event built from the table's own items (as the stream would carry them,
+//! filtered as template.yaml filters) → the case in the sandbox → a rep's activity through the
+//! `creatio-reply` function URL → the SMS at the Twilio stand-in.
+//!
+//! Needs `CASEBRIDGE_TOOLS` (with `cargo-lambda`) and `AWS_ENDPOINT_URL_DYNAMODB`, which
+//! `scripts/test` provides. Skipped without them, unless `CASEBRIDGE_REQUIRE_MOTO` is set.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use casebridge::sms::signature::sign;
+use casebridge::store::dynamo::DynamoStore;
+use creatio_sandbox::twilio::TwilioStandIn;
+use creatio_sandbox::{Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+const SID: &str = "AC00000000000000000000000000000077";
+const TOKEN: &str = "lambda-e2e-twilio-token";
+const FROM: &str = "+15550007777";
+const CUSTOMER: &str = "+15551230009";
+const WEBHOOK: &str = "lambda-e2e-webhook-token";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
+/// `cargo-lambda` and the moto endpoint, or `None` (skip).
+fn tools() -> Option<(PathBuf, String)> {
+    let cargo_lambda = std::env::var_os("CASEBRIDGE_TOOLS")
+        .map(|t| PathBuf::from(t).join("cargo-lambda"))
+        .filter(|p| p.exists());
+    match (cargo_lambda, std::env::var("AWS_ENDPOINT_URL_DYNAMODB")) {
+        (Some(c), Ok(e)) => Some((c, e)),
+        _ => {
+            assert!(
+                std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
+                "CASEBRIDGE_REQUIRE_MOTO is set but cargo-lambda or moto is missing"
+            );
+            eprintln!("skipped: needs CASEBRIDGE_TOOLS/cargo-lambda and moto (run scripts/test)");
+            None
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts one function binary against the emulator, as the Lambda service starts a bootstrap.
+fn start_function(name: &str, port: u16, env: &HashMap<&str, String>) -> Child {
+    let bin = target_dir().join("debug").join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: run the workspace tests (scripts/test), which build it",
+        bin.display()
+    );
+    let mut cmd = Command::new(&bin);
+    cmd.env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            // With a base path the value needs its scheme to parse; the client keeps the path.
+            format!("http://127.0.0.1:{port}/.rt/{name}"),
+        )
+        .env(
+            "PUBLIC_BASE_URL",
+            format!("http://127.0.0.1:{port}/lambda-url/{name}"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    cmd.spawn().expect("the function binary starts")
+}
+
+/// The table's session and message items, as a `NEW_IMAGE` stream batch would carry them.
+async fn stream_event(endpoint: &str, table: &str) -> Value {
+    // The DynamoDB JSON protocol returns items in the stream's own attribute-value shape.
+    let scan: Value = casebridge::http::client(Duration::from_secs(10))
+        .unwrap()
+        .post(endpoint)
+        .header("x-amz-target", "DynamoDB_20120810.Scan")
+        // moto routes by the credential scope; it does not check the signature.
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(json!({"TableName": table}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let records: Vec<Value> = scan["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        // The template's filter: {"dynamodb": {"NewImage": {"kind": {"S": ["session", "message"]}}}}
+        .filter(|i| matches!(i["kind"]["S"].as_str(), Some("session" | "message")))
+        .enumerate()
+        .map(|(n, item)| {
+            json!({
+                "eventID": format!("e{n}"),
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": "us-east-1",
+                "eventSourceARN": format!("arn:aws:dynamodb:us-east-1:123456789012:table/{table}/stream/2026-01-01T00:00:00.000"),
+                "dynamodb": {
+                    "ApproximateCreationDateTime": 1_768_400_000.0,
+                    "Keys": {"pk": item["pk"], "sk": item["sk"]},
+                    "NewImage": item,
+                    "SequenceNumber": format!("{:021}", n + 1),
+                    "SizeBytes": 100,
+                    "StreamViewType": "NEW_IMAGE"
+                }
+            })
+        })
+        .collect();
+    assert!(
+        !records.is_empty(),
+        "the table has session and message items"
+    );
+    json!({ "Records": records })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_to_case_and_agent_reply_under_the_lambda_runtime() {
+    let Some((cargo_lambda, endpoint)) = tools() else {
+        return;
+    };
+    // GIVEN moto, the sandbox, the Twilio stand-in and the emulator
+    let table = format!("lambda-e2e-{}", uuid::Uuid::new_v4().simple());
+    DynamoStore::create_table(&casebridge::aws::local_dynamodb_client(&endpoint), &table)
+        .await
+        .unwrap();
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let twilio = TwilioStandIn::start(SID, TOKEN).await.unwrap();
+    let port = free_port();
+    let _watch = Command::new(&cargo_lambda)
+        .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
+        .args(["-P", &port.to_string()])
+        .current_dir(workspace())
+        .env("CARGO_LAMBDA_NO_UPDATE_CHECK", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("cargo lambda watch starts");
+    let env: HashMap<&str, String> = HashMap::from([
+        ("PATH", std::env::var("PATH").unwrap_or_default()),
+        ("TABLE_NAME", table.clone()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", endpoint.clone()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ("CREATIO_URL", sandbox.url.clone()),
+        ("CREATIO_USERNAME", "Supervisor".into()),
+        ("CREATIO_PASSWORD", "Supervisor".into()),
+        ("CREATIO_WEBHOOK_TOKEN", WEBHOOK.into()),
+        ("TWILIO_ACCOUNT_SID", SID.into()),
+        ("TWILIO_AUTH_TOKEN", TOKEN.into()),
+        ("TWILIO_FROM", FROM.into()),
+        ("TWILIO_API_URL", twilio.url.clone()),
+        (
+            "WIDGET_SECRET",
+            "lambda-e2e-widget-secret-0123456789abcdef".into(),
+        ),
+        ("RUST_LOG", "warn".into()),
+    ]);
+    // The emulator must be listening before the functions ask it for work.
+    let http = casebridge::http::client(Duration::from_secs(60)).unwrap();
+    tokio::time::timeout(Duration::from_secs(60), async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("cargo lambda watch listens");
+    let _functions: Vec<Child> = ["sms-inbound", "handoff", "creatio-reply"]
+        .iter()
+        .map(|f| start_function(f, port, &env))
+        .collect();
+    let base = format!("http://127.0.0.1:{port}");
+
+    // WHEN a customer texts and asks for a person, through the function URL
+    let url = format!("{base}/lambda-url/sms-inbound/sms/inbound");
+    for (sid, text) in [
+        (
+            "SM0000000000000000000000000000e2e1",
+            "My order #A-77 never came",
+        ),
+        (
+            "SM0000000000000000000000000000e2e2",
+            "talk to a human please",
+        ),
+    ] {
+        let params: Vec<(String, String)> = [
+            ("MessageSid", sid),
+            ("AccountSid", SID),
+            ("From", CUSTOMER),
+            ("To", FROM),
+            ("Body", text),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let r = http
+            .post(&url)
+            .header("x-twilio-signature", sign(TOKEN, &url, &params))
+            .form(&params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/xml")
+        );
+        let twiml = r.text().await.unwrap();
+        assert!(twiml.contains("<Response><Message>"), "{twiml}");
+    }
+    // An unsigned request is refused by the same binary.
+    let r = http
+        .post(&url)
+        .form(&[
+            ("MessageSid", "SMx"),
+            ("From", CUSTOMER),
+            ("To", FROM),
+            ("Body", "hi"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    // AND the stream delivers the table's records to the handoff function
+    let event = stream_event(&endpoint, &table).await;
+    let answer: Value = http
+        .post(format!("{base}/2015-03-31/functions/handoff/invocations"))
+        .json(&event)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+
+    // THEN the case is in Creatio with one activity per message
+    let cases = sandbox.records("Case");
+    assert_eq!(cases.len(), 1);
+    let case = cases[0]["Id"].as_str().unwrap().to_owned();
+    let activities = sandbox
+        .records("Activity")
+        .into_iter()
+        .filter(|a| a["CaseId"].as_str() == Some(case.as_str()))
+        .count();
+    let messages = event["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["dynamodb"]["NewImage"]["kind"]["S"] == "message")
+        .count();
+    assert!(
+        messages >= 4,
+        "2 customer messages and 2 answers: {messages}"
+    );
+    assert_eq!(activities, messages);
+
+    // WHEN a rep answers on the case and the business process calls the reply function
+    let activity = uuid::Uuid::new_v4();
+    let mut row = serde_json::Map::new();
+    row.insert("Id".into(), json!(activity.to_string()));
+    row.insert("Title".into(), json!("Reply"));
+    row.insert(
+        "Body".into(),
+        json!("<p>Hi, Bob here: it ships <b>today</b>.</p>"),
+    );
+    row.insert("CaseId".into(), json!(case));
+    sandbox.insert("Activity", row);
+    let r = http
+        .post(format!("{base}/lambda-url/creatio-reply/creatio/reply"))
+        .bearer_auth(WEBHOOK)
+        .json(&json!({"event_type": "new_activity", "caseId": case, "activityId": activity.to_string()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // THEN the customer gets it by SMS, as text
+    let sent = twilio.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].to, CUSTOMER);
+    assert_eq!(sent[0].body, "Hi, Bob here: it ships today.");
+}
