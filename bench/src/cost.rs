@@ -152,8 +152,9 @@ pub fn report(rows: Option<&[Row]>, starts: &[(String, Duration)]) -> String {
          by the assistant; 30% hand off, then 3 agent replies and 3 more customer messages; Twilio \
          reports 2 statuses per SMS; the widget polls 20 times, 60 more while an agent has it. \
          Lambda: arm64, 256 MB, billed milliseconds as in the table's code (Creatio round trips \
-         dominate the sync and the webhook; the slowest measured first invocation here was \
-         {init_ms:.1} ms); cold starts add little at these volumes. DynamoDB on-demand: items \
+         dominate the sync and the webhook); a cold start adds its init (the slowest measured here: \
+         {init_ms:.0} ms), billed like the handler, which at one cold start per hundred invocations \
+         changes the Lambda figure by a few percent. DynamoDB on-demand: items \
          under 1 KB, reads strongly consistent under 4 KB; Streams reads by Lambda are free. \
          Prices: Lambda $0.20 per million requests + $0.0000133334 per GB-s (arm64), HTTP API \
          $1.00 per million, DynamoDB $0.625 per million WRU and $0.125 per million RRU. Not \

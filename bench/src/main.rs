@@ -168,7 +168,7 @@ fn starts_for_cost(
 ) -> Vec<(String, Duration)> {
     starts
         .iter()
-        .map(|(n, _, first, ..)| ((*n).to_owned(), *first))
+        .map(|(n, init, ..)| ((*n).to_owned(), *init))
         .collect()
 }
 

@@ -678,3 +678,122 @@ async fn an_idle_close_resolves_the_case_when_configured_and_a_creatio_close_is_
 
 const RESOLVED: &str = "ae7f411e-f46b-1410-009b-0050ba5d6c38";
 const CLOSED: &str = "3e7f420c-f46b-1410-fc9a-0050ba5d6c38";
+
+/// A conversation of `n` customer/assistant messages arriving one at a time (a millisecond
+/// apart), handed off at the end.
+async fn conversation(store: &dyn Store, phone: &str, n: usize, t0: Timestamp) -> Session {
+    let (mut s, _) = store.find_or_open(&key(phone), t0).await.unwrap();
+    for i in 0..n {
+        let role = if i % 2 == 0 {
+            Role::Customer
+        } else {
+            Role::Assistant
+        };
+        let change = (i + 1 == n).then(|| StateChange {
+            transition: Transition::new(SessionState::Assistant, SessionState::HandoffRequested)
+                .unwrap(),
+            handoff_reason: Some("customer asked for a person".into()),
+        });
+        let at = t0 + jiff::SignedDuration::from_millis(i as i64 + 1);
+        if let casebridge::store::Appended::Stored { session, .. } = store
+            .append(
+                &s,
+                vec![msg(role, &format!("{phone} message {i}"))],
+                change,
+                at,
+            )
+            .await
+            .unwrap()
+        {
+            s = *session;
+        }
+    }
+    s
+}
+
+/// Syncs every session concurrently, each retried until it goes through (as the stream
+/// redelivers a failed batch); returns how many attempts failed on the way.
+async fn sync_all(store: &Arc<dyn Store>, d: &Arc<Deps>, ids: &[SessionId]) -> usize {
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (store, d, id) = (store.clone(), d.clone(), *id);
+            tokio::spawn(async move {
+                let mut failures = 0;
+                while sync_session(store.as_ref(), &d, id).await.is_err() {
+                    failures += 1;
+                    assert!(failures < 100, "{id} never went through");
+                }
+                failures
+            })
+        })
+        .collect();
+    let mut failures = 0;
+    for t in tasks {
+        failures += t.await.unwrap();
+    }
+    failures
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_handoffs_under_faults_latency_and_expiry_land_exactly_once_in_order() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = Arc::new(deps(&sb));
+    let t0 = Timestamp::now();
+    // GIVEN 50 conversations of 6 messages handed off at once
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        ids.push(
+            conversation(store.as_ref(), &format!("+155512{i:05}"), 6, t0)
+                .await
+                .id,
+        );
+    }
+    // AND Creatio failing 30% of requests with 503, 5 ms slower, and signing everyone out every
+    // 40 requests
+    sb.set_faults(0.3, 503, Some(Duration::from_millis(5)));
+    sb.set_expiry(Some(40), ExpiryStyle::RedirectToLogin);
+    // WHEN the stream syncs them all concurrently, then two follow-ups each, again concurrently
+    let mut failures = sync_all(&store, &d, &ids).await;
+    for (n, id) in ids.iter().enumerate() {
+        let mut s = store.session(*id).await.unwrap().unwrap();
+        for j in 0..2 {
+            let at = t0 + jiff::SignedDuration::from_millis(100 + j);
+            if let casebridge::store::Appended::Stored { session, .. } = store
+                .append(
+                    &s,
+                    vec![msg(Role::Customer, &format!("follow-up {n}.{j}"))],
+                    None,
+                    at,
+                )
+                .await
+                .unwrap()
+            {
+                s = *session;
+            }
+        }
+    }
+    failures += sync_all(&store, &d, &ids).await;
+    sb.set_faults(0.0, 503, None);
+    sb.set_expiry(None, ExpiryStyle::RedirectToLogin);
+    // THEN one case per conversation, and every message exactly once, in order
+    assert_eq!(sb.records("Case").len(), 50);
+    for id in &ids {
+        let acts = activities_of(&sb, id.case_id().as_uuid());
+        let got: Vec<String> = acts
+            .iter()
+            .map(|a| a["Id"].as_str().unwrap().to_owned())
+            .collect();
+        let want: Vec<String> = (1..=8).map(|seq| id.activity_id(seq).to_string()).collect();
+        assert_eq!(
+            got, want,
+            "{id}: activities missing, doubled or out of order"
+        );
+        let s = store.session(*id).await.unwrap().unwrap();
+        assert_eq!((s.state, s.synced_seq), (SessionState::WithAgent, 8));
+    }
+    assert_eq!(sb.records("Activity").len(), 400);
+    assert!(failures > 0, "the faults were felt");
+    eprintln!("50 concurrent handoffs: {failures} failed attempts retried");
+}

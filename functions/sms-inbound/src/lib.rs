@@ -59,6 +59,8 @@ pub enum SmsError {
     NotFound,
     #[error("only POST is accepted here")]
     MethodNotAllowed,
+    #[error("request body is over {0} bytes")]
+    TooLarge(usize),
     #[error("storage failed: {0}")]
     Store(#[from] StoreError),
 }
@@ -72,6 +74,7 @@ impl SmsError {
             SmsError::BadRequest(_) => 400,
             SmsError::NotFound => 404,
             SmsError::MethodNotAllowed => 405,
+            SmsError::TooLarge(_) => 413,
             SmsError::Store(e) if e.is_transient() => 503,
             SmsError::Store(_) => 500,
         };

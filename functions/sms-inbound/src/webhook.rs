@@ -36,6 +36,9 @@ impl Form {
 
 /// Checks `X-Twilio-Signature` and parses the form. API Gateway may deliver the body base64
 /// encoded; lambda_http has decoded it into `Body::Binary` by the time it gets here.
+/// Largest webhook body read.
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
 pub fn authenticate(event: &Request, deps: &Deps, path: &str) -> Result<Form, SmsError> {
     let bytes: &[u8] = match event.body() {
         Body::Empty => b"",
@@ -43,6 +46,11 @@ pub fn authenticate(event: &Request, deps: &Deps, path: &str) -> Result<Form, Sm
         Body::Binary(b) => b,
         _ => b"",
     };
+    // Twilio's forms are a few KB (a body is at most 1,600 characters); anything far larger is
+    // not Twilio, and is refused before it is parsed or hashed.
+    if bytes.len() > MAX_FORM_BYTES {
+        return Err(SmsError::TooLarge(MAX_FORM_BYTES));
+    }
     let params: Vec<(String, String)> = form_urlencoded::parse(bytes).into_owned().collect();
     let sig = event
         .headers()
