@@ -9,13 +9,32 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 pub async fn sdk_config() -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
+        .http_client(https_client())
         .load()
         .await
+}
+
+/// The SDK's HTTP client on rustls with *ring*: every AWS client of the workspace is built with it.
+pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// Region and static dummy credentials for local endpoints (moto, DynamoDB Local), so that no AWS
+/// account or profile is ever consulted.
+pub fn local_identity() -> (aws_config::Region, aws_sdk_dynamodb::config::Credentials) {
+    (
+        aws_config::Region::new("us-east-1"),
+        aws_sdk_dynamodb::config::Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "casebridge-local",
+        ),
+    )
 }
 
 pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
@@ -25,22 +44,13 @@ pub fn dynamodb_client(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 /// A DynamoDB client for a local endpoint (moto, DynamoDB Local) with static dummy credentials:
 /// the local runner and the tests use it so that no AWS account or profile is ever consulted.
 pub fn local_dynamodb_client(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    use aws_sdk_dynamodb::config::{Credentials, Region};
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    let (region, credentials) = local_identity();
     let conf = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
+        .region(region)
         .endpoint_url(endpoint)
-        .credentials_provider(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "casebridge-local",
-        ))
-        .http_client(http)
+        .credentials_provider(credentials)
+        .http_client(https_client())
         .build();
     aws_sdk_dynamodb::Client::from_conf(conf)
 }

@@ -47,6 +47,16 @@ impl Source for HashMap<&str, &str> {
     }
 }
 
+/// Does `authority…` (what follows `scheme://`) name this machine? `[::1]` keeps its colons.
+fn is_loopback(rest: &str) -> bool {
+    let name = if rest.starts_with("[::1]") {
+        "[::1]"
+    } else {
+        rest.split(['/', ':']).next().unwrap_or("")
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+}
+
 /// An `https://` (or, for loopback, `http://`) base URL without a trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseUrl(String);
@@ -61,8 +71,7 @@ impl BaseUrl {
         let rest = if let Some(rest) = s.strip_prefix("https://") {
             rest
         } else if let Some(rest) = s.strip_prefix("http://") {
-            let host = rest.split(['/', ':']).next().unwrap_or("");
-            if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            if !is_loopback(rest) {
                 return Err(invalid(
                     "must start with https:// (http:// only for loopback)",
                 ));
@@ -87,6 +96,15 @@ impl BaseUrl {
     /// `base` + `path` (path starts with `/`).
     pub fn join(&self, path: &str) -> String {
         format!("{}{path}", self.0)
+    }
+
+    /// The base for a request that arrived with `Host: host`, when `PUBLIC_BASE_URL` is not set
+    /// (API Gateway's own domain when the template leaves the parameter empty): https, or http for
+    /// loopback, by the same rule as [`BaseUrl::parse`].
+    pub fn from_host(host: &str) -> Result<Self, ConfigError> {
+        let host = host.trim();
+        let scheme = if is_loopback(host) { "http" } else { "https" };
+        Self::parse("Host", &format!("{scheme}://{host}"))
     }
 
     /// The host, e.g. `acme.creatio.com`.
@@ -799,6 +817,20 @@ mod tests {
             }
             other => panic!("expected OAuth, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_base_from_the_host_is_https_except_on_loopback() {
+        let b = |h: &str| BaseUrl::from_host(h).map(|b| b.as_str().to_owned());
+        assert_eq!(
+            b("abc.execute-api.us-east-1.amazonaws.com").unwrap(),
+            "https://abc.execute-api.us-east-1.amazonaws.com"
+        );
+        assert_eq!(b("127.0.0.1:3000").unwrap(), "http://127.0.0.1:3000");
+        assert_eq!(b("localhost").unwrap(), "http://localhost");
+        assert_eq!(b("[::1]:9000").unwrap(), "http://[::1]:9000");
+        assert!(b("").is_err());
+        assert!(b("evil.example.com/x?y").is_err());
     }
 
     #[test]

@@ -289,7 +289,7 @@ type WidgetCase<'a> = (
 async fn bad_widget_calls_are_refused_and_store_nothing() {
     let st = stack().await;
     let (id, token) = st.start_widget().await;
-    let (other, other_token) = st.start_widget().await;
+    let (_, other_token) = st.start_widget().await;
     let before = st.stored_messages();
     let path = format!("/widget/sessions/{id}/messages");
     let auth = format!("Bearer {token}");
@@ -410,7 +410,6 @@ async fn bad_widget_calls_are_refused_and_store_nothing() {
         assert!(b["error"].is_string(), "{what}: a JSON error message: {b}");
     }
     assert_eq!(st.stored_messages(), before, "nothing stored");
-    let _ = other;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

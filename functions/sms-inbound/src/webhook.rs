@@ -5,6 +5,7 @@
 //! Only after the check is the form trusted; unknown fields are ignored but, like every field,
 //! part of the signature.
 
+use casebridge::config::BaseUrl;
 use casebridge::domain::{Attachment, PhoneNumber, ProviderMessageId};
 use casebridge::sms::signature;
 use lambda_http::{Body, Request};
@@ -64,9 +65,10 @@ pub fn authenticate(event: &Request, deps: &Deps, path: &str) -> Result<Form, Sm
                 .headers()
                 .get("host")
                 .and_then(|h| h.to_str().ok())
-                .filter(|h| !h.is_empty())
                 .ok_or(SmsError::BadSignature)?;
-            format!("https://{host}{path}")
+            BaseUrl::from_host(host)
+                .map_err(|_| SmsError::BadSignature)?
+                .join(path)
         }
     };
     if let Some(q) = event.uri().query().filter(|q| !q.is_empty()) {

@@ -75,30 +75,16 @@ impl S3Attachments {
     /// A client for a local S3 (moto) with path-style addressing and static dummy credentials,
     /// like `casebridge::aws::local_dynamodb_client`; the tests and the local runner use it.
     pub fn local_client(endpoint: &str) -> aws_sdk_s3::Client {
-        use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
-        use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
+        let (region, credentials) = casebridge::aws::local_identity();
         let conf = aws_sdk_s3::Config::builder()
-            .http_client(http)
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
+            .http_client(casebridge::aws::https_client())
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(region)
             .endpoint_url(endpoint)
             .force_path_style(true)
-            .credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "casebridge-local",
-            ))
+            .credentials_provider(credentials)
             .build();
         aws_sdk_s3::Client::from_conf(conf)
-    }
-
-    pub fn client(&self) -> &aws_sdk_s3::Client {
-        &self.client
     }
 }
 

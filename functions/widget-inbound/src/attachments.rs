@@ -257,13 +257,7 @@ fn base_url(deps: &Deps, event: &Request) -> Result<BaseUrl, WidgetError> {
         .get("host")
         .and_then(|h| h.to_str().ok())
         .ok_or_else(|| WidgetError::BadRequest("no Host header".into()))?;
-    let scheme = if host.starts_with("127.0.0.1") || host.starts_with("localhost") {
-        "http"
-    } else {
-        "https"
-    };
-    BaseUrl::parse("Host", &format!("{scheme}://{host}"))
-        .map_err(|e| WidgetError::BadRequest(e.to_string()))
+    BaseUrl::from_host(host).map_err(|e| WidgetError::BadRequest(e.to_string()))
 }
 
 /// `GET /attachments/{session}/{attachment}?sig=…`: a redirect to a short-lived storage URL.
