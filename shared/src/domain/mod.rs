@@ -7,6 +7,7 @@ pub mod identity;
 pub mod ids;
 pub mod message;
 pub mod phone;
+mod phone_codes;
 pub mod session;
 
 pub use identity::{Channel, ConversationKey, Customer, VerifiedEmail, VisitorId};

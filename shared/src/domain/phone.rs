@@ -6,10 +6,23 @@
 //! *possible* (a known country code and a plausible length), not that it is assigned: Twilio test
 //! numbers and fictional 555 numbers are possible but not "valid", and Twilio itself decides
 //! deliverability.
+//!
+//! Cold start: the crate's metadata is decoded on first use, and decoding checks the syntax of
+//! every region's patterns: 84 ms on the bench machine (`scripts/bench`), about 50 times a
+//! hello-world Lambda's whole init. Numbers that arrive already in E.164 form (`+15551234567`:
+//! everything Twilio sends, every stored value, `TWILIO_FROM`) therefore take a fast path over a
+//! table of calling codes and possible lengths generated *from that same metadata*
+//! ([`super::phone_codes`]). The fast path only ever accepts; for anything it is not sure of (a
+//! national prefix, a region with prefix-rewriting rules, a leading zero, any punctuation) it
+//! defers to the crate. Two tests keep it honest: the table must equal what the crate's metadata
+//! says today, and every number the fast path accepts must parse to the same value through the
+//! crate.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use super::phone_codes::CALLING_CODES;
 
 /// The country used to read numbers written without a `+country` prefix, e.g. `(555) 123-4567`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,17 +69,31 @@ impl PhoneNumber {
         if s.is_empty() {
             return Err(InvalidPhoneNumber::Empty);
         }
+        match Self::parse_e164(s) {
+            Some(number) => Ok(number),
+            None => Self::parse_with_metadata(s, default_country),
+        }
+    }
+
+    /// The general path: whatever a person may type, read with libphonenumber's rules.
+    fn parse_with_metadata(
+        s: &str,
+        default_country: Option<DefaultCountry>,
+    ) -> Result<Self, InvalidPhoneNumber> {
         // Reject early what cannot be a number at all: letters other than an extension marker make
         // libphonenumber try "vanity" decoding (1-800-FLOWERS), which we do not want for customers.
         if s.chars().any(|c| c.is_alphabetic()) {
             return Err(InvalidPhoneNumber::NotANumber);
         }
-        let country = default_country.map(|c| c.0);
-        if country.is_none() && !s.starts_with('+') {
+        let international = s.starts_with('+');
+        if default_country.is_none() && !international {
             // Reading bare digits as international would be a guess (`5551234567` would become a
             // Brazilian number), so without a default country a `+` is required.
             return Err(InvalidPhoneNumber::NoCountry);
         }
+        // With a `+` the number names its own country: the default country must not take part
+        // (the crate would otherwise strip the *default* country's national prefix from it).
+        let country = default_country.filter(|_| !international).map(|c| c.0);
         let parsed = phonenumber::parse(country, s).map_err(|e| match e {
             phonenumber::ParseError::InvalidCountryCode => InvalidPhoneNumber::UnknownCountry,
             _ => InvalidPhoneNumber::NotANumber,
@@ -79,29 +106,43 @@ impl PhoneNumber {
             .ok_or(InvalidPhoneNumber::UnknownCountry)?;
         let national = parsed.national().to_string();
         let len = national.len() as u16;
-        // The metadata keeps possible lengths per number type (general is often empty); a number
-        // is possible when some type of its country allows its length.
-        let d = meta.descriptors();
-        let possible = [
-            Some(d.general()),
-            d.fixed_line(),
-            d.mobile(),
-            d.toll_free(),
-            d.premium_rate(),
-            d.shared_cost(),
-            d.personal_number(),
-            d.voip(),
-            d.pager(),
-            d.uan(),
-            d.voicemail(),
-        ]
-        .into_iter()
-        .flatten()
-        .any(|desc| desc.possible_length().contains(&len));
-        if !possible {
+        if !possible_lengths(meta).contains(&len) {
             return Err(InvalidPhoneNumber::ImpossibleLength(len as usize));
         }
         Ok(Self(format!("+{}{}", parsed.code().value(), national)))
+    }
+
+    /// The fast path for a number already in E.164 form: `+`, a calling code, a national number
+    /// of a possible length for it, nothing else. `None` means "ask the crate", never "invalid".
+    fn parse_e164(s: &str) -> Option<Self> {
+        let digits = s.strip_prefix('+')?;
+        // E.164 allows at most 15 digits; longer ones (some metadata lengths reach 17) defer.
+        let e164 = digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit());
+        if !e164 || digits.starts_with('0') {
+            return None;
+        }
+        // Calling codes are a prefix code (no code is the start of another), so the first of the
+        // 1-, 2- and 3-digit prefixes that is a code is the code.
+        let code = (1..=3.min(digits.len())).find_map(|n| {
+            let value: u16 = digits[..n].parse().ok()?;
+            let i = CALLING_CODES
+                .binary_search_by_key(&value, |c| c.code)
+                .ok()?;
+            Some((n, &CALLING_CODES[i]))
+        });
+        let (n, code) = code?;
+        let national = &digits[n..];
+        let prefixed = national.starts_with('0')
+            || code
+                .national_prefixes
+                .iter()
+                .any(|p| national.starts_with(p))
+            || code.prefix_rule_applies(national);
+        if prefixed {
+            return None;
+        }
+        let len = u8::try_from(national.len()).ok()?;
+        code.lengths.contains(&len).then(|| Self(s.to_owned()))
     }
 
     /// The E.164 form, `+15551234567`.
@@ -136,6 +177,80 @@ impl PhoneNumber {
         let mut seen = std::collections::HashSet::new();
         forms.retain(|f| seen.insert(f.clone()));
         forms
+    }
+}
+
+/// Possible national-number lengths of a country: the metadata keeps them per number type
+/// (general is often empty), and a number is possible when some type allows its length.
+fn possible_lengths(meta: &phonenumber::metadata::Metadata) -> std::collections::BTreeSet<u16> {
+    let d = meta.descriptors();
+    [
+        Some(d.general()),
+        d.fixed_line(),
+        d.mobile(),
+        d.toll_free(),
+        d.premium_rate(),
+        d.shared_cost(),
+        d.personal_number(),
+        d.voip(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+    ]
+    .into_iter()
+    .flatten()
+    .flat_map(|desc| desc.possible_length().iter().copied())
+    .collect()
+}
+
+/// What the E.164 fast path knows about one calling code; the table of them,
+/// [`super::phone_codes::CALLING_CODES`], is generated from the crate's metadata.
+#[derive(Debug)]
+pub(crate) struct CallingCode {
+    pub code: u16,
+    /// Possible national-number lengths, from the code's main region (as the slow path reads it).
+    pub lengths: &'static [u8],
+    /// National prefixes of every region sharing the code (`1` for NANP, `8` for Russia).
+    pub national_prefixes: &'static [&'static str],
+    /// The "national prefix for parsing" patterns of every region sharing the code (Argentina's
+    /// `15` carrier codes, the Caribbean's seven-digit local numbers): where one matches at the
+    /// start of the national number, libphonenumber may strip or rewrite digits, so the fast path
+    /// defers.
+    pub prefix_rules: &'static [&'static str],
+    /// `prefix_rules` compiled on first use of this code only (regex-lite: a handful of small
+    /// patterns, microseconds), so one country's rules never cost another's start-up.
+    compiled: std::sync::OnceLock<Vec<regex_lite::Regex>>,
+}
+
+impl CallingCode {
+    pub(crate) const fn new(
+        code: u16,
+        lengths: &'static [u8],
+        national_prefixes: &'static [&'static str],
+        prefix_rules: &'static [&'static str],
+    ) -> Self {
+        Self {
+            code,
+            lengths,
+            national_prefixes,
+            prefix_rules,
+            compiled: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Whether some region's prefix rule matches at the start of `national`. A rule regex-lite
+    /// cannot compile counts as matching: deferring is always safe.
+    fn prefix_rule_applies(&self, national: &str) -> bool {
+        if self.prefix_rules.is_empty() {
+            return false;
+        }
+        let compiled = self.compiled.get_or_init(|| {
+            self.prefix_rules
+                .iter()
+                .filter_map(|r| regex_lite::Regex::new(&format!("^(?:{r})")).ok())
+                .collect()
+        });
+        compiled.len() != self.prefix_rules.len() || compiled.iter().any(|r| r.is_match(national))
     }
 }
 
@@ -262,6 +377,138 @@ mod tests {
         );
         let err = PhoneNumber::parse("+1 555", US).unwrap_err();
         assert!(err.to_string().starts_with("phone number"), "{err}");
+    }
+
+    /// The generated table, as `phone_codes.rs` must read.
+    fn calling_code_table() -> String {
+        let db = &*phonenumber::metadata::DATABASE;
+        let mut rows = String::new();
+        let mut count = 0;
+        for code in 1..=999u16 {
+            let Some(regions) = db.by_code(&code) else {
+                continue;
+            };
+            let Some(main) = regions.first() else {
+                continue;
+            };
+            let lengths: Vec<String> = possible_lengths(main)
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
+            let mut prefixes: Vec<String> = regions
+                .iter()
+                .filter_map(|m| m.national_prefix())
+                .map(|p| format!("{p:?}"))
+                .collect();
+            prefixes.sort();
+            prefixes.dedup();
+            let mut rules: Vec<String> = regions
+                .iter()
+                .filter_map(|m| m.national_prefix_for_parsing())
+                .map(|r| format!("{:?}", r.as_str().split_whitespace().collect::<String>()))
+                .collect();
+            rules.sort();
+            rules.dedup();
+            count += 1;
+            rows.push_str(&format!(
+                "    CallingCode::new({code}, &[{}], &[{}], &[{}]),\n",
+                lengths.join(", "),
+                prefixes.join(", "),
+                rules.join(", ")
+            ));
+        }
+        format!(
+            "//! Calling codes for the E.164 fast path in [`super::phone`], generated from the \
+             metadata of the\n\
+             //! `phonenumber` crate. Do not edit: when the crate changes, the test\n\
+             //! `calling_code_table_is_the_crate_metadata` fails; regenerate with\n\
+             //! `CASEBRIDGE_REGENERATE=1 cargo test -p casebridge --lib calling_code_table`.\n\
+             //! Columns: calling code, possible national lengths, national prefixes, prefix rules.\n\n\
+             use super::phone::CallingCode;\n\n\
+             #[rustfmt::skip]\n\
+             pub(crate) static CALLING_CODES: [CallingCode; {count}] = [\n{rows}];\n"
+        )
+    }
+
+    #[test]
+    fn calling_code_table_is_the_crate_metadata() {
+        // GIVEN the table the fast path reads, WHEN the crate's metadata is rendered the same way,
+        // THEN they are equal (or the file is rewritten on request).
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/domain/phone_codes.rs");
+        let expected = calling_code_table();
+        if std::env::var_os("CASEBRIDGE_REGENERATE").is_some() {
+            std::fs::write(path, &expected).unwrap();
+        }
+        let actual = std::fs::read_to_string(path).unwrap();
+        assert!(
+            actual == expected,
+            "{path} is stale: run CASEBRIDGE_REGENERATE=1 cargo test -p casebridge --lib calling_code_table"
+        );
+        assert!(CALLING_CODES.windows(2).all(|w| w[0].code < w[1].code));
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_crate_on_every_number_it_accepts() {
+        // GIVEN numbers of every length for every calling code, some starting with a national
+        // prefix, WHEN the fast path accepts one, THEN libphonenumber reads it the same way.
+        let mut rng = fastrand::Rng::with_seed(0x5eed_e164);
+        let (mut accepted, mut deferred) = (0, 0);
+        for code in &CALLING_CODES {
+            let starts: Vec<String> = code
+                .national_prefixes
+                .iter()
+                .map(|p| p.to_string())
+                .chain((1..=9).map(|d| d.to_string()))
+                .collect();
+            for len in 1..=17usize {
+                for start in &starts {
+                    if start.len() > len {
+                        continue;
+                    }
+                    // Codes with prefix rules get more samples: the rules key on leading digits.
+                    let samples = if code.prefix_rules.is_empty() { 2 } else { 12 };
+                    for _ in 0..samples {
+                        let mut national = start.clone();
+                        while national.len() < len {
+                            national.push(char::from(b'0' + rng.u8(0..10)));
+                        }
+                        let raw = format!("+{}{national}", code.code);
+                        match PhoneNumber::parse_e164(&raw) {
+                            Some(fast) => {
+                                accepted += 1;
+                                assert_eq!(
+                                    PhoneNumber::parse_with_metadata(&raw, None).as_ref(),
+                                    Ok(&fast),
+                                    "{raw}"
+                                );
+                            }
+                            None => deferred += 1,
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("fast path: {accepted} accepted, {deferred} deferred");
+        // Not vacuous: many well-formed numbers take the fast path.
+        assert!(accepted > 2_000 && deferred > 0, "{accepted} {deferred}");
+    }
+
+    #[test]
+    fn the_fast_path_defers_what_it_cannot_be_sure_of() {
+        for raw in [
+            "+1 555 123 4567",
+            "+0123456789",
+            "+440207946095",
+            "+4930901820x",
+            "+",
+            "+999123456",
+        ] {
+            assert_eq!(PhoneNumber::parse_e164(raw), None, "{raw}");
+        }
+        assert_eq!(
+            PhoneNumber::parse_e164("+15551234567").map(String::from),
+            Some("+15551234567".to_owned())
+        );
     }
 
     #[test]
