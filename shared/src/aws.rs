@@ -1,12 +1,23 @@
 //! AWS SDK clients, built once per process in `main`.
 //!
-//! The SDK's default HTTPS stack is rustls with aws-lc-rs; we select rustls with *ring* instead,
-//! the same provider reqwest uses here, so exactly one TLS stack is linked (and no C/cmake build
-//! is needed). Region, credentials and the endpoint come from the SDK's standard chain:
-//! `AWS_REGION`, the Lambda role, and `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB or moto.
+//! The SDK sends its requests through the same reqwest client (rustls on *ring*, the same trust
+//! roots) that talks to Creatio and Twilio, through [`ReqwestHttpClient`] below, instead of the
+//! SDK's own hyper/rustls stack. Why: one TLS stack and one set of trust roots in the binary, and
+//! a cold start that does not read and parse the system's certificate directory twice (the SDK's
+//! client and reqwest's platform verifier each did, ~2 ms apiece; see `http.rs` for the roots).
+//! Region, credentials and the endpoint come from the SDK's standard chain: `AWS_REGION`, the
+//! Lambda role, and `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB or moto.
+
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_sdk_dynamodb::config::{RuntimeComponents, SharedHttpClient};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_types::body::SdkBody;
 
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
@@ -15,11 +26,78 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// The SDK's HTTP client on rustls with *ring*: every AWS client of the workspace is built with it.
-pub fn https_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+/// The SDK's HTTP client: every AWS client of the workspace is built with it.
+pub fn https_client() -> SharedHttpClient {
+    SharedHttpClient::new(ReqwestHttpClient)
+}
+
+/// An SDK [`HttpClient`] over reqwest. The SDK keeps its own retries, signing and timeouts
+/// around it; this only moves bytes. Request bodies are the SDK's in-memory JSON or empty (the
+/// S3 calls here are `HEAD` and `DELETE`; uploads and downloads go to presigned URLs), and
+/// responses are read whole, as the SDK deserialises them whole anyway.
+#[derive(Debug, Clone)]
+pub struct ReqwestHttpClient;
+
+impl HttpClient for ReqwestHttpClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        // One reqwest client per distinct settings, which the SDK caches: in practice one per
+        // process. Its whole-request timeout is the SDK's read timeout, else a generous 30 s; the
+        // SDK's operation timeouts and retries sit above it.
+        let timeout = settings.read_timeout().unwrap_or(Duration::from_secs(30));
+        SharedHttpConnector::new(ReqwestConnector(crate::http::client(timeout).ok()))
+    }
+}
+
+#[derive(Debug)]
+struct ReqwestConnector(Option<reqwest::Client>);
+
+impl HttpConnector for ReqwestConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let client = self.0.clone();
+        HttpConnectorFuture::new(async move {
+            let client = client.ok_or_else(|| {
+                ConnectorError::other("the HTTP client could not be built".into(), None)
+            })?;
+            let request = request
+                .try_into_http1x()
+                .map_err(|e| ConnectorError::user(e.into()))?;
+            let (parts, body) = request.into_parts();
+            let body = body.bytes().map(<[u8]>::to_vec).ok_or_else(|| {
+                ConnectorError::user("streaming request bodies are not supported".into())
+            })?;
+            let response = client
+                .request(parts.method, parts.uri.to_string())
+                .headers(parts.headers)
+                .body(body)
+                .send()
+                .await
+                .map_err(connector_error)?;
+            let mut out = http::Response::builder().status(response.status());
+            if let Some(headers) = out.headers_mut() {
+                *headers = response.headers().clone();
+            }
+            let bytes = response.bytes().await.map_err(connector_error)?;
+            let out = out
+                .body(SdkBody::from(bytes))
+                .map_err(|e| ConnectorError::other(e.into(), None))?;
+            HttpResponse::try_from(out).map_err(|e| ConnectorError::other(e.into(), None))
+        })
+    }
+}
+
+/// Timeouts and connection failures are what the SDK's retry strategy treats as transient.
+fn connector_error(e: reqwest::Error) -> ConnectorError {
+    if e.is_timeout() {
+        ConnectorError::timeout(e.into())
+    } else if e.is_connect() || e.is_request() || e.is_body() {
+        ConnectorError::io(e.into())
+    } else {
+        ConnectorError::other(e.into(), None)
+    }
 }
 
 /// Region and static dummy credentials for local endpoints (moto, DynamoDB Local), so that no AWS
@@ -114,5 +192,32 @@ impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
         }
         *counts.entry(op).or_default() += 1;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::error::SdkError;
+
+    #[tokio::test]
+    async fn a_refused_connection_reaches_the_sdk_as_a_retryable_io_failure() {
+        // GIVEN a DynamoDB endpoint nobody listens on, WHEN a request is sent through the reqwest
+        // connector, THEN the SDK sees an I/O dispatch failure: the kind its retry strategy
+        // retries, not an opaque "other" error it would give up on at once.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let client = super::local_dynamodb_client(&format!("http://127.0.0.1:{port}"));
+        let err = client
+            .describe_table()
+            .table_name("t")
+            .send()
+            .await
+            .unwrap_err();
+        match err {
+            SdkError::DispatchFailure(failure) => assert!(failure.is_io(), "{failure:?}"),
+            other => panic!("expected a dispatch failure, got {other:?}"),
+        }
     }
 }
