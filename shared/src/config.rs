@@ -354,6 +354,14 @@ impl Config {
         let public_base_url = var(src, "PUBLIC_BASE_URL")
             .map(|v| BaseUrl::parse("PUBLIC_BASE_URL", &v))
             .transpose()?;
+        // A private CA bundle for outbound TLS (see `http.rs`): read now, so that a bad path
+        // stops the start-up instead of the first request.
+        if let Some(path) = var(src, "SSL_CERT_FILE") {
+            crate::http::check_ca_bundle(&path).map_err(|e| ConfigError::Invalid {
+                name: "SSL_CERT_FILE",
+                reason: e.to_string(),
+            })?;
+        }
         let default_country = match var(src, "CASEBRIDGE_DEFAULT_COUNTRY") {
             None => DefaultCountry::US,
             Some(c) => DefaultCountry::parse(&c).ok_or(ConfigError::Invalid {
@@ -711,6 +719,7 @@ mod tests {
     fn bad_values_name_their_variable() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("PUBLIC_BASE_URL", "ftp://x")], "PUBLIC_BASE_URL"),
+            (&[("SSL_CERT_FILE", "/nonexistent/ca.pem")], "SSL_CERT_FILE"),
             (
                 &[("PUBLIC_BASE_URL", "http://example.com")],
                 "PUBLIC_BASE_URL",

@@ -55,6 +55,11 @@ fn tls_config() -> Result<rustls::ClientConfig, ClientError> {
     })
 }
 
+/// Whether `path` is a readable PEM bundle with at least one usable certificate.
+pub fn check_ca_bundle(path: &str) -> Result<(), ClientError> {
+    build_tls_config(Some(path)).map(drop)
+}
+
 fn build_tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig, ClientError> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
