@@ -28,15 +28,22 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// The SDK's HTTP client: every AWS client of the workspace is built with it.
 pub fn https_client() -> SharedHttpClient {
-    SharedHttpClient::new(ReqwestHttpClient)
+    // A whole-request ceiling; the SDK's own read timeout, when set, is applied per request below.
+    let client = crate::http::client(Duration::from_secs(30)).map_err(|e| e.to_string());
+    SharedHttpClient::new(ReqwestHttpClient { client })
 }
 
 /// An SDK [`HttpClient`] over reqwest. The SDK keeps its own retries, signing and timeouts
 /// around it; this only moves bytes. Request bodies are the SDK's in-memory JSON or empty (the
 /// S3 calls here are `HEAD` and `DELETE`; uploads and downloads go to presigned URLs), and
 /// responses are read whole, as the SDK deserialises them whole anyway.
+///
+/// The SDK asks for a connector on every request attempt and leaves caching to the client, so
+/// this holds one reqwest client (one connection pool) and hands out cheap clones of it.
 #[derive(Debug, Clone)]
-pub struct ReqwestHttpClient;
+pub struct ReqwestHttpClient {
+    client: Result<reqwest::Client, String>,
+}
 
 impl HttpClient for ReqwestHttpClient {
     fn http_connector(
@@ -44,24 +51,25 @@ impl HttpClient for ReqwestHttpClient {
         settings: &HttpConnectorSettings,
         _: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        // One reqwest client per distinct settings, which the SDK caches: in practice one per
-        // process. Its whole-request timeout is the SDK's read timeout, else a generous 30 s; the
-        // SDK's operation timeouts and retries sit above it.
-        let timeout = settings.read_timeout().unwrap_or(Duration::from_secs(30));
-        SharedHttpConnector::new(ReqwestConnector(crate::http::client(timeout).ok()))
+        SharedHttpConnector::new(ReqwestConnector {
+            client: self.client.clone(),
+            read_timeout: settings.read_timeout(),
+        })
     }
 }
 
 #[derive(Debug)]
-struct ReqwestConnector(Option<reqwest::Client>);
+struct ReqwestConnector {
+    client: Result<reqwest::Client, String>,
+    read_timeout: Option<Duration>,
+}
 
 impl HttpConnector for ReqwestConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let client = self.0.clone();
+        let client = self.client.clone();
+        let read_timeout = self.read_timeout;
         HttpConnectorFuture::new(async move {
-            let client = client.ok_or_else(|| {
-                ConnectorError::other("the HTTP client could not be built".into(), None)
-            })?;
+            let client = client.map_err(|e| ConnectorError::other(e.into(), None))?;
             let request = request
                 .try_into_http1x()
                 .map_err(|e| ConnectorError::user(e.into()))?;
@@ -69,13 +77,14 @@ impl HttpConnector for ReqwestConnector {
             let body = body.bytes().map(<[u8]>::to_vec).ok_or_else(|| {
                 ConnectorError::user("streaming request bodies are not supported".into())
             })?;
-            let response = client
+            let mut outgoing = client
                 .request(parts.method, parts.uri.to_string())
                 .headers(parts.headers)
-                .body(body)
-                .send()
-                .await
-                .map_err(connector_error)?;
+                .body(body);
+            if let Some(timeout) = read_timeout {
+                outgoing = outgoing.timeout(timeout);
+            }
+            let response = outgoing.send().await.map_err(connector_error)?;
             let mut out = http::Response::builder().status(response.status());
             if let Some(headers) = out.headers_mut() {
                 *headers = response.headers().clone();
@@ -219,5 +228,45 @@ mod tests {
             SdkError::DispatchFailure(failure) => assert!(failure.is_io(), "{failure:?}"),
             other => panic!("expected a dispatch failure, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn one_sdk_client_reuses_one_connection() {
+        // GIVEN a keep-alive HTTP server that counts the connections it accepts,
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    // One request per read is enough for the SDK's small JSON bodies.
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let body = r#"{"TableNames":[]}"#;
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\n\
+                             content-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if socket.write_all(response.as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        // WHEN one DynamoDB client sends three requests one after another,
+        let client = super::local_dynamodb_client(&format!("http://127.0.0.1:{port}"));
+        for _ in 0..3 {
+            client.list_tables().send().await.unwrap();
+        }
+        // THEN they share one pooled connection (a client per request would open three).
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 }

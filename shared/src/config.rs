@@ -359,7 +359,10 @@ impl Config {
         if let Some(path) = var(src, "SSL_CERT_FILE") {
             crate::http::check_ca_bundle(&path).map_err(|e| ConfigError::Invalid {
                 name: "SSL_CERT_FILE",
-                reason: e.to_string(),
+                reason: match e {
+                    crate::http::TlsError::CaBundle { path, reason } => format!("{path}: {reason}"),
+                    other => other.to_string(),
+                },
             })?;
         }
         let default_country = match var(src, "CASEBRIDGE_DEFAULT_COUNTRY") {

@@ -16,12 +16,20 @@ use std::time::Duration;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+/// Why the TLS configuration could not be built. `Clone`, so that the one built per process can
+/// hand the same failure to every caller.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TlsError {
     #[error("SSL_CERT_FILE {path}: {reason}")]
     CaBundle { path: String, reason: String },
     #[error("TLS: {0}")]
-    Tls(#[from] rustls::Error),
+    Rustls(#[from] rustls::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error(transparent)]
     Build(#[from] reqwest::Error),
 }
@@ -41,31 +49,31 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, ClientError> {
 }
 
 /// The process's rustls configuration, built once: every client shares its roots.
-fn tls_config() -> Result<rustls::ClientConfig, ClientError> {
-    static CONFIG: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
-    let built = CONFIG.get_or_init(|| {
-        let ca_file = std::env::var("SSL_CERT_FILE")
-            .ok()
-            .filter(|p| !p.is_empty());
-        build_tls_config(ca_file.as_deref()).map_err(|e| e.to_string())
-    });
-    built.clone().map_err(|reason| ClientError::CaBundle {
-        path: std::env::var("SSL_CERT_FILE").unwrap_or_default(),
-        reason,
-    })
+fn tls_config() -> Result<rustls::ClientConfig, TlsError> {
+    static CONFIG: OnceLock<Result<rustls::ClientConfig, TlsError>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let ca_file = std::env::var("SSL_CERT_FILE")
+                .ok()
+                .filter(|p| !p.trim().is_empty());
+            build_tls_config(ca_file.as_deref())
+        })
+        .clone()
 }
 
-/// Whether `path` is a readable PEM bundle with at least one usable certificate.
-pub fn check_ca_bundle(path: &str) -> Result<(), ClientError> {
+/// Whether `path` is a readable PEM bundle with at least one usable certificate. The
+/// configuration reads it at start-up so that a bad path is named there; the clients read it
+/// again when the first one is built (only deployments with a private CA pay this twice).
+pub fn check_ca_bundle(path: &str) -> Result<(), TlsError> {
     build_tls_config(Some(path)).map(drop)
 }
 
-fn build_tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig, ClientError> {
+fn build_tls_config(ca_file: Option<&str>) -> Result<rustls::ClientConfig, TlsError> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
     if let Some(path) = ca_file {
-        let bundle_error = |reason: String| ClientError::CaBundle {
+        let bundle_error = |reason: String| TlsError::CaBundle {
             path: path.to_owned(),
             reason,
         };
