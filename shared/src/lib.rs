@@ -8,6 +8,7 @@
 //! - [`domain`]: sessions, messages, identities, ids, the session state machine. No AWS types.
 //! - [`store`]: the `Store` trait and its DynamoDB and in-memory implementations.
 //! - [`assistant`]: the assistant seam (rules, OpenAI-compatible) and the handoff policy.
+//! - [`turn`]: one customer turn, the message and the assistant's answer stored in one write.
 //! - [`config`]: typed configuration from the environment.
 //! - [`sms`]: Twilio signatures, compliance keywords, sending with consent.
 //! - [`widget_auth`]: widget session tokens and the site's identity JWT.
@@ -24,4 +25,5 @@ pub mod links;
 pub mod sms;
 pub mod store;
 pub mod telemetry;
+pub mod turn;
 pub mod widget_auth;

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use casebridge::domain::*;
 use casebridge::store::dynamo::DynamoStore;
-use casebridge::store::{Retention, Store, StoreError};
+use casebridge::store::{Consent, Retention, Store, StoreError};
 use jiff::Timestamp;
 
 struct Proxy {
@@ -26,6 +26,9 @@ struct Proxy {
     every: AtomicUsize,
     seen: AtomicUsize,
     throttled: AtomicUsize,
+    /// Answer every `BatchGetItem` as DynamoDB does when it read none of the keys: HTTP 200,
+    /// nothing in `Responses`, every requested key back in `UnprocessedKeys`.
+    unprocess_batches: std::sync::atomic::AtomicBool,
 }
 
 async fn relay(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -40,6 +43,27 @@ async fn relay(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Bytes) -> 
                 ("x-amzn-requestid", "THROTTLED0000000000000000000000000000000000000000000"),
             ],
             r#"{"__type":"com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException","message":"The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API."}"#,
+        )
+            .into_response();
+    }
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if p.unprocess_batches.load(Ordering::SeqCst) && target.ends_with(".BatchGetItem") {
+        let request: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let tables = request["RequestItems"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let responses: serde_json::Map<String, serde_json::Value> = tables
+            .keys()
+            .map(|t| (t.clone(), serde_json::json!([])))
+            .collect();
+        return (
+            StatusCode::OK,
+            [("content-type", "application/x-amz-json-1.0")],
+            serde_json::json!({"Responses": responses, "UnprocessedKeys": tables}).to_string(),
         )
             .into_response();
     }
@@ -89,6 +113,7 @@ async fn setup() -> Option<(Arc<Proxy>, DynamoStore)> {
         every: AtomicUsize::new(0),
         seen: AtomicUsize::new(0),
         throttled: AtomicUsize::new(0),
+        unprocess_batches: std::sync::atomic::AtomicBool::new(false),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -151,6 +176,32 @@ async fn throttled_requests_are_retried_and_nothing_is_lost_or_doubled() {
         "{} requests, {throttled} throttled, all retried",
         proxy.seen.load(Ordering::SeqCst)
     );
+}
+
+#[tokio::test]
+async fn keys_a_batch_read_leaves_unprocessed_are_read_one_by_one() {
+    let Some((proxy, store)) = setup().await else {
+        return;
+    };
+    // GIVEN a conversation with a message, whose customer opted out
+    let (session, _) = store.find_or_open(&key(), Timestamp::now()).await.unwrap();
+    store
+        .append(&session, vec![msg(1)], None, Timestamp::now())
+        .await
+        .unwrap();
+    let since: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+    store
+        .set_consent(&key().customer, Consent::OptedOut { since }, since)
+        .await
+        .unwrap();
+    // WHEN DynamoDB processes none of a batch read's keys
+    proxy.unprocess_batches.store(true, Ordering::SeqCst);
+    let turn = store.open_turn(&key(), Timestamp::now()).await.unwrap();
+    // THEN the turn still finds the session (not a new one), its message and the opt-out
+    assert!(!turn.opened);
+    assert_eq!(turn.session.id, session.id);
+    assert_eq!(turn.transcript.len(), 1);
+    assert_eq!(turn.consent, Consent::OptedOut { since });
 }
 
 #[tokio::test]

@@ -259,6 +259,67 @@ async fn consent_outlives_sessions_and_is_per_customer(store: DynStore) {
     assert_eq!(store.consent(&ann).await.unwrap(), Consent::Granted);
 }
 
+async fn a_turn_reads_the_session_its_transcript_and_consent(store: DynStore) {
+    let key = sms_key("+15551230030");
+    // GIVEN a conversation nobody has opened THEN the turn opens it, empty, with consent
+    let first = store.open_turn(&key, now()).await.unwrap();
+    assert!(first.opened);
+    assert!(first.transcript.is_empty());
+    assert_eq!(first.consent, Consent::Granted);
+    // WHEN two messages are stored and the customer opts out
+    let (_, written) = stored(
+        store
+            .append(
+                &first.session,
+                vec![
+                    customer_msg("one", "SMturn1"),
+                    customer_msg("two", "SMturn2"),
+                ],
+                None,
+                now(),
+            )
+            .await
+            .unwrap(),
+    );
+    let since: Timestamp = "2026-03-01T10:00:00Z".parse().unwrap();
+    store
+        .set_consent(&key.customer, Consent::OptedOut { since }, since)
+        .await
+        .unwrap();
+    // THEN the next turn finds the same session, the messages in order and the opt-out
+    let next = store.open_turn(&key, now()).await.unwrap();
+    assert!(!next.opened);
+    assert_eq!(next.session.id, first.session.id);
+    assert_eq!(next.session.last_seq, 2);
+    assert_eq!(next.transcript, written);
+    assert_eq!(next.consent, Consent::OptedOut { since });
+    // WHEN the session closes THEN the next turn opens a new, empty one; the opt-out stays
+    store
+        .transition(
+            first.session.id,
+            t(SessionState::Assistant, SessionState::Closed),
+            SessionChanges::default(),
+            now(),
+        )
+        .await
+        .unwrap();
+    let after = store.open_turn(&key, now()).await.unwrap();
+    assert!(after.opened);
+    assert_ne!(after.session.id, first.session.id);
+    assert!(after.transcript.is_empty());
+    assert_eq!(after.consent, Consent::OptedOut { since });
+    // AND racing turns for a new conversation agree on one session
+    let key = sms_key("+15551230031");
+    let ids: HashSet<SessionId> = race(6, |_| {
+        let (store, key) = (store.clone(), key.clone());
+        async move { store.open_turn(&key, now()).await.unwrap().session.id }
+    })
+    .await
+    .into_iter()
+    .collect();
+    assert_eq!(ids.len(), 1);
+}
+
 async fn sessions_needing_sync_are_listed_for_replay(store: DynStore) {
     // GIVEN one session with the assistant, one handed off, one with a case and an unsynced message,
     // and one fully synced
@@ -913,6 +974,7 @@ contract!(
     attachments_are_kept_by_reference,
     the_assistant_fallback_flag_is_kept,
     consent_outlives_sessions_and_is_per_customer,
+    a_turn_reads_the_session_its_transcript_and_consent,
     sessions_needing_sync_are_listed_for_replay,
     an_anonymous_session_can_be_linked_to_a_verified_identity,
     a_redelivered_message_is_stored_once,

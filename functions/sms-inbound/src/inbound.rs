@@ -1,24 +1,28 @@
 //! One inbound SMS, from a verified form to the TwiML answer.
 //!
-//! 1. Twilio may deliver a message more than once: a `MessageSid` already stored is not stored
-//!    again (the append's transaction refuses it and says where it is); the retry gets the answer
-//!    the first delivery got (or, if the first delivery died before the reply was stored, the
-//!    reply is produced now). There is no lookup before the append: duplicates are rare, and the
-//!    common case should not pay a read for them.
-//! 2. Continuity: the active session for (customer number, our number), unless it has been idle
+//! 1. Continuity: the active session for (customer number, our number), unless it has been idle
 //!    longer than `SMS_IDLE_TIMEOUT_MINUTES`, in which case it is closed and a new one opened.
-//! 3. Compliance keywords (STOP/START/HELP) change consent and go into the transcript; they never
-//!    reach the assistant. Nothing is sent to an opted-out number.
-//! 4. Otherwise the message is stored (one transaction), the assistant decides, and its reply or
-//!    the handoff notice is stored (one more transaction, with the state change for a handoff).
+//!    One read brings the session, its transcript and the customer's consent
+//!    ([`Store::open_turn`]).
+//! 2. The common case, a question from a customer who has not opted out, is one
+//!    [`turn::answer`]: the assistant decides on the transcript plus this message, and the message
+//!    and the reply (or the handoff notice with the state change) are stored in one transaction.
+//! 3. Twilio may deliver a message more than once: a `MessageSid` already stored is not stored
+//!    again (the transaction refuses it and says where it is); the retry gets the answer the first
+//!    delivery got (or, if the first delivery died before the reply was stored, the reply is
+//!    produced now). There is no lookup before the write: duplicates are rare, and the common case
+//!    should not pay a read for them.
+//! 4. Compliance keywords (STOP/START/HELP) change consent and go into the transcript; they never
+//!    reach the assistant. Nothing is sent to an opted-out number. These, and a session closed
+//!    between the read and the write, take the two-step path: store the message, then answer.
 
-use casebridge::assistant::Decision;
 use casebridge::domain::{
     Channel, ConversationKey, Customer, MessageText, NewMessage, Role, Session, SessionId,
     SessionState, Transition,
 };
 use casebridge::sms::keywords::{self, Keyword};
-use casebridge::store::{Appended, Consent, SessionChanges, StateChange, Store, StoreError};
+use casebridge::store::{Appended, Consent, SessionChanges, StateChange, Store, StoreError, Turn};
+use casebridge::turn::{self, Outcome};
 use jiff::Timestamp;
 use lambda_http::{Body, Response};
 use tracing::Instrument;
@@ -42,13 +46,35 @@ pub async fn receive(
     async move {
         let customer = Customer::Phone(sms.from.clone());
         let key = ConversationKey::new(Channel::Sms, customer.clone(), sms.to.as_e164());
-        let session = current_session(store, deps, &key, now).await?;
+        let turn = current_turn(store, deps, &key, now).await?;
+        let session = turn.session;
         tracing::Span::current().record("session_id", tracing::field::display(session.id));
 
-        // 3. Compliance keywords: the note for the agent goes in with the message; the consent
+        // 2. A question: one read (above), one write.
+        let keyword = keywords::classify(&sms.body);
+        if keyword.is_none() && turn.consent == Consent::Granted {
+            let inbound = vec![inbound_message(&sms)];
+            match turn::answer(store, &deps.concierge, &session, &turn.transcript, inbound, now)
+                .await
+            {
+                Ok(Outcome::Stored { reply, .. }) => {
+                    return Ok(twiml::reply(reply.as_ref().map(MessageText::as_str)));
+                }
+                Ok(Outcome::AlreadySeen { session_id, seq }) => {
+                    tracing::info!(seq, "duplicate delivery");
+                    return answer_turn(store, deps, &sms, session_id, seq, now).await;
+                }
+                // Closed since it was read (the case was just resolved): the path below opens
+                // the next session.
+                Err(StoreError::Closed(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+
+        // 4. Compliance keywords: the note for the agent goes in with the message; the consent
         // itself is recorded in `answer_turn`, which also runs for redeliveries.
         let mut notes = Vec::new();
-        match keywords::classify(&sms.body) {
+        match keyword {
             Some(Keyword::OptOut) => notes.push(system_note(
                 "Customer opted out of SMS (STOP). Nothing will be sent to this number until they text START.",
             )),
@@ -58,7 +84,7 @@ pub async fn receive(
             Some(Keyword::Help) | None => {}
         }
 
-        // 4. Store the message (and any consent note) in one transaction.
+        // The two-step path: store the message (and any consent note) in one transaction...
         let batch = || {
             let mut b = vec![inbound_message(&sms)];
             b.extend(notes.iter().cloned());
@@ -73,7 +99,7 @@ pub async fn receive(
             Err(StoreError::Closed(_)) => {
                 // Closed between our read and our write (the case was just resolved): open the
                 // next session and store it there.
-                let session = current_session(store, deps, &key, now).await?;
+                let session = current_turn(store, deps, &key, now).await?.session;
                 match store.append(&session, batch(), None, now).await? {
                     Appended::Stored { session, messages } => (session.id, messages[0].seq),
                     Appended::AlreadySeen { session_id, seq } => (session_id, seq),
@@ -81,23 +107,25 @@ pub async fn receive(
             }
             Err(e) => return Err(e.into()),
         };
+        // ... then answer it.
         answer_turn(store, deps, &sms, stored.0, stored.1, now).await
     }
     .instrument(span)
     .await
 }
 
-/// The session this message belongs to (2.).
-async fn current_session(
+/// The session this message belongs to, with its transcript and the customer's consent (1.).
+async fn current_turn(
     store: &dyn Store,
     deps: &Deps,
     key: &ConversationKey,
     now: Timestamp,
-) -> Result<Session, SmsError> {
-    let (session, opened) = store.find_or_open(key, now).await?;
-    if opened || !session.is_idle(now, deps.idle_timeout) {
-        return Ok(session);
+) -> Result<Turn, SmsError> {
+    let turn = store.open_turn(key, now).await?;
+    if turn.opened || !turn.session.is_idle(now, deps.idle_timeout) {
+        return Ok(turn);
     }
+    let session = &turn.session;
     let close = Transition::new(session.state, SessionState::Closed)
         .map_err(|e| SmsError::Store(StoreError::Corrupt(e.to_string())))?;
     match store
@@ -109,8 +137,7 @@ async fn current_session(
         Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => {}
         Err(e) => return Err(e.into()),
     }
-    let (session, _) = store.find_or_open(key, now).await?;
-    Ok(session)
+    Ok(store.open_turn(key, now).await?)
 }
 
 fn inbound_message(sms: &InboundSms) -> NewMessage {
@@ -201,37 +228,10 @@ async fn answer_turn(
         tracing::info!("customer opted out; message stored, no reply");
         return Ok(twiml::reply(None));
     }
-    match deps.concierge.respond(&session, &transcript, now).await {
-        Decision::Silent => Ok(twiml::reply(None)),
-        Decision::Reply { text, fallback } => {
-            store_and_reply(
-                store,
-                &session,
-                assistant_message(text, fallback),
-                None,
-                now,
-            )
-            .await
-        }
-        Decision::Handoff { reason, notice } => {
-            let change = StateChange {
-                transition: Transition::new(
-                    SessionState::Assistant,
-                    SessionState::HandoffRequested,
-                )
-                .map_err(|e| SmsError::Store(StoreError::Corrupt(e.to_string())))?,
-                handoff_reason: Some(reason.describe()),
-            };
-            tracing::info!(reason = %reason.describe(), "handoff requested");
-            store_and_reply(
-                store,
-                &session,
-                assistant_message(notice, false),
-                Some(change),
-                now,
-            )
-            .await
-        }
+    let decision = deps.concierge.respond(&session, &transcript, now).await;
+    match turn::answer_of(decision)? {
+        None => Ok(twiml::reply(None)),
+        Some((message, change)) => store_and_reply(store, &session, message, change, now).await,
     }
 }
 

@@ -800,7 +800,7 @@ async fn an_opted_out_customer_is_recorded_and_not_sent_to_again() {
 // ---- cost ---------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn one_transaction_per_message_plus_one_for_the_reply() {
+async fn an_answered_sms_costs_two_reads_and_one_transaction() {
     let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
         assert!(
             std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
@@ -817,11 +817,15 @@ async fn one_transaction_per_message_plus_one_for_the_reply() {
     // The conversation's first message also opens the session.
     text_sms(&store, "SM090", "hi").await;
     counter.take();
-    // A message the assistant answers: one transaction for it, one for the reply.
+    // A message the assistant answers: the pointer and the consent in one batch read, the
+    // session with its transcript in one query, the message and the reply in one transaction.
     let r = text_sms(&store, "SM091", "What is your return policy?").await;
     assert!(twiml_message(&r).is_some());
     let counts = counter.take();
-    assert_eq!(counts.get("TransactWriteItems"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("BatchGetItem"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("Query"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("TransactWriteItems"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("GetItem"), None, "{counts:?}");
     eprintln!("DynamoDB requests for one answered inbound SMS: {counts:?}");
     // With an agent: one transaction, no reply.
     text_sms(&store, "SM092", "agent").await;

@@ -7,12 +7,12 @@
 //! who signs in later (the same visitor id, now with a JWT) keeps the conversation: it is linked
 //! to the verified email.
 
-use casebridge::assistant::Decision;
 use casebridge::domain::{
     Channel, ConversationKey, Customer, MAX_MESSAGE_CHARS, Message, MessageText, NewMessage,
-    ProviderMessageId, Role, Session, SessionId, SessionState, Transition, VisitorId,
+    ProviderMessageId, Role, Session, SessionId, SessionState, VisitorId,
 };
-use casebridge::store::{Appended, StateChange, Store, StoreError};
+use casebridge::store::{Appended, Store, StoreError};
+use casebridge::turn::{self, Outcome};
 use casebridge::widget_auth::{issue_session_token, verify_identity, verify_session_token};
 use jiff::Timestamp;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -298,7 +298,8 @@ async fn send(
             .map(|t| MessageText::parse_with_limit(t, MAX_MESSAGE_CHARS))
             .transpose()?,
     };
-    let session = store.session(id).await?.ok_or(WidgetError::NotFound)?;
+    // One read for the session and its transcript, one write for the message and the answer.
+    let (session, transcript) = store.transcript(id).await?.ok_or(WidgetError::NotFound)?;
     if session.state == SessionState::Closed {
         return Ok(closed());
     }
@@ -325,13 +326,36 @@ async fn send(
             .map_err(|e| WidgetError::BadRequest(format!("client_id: {e}")))?;
         message = message.with_provider_id(pid);
     }
-    let seq = match store.append(&session, vec![message], None, now).await {
-        Ok(Appended::Stored { messages, .. }) => messages[0].seq,
-        Ok(Appended::AlreadySeen { seq, .. }) => seq,
-        Err(StoreError::Closed(_)) => return Ok(closed()),
-        Err(e) => return Err(e.into()),
-    };
-    answer(store, deps, id, seq, now).await
+    let outcome = turn::answer(
+        store,
+        &deps.concierge,
+        &session,
+        &transcript,
+        vec![message],
+        now,
+    )
+    .await;
+    match outcome {
+        Ok(Outcome::Stored {
+            session, messages, ..
+        }) => Ok(sent(&session, &messages, session.last_seq)),
+        // A retried POST: answer from what is stored.
+        Ok(Outcome::AlreadySeen { seq, .. }) => answer(store, deps, id, seq, now).await,
+        Err(StoreError::Closed(_)) => Ok(closed()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The answer to a send: the visitor's message and whatever followed it.
+fn sent(session: &Session, new: &[Message], fallback_seq: u64) -> Response<Body> {
+    json_response(
+        200,
+        &json!({
+            "state": session.state.as_str(),
+            "messages": visible(new),
+            "last_seq": new.last().map(|m| m.seq).unwrap_or(fallback_seq),
+        }),
+    )
 }
 
 /// The reply to message `seq`: the one already stored after it, or a new decision.
@@ -351,8 +375,8 @@ async fn answer(
     } else {
         decide(store, deps, &session, &transcript, now).await?
     };
-    // What the visitor gets back: their message and whatever followed it. Built from the
-    // transcript already read plus what `decide` wrote; only a lost race reads again.
+    // Built from the transcript already read plus what `decide` wrote; only a lost race reads
+    // again.
     let new = match added {
         Some(added) => {
             let mut new: Vec<Message> = transcript.into_iter().filter(|m| m.seq >= seq).collect();
@@ -361,14 +385,7 @@ async fn answer(
         }
         None => store.messages_after(id, seq - 1).await?,
     };
-    Ok(json_response(
-        200,
-        &json!({
-            "state": session.state.as_str(),
-            "messages": visible(&new),
-            "last_seq": new.last().map(|m| m.seq).unwrap_or(seq),
-        }),
-    ))
+    Ok(sent(&session, &new, seq))
 }
 
 async fn decide(
@@ -378,24 +395,9 @@ async fn decide(
     transcript: &[Message],
     now: Timestamp,
 ) -> Result<(Session, Option<Vec<Message>>), WidgetError> {
-    let (message, change) = match deps.concierge.respond(session, transcript, now).await {
-        Decision::Silent => return Ok((session.clone(), Some(Vec::new()))),
-        Decision::Reply { text, fallback } => {
-            let m = NewMessage::new(Role::Assistant, text);
-            (if fallback { m.as_fallback() } else { m }, None)
-        }
-        Decision::Handoff { reason, notice } => {
-            tracing::info!(session_id = %session.id, reason = %reason.describe(), "handoff requested");
-            let t = Transition::new(SessionState::Assistant, SessionState::HandoffRequested)
-                .map_err(|e| WidgetError::Store(StoreError::Corrupt(e.to_string())))?;
-            (
-                NewMessage::new(Role::Assistant, notice),
-                Some(StateChange {
-                    transition: t,
-                    handoff_reason: Some(reason.describe()),
-                }),
-            )
-        }
+    let decision = deps.concierge.respond(session, transcript, now).await;
+    let Some((message, change)) = turn::answer_of(decision)? else {
+        return Ok((session.clone(), Some(Vec::new())));
     };
     match store.append(session, vec![message], change, now).await {
         Ok(Appended::Stored { session, messages }) => Ok((*session, Some(messages))),

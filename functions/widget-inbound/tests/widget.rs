@@ -539,3 +539,88 @@ async fn an_anonymous_visitor_who_signs_in_keeps_the_conversation() {
     .await;
     assert_eq!(laptop["session_id"], anon["session_id"]);
 }
+
+// ---- cost ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_answered_widget_message_costs_one_query_and_one_transaction() {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
+        assert!(
+            std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
+            "moto is required"
+        );
+        eprintln!("skipping: no AWS_ENDPOINT_URL_DYNAMODB (run scripts/test)");
+        return;
+    };
+    use casebridge::store::Retention;
+    use casebridge::store::dynamo::DynamoStore;
+    let counter = casebridge::aws::RequestCounter::default();
+    let client = counter.install(&casebridge::aws::local_dynamodb_client(&endpoint));
+    let table = format!("widget-cost-{:x}", Timestamp::now().as_nanosecond());
+    DynamoStore::create_table(&client, &table).await.unwrap();
+    let store = DynamoStore::new(client, table, Retention::default());
+    let send = |token: &str, path: &str, text: &str, id: &str| {
+        req(
+            "POST",
+            path,
+            Some(token),
+            Some(json!({"text": text, "client_id": id})),
+        )
+    };
+    // GIVEN a started session
+    let started = handle(
+        &store,
+        &deps(),
+        req("POST", "/widget/sessions", None, Some(json!({}))),
+        now(),
+    )
+    .await;
+    let Body::Text(b) = started.body() else {
+        panic!("no body")
+    };
+    let b: Value = serde_json::from_str(b).unwrap();
+    let (token, path) = (b["token"].as_str().unwrap().to_owned(), messages_path(&b));
+    counter.take();
+    // WHEN the visitor asks something the assistant answers
+    let r = handle(
+        &store,
+        &deps(),
+        send(&token, &path, "What is your return policy?", "c1"),
+        now(),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{:?}", r.body());
+    // THEN one query read the session with its transcript and one transaction stored both
+    let counts = counter.take();
+    assert_eq!(counts.get("Query"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("TransactWriteItems"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("GetItem"), None, "{counts:?}");
+    // AND the visitor got the message and the reply
+    let Body::Text(b) = r.body() else {
+        panic!("no body")
+    };
+    let b: Value = serde_json::from_str(b).unwrap();
+    let roles: Vec<&str> = b["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["customer", "assistant"], "{b}");
+    // AND a retried POST stores nothing and gets the same answer
+    let again = handle(
+        &store,
+        &deps(),
+        send(&token, &path, "What is your return policy?", "c1"),
+        now(),
+    )
+    .await;
+    let Body::Text(a) = again.body() else {
+        panic!("no body")
+    };
+    let a: Value = serde_json::from_str(a).unwrap();
+    assert_eq!(a["messages"], b["messages"]);
+    let id = SessionId::parse(path.split('/').nth(3).unwrap()).unwrap();
+    let (_, transcript) = store.transcript(id).await.unwrap().unwrap();
+    assert_eq!(transcript.len(), 2);
+}

@@ -14,7 +14,16 @@
 //!   whole conversation (and `sk BETWEEN M#… AND M#9…` reads only what is new: the widget poll).
 //!   Every append is one `TransactWriteItems`: the session update (conditional on the `last_seq`
 //!   the writer saw, which allocates seqs without gaps or doubles), the message puts, and a
-//!   provider-id item per message that has one (conditional on not existing: the dedupe).
+//!   provider-id item per message that has one (conditional on not existing: the dedupe). An
+//!   answered message is one append: the customer's message and the reply together
+//!   (`casebridge::turn`).
+//! - **An inbound turn reads twice** (`open_turn`): one `BatchGetItem` for the conversation's
+//!   active pointer and the customer's consent (two partitions, so no `Query` reaches both), then
+//!   one `Query` of the session's partition for the session and its transcript. A widget message
+//!   names its session, so it skips the first. Getting an SMS to one read would take keying the
+//!   session partition by the conversation (every by-id access would then pay a lookup) or
+//!   caching the pointer and consent in the container (a STOP handled by another container must
+//!   hold at once), so it stays at two.
 //! - **GSI `by_case`**: partition key `case_id`, projection ALL. Only session items carry
 //!   `case_id`, so the index is sparse. The reply webhook finds the session of a case through it.
 //! - **TTL** on `expires_at` (epoch seconds): every item gets written-at + retention; the session
@@ -32,13 +41,13 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
+    KeyType, KeysAndAttributes, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
     StreamSpecification, StreamViewType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use jiff::Timestamp;
 
 use super::{
-    Appended, Consent, MessageRef, Retention, SessionChanges, StateChange, Store, StoreError,
+    Appended, Consent, MessageRef, Retention, SessionChanges, StateChange, Store, StoreError, Turn,
 };
 use crate::domain::{
     CaseId, Channel, ContactId, ConversationKey, CreatioLink, Customer, DeliveryStatus, Message,
@@ -49,6 +58,7 @@ pub const CASE_INDEX: &str = "by_case";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 const META: &str = "META";
 const CONSENT: &str = "CONSENT";
+const ACTIVE: &str = "ACTIVE";
 /// How often an append re-reads and retries after another writer took the seq it wanted. Real
 /// traffic rarely has two writers on one session; the bound only stops a pathological livelock.
 const MAX_APPEND_ATTEMPTS: u32 = 16;
@@ -139,6 +149,124 @@ impl DynamoStore {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(items),
             }
+        }
+    }
+
+    /// The session item and its messages, in one `Query` of the session's partition.
+    async fn read_transcript(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, Vec<Message>)>, StoreError> {
+        let items = self.query_partition(id, None).await?;
+        let mut session = None;
+        let mut messages = Vec::with_capacity(items.len());
+        for item in &items {
+            match str_attr(item, "kind")? {
+                "session" => session = Some(session_from_item(item)?),
+                "message" => messages.push(message_from_item(item)?),
+                other => return Err(StoreError::Corrupt(format!("unexpected item kind {other}"))),
+            }
+        }
+        // `M#` sorts before `META`, and seqs are zero-padded, so messages are already in order.
+        Ok(session.map(|s| (s, messages)))
+    }
+
+    /// A conversation's active pointer and its customer's consent item, in one `BatchGetItem`
+    /// (they live in different partitions, so no `Query` can read both).
+    async fn pointer_and_consent(
+        &self,
+        key: &ConversationKey,
+    ) -> Result<(Option<Item>, Option<Item>), StoreError> {
+        let pointer_key = (conv_pk(key), ACTIVE);
+        let consent_key = (consent_pk(&key.customer), CONSENT);
+        let keys = KeysAndAttributes::builder()
+            .keys(key_item(&pointer_key.0, pointer_key.1))
+            .keys(key_item(&consent_key.0, consent_key.1))
+            .consistent_read(true)
+            .build()
+            .map_err(build_err)?;
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, keys)
+            .send()
+            .await
+            .map_err(backend)?;
+        let (mut pointer, mut consent) = (None, None);
+        let found = out
+            .responses
+            .and_then(|mut r| r.remove(&self.table))
+            .unwrap_or_default();
+        for item in found {
+            match str_attr(&item, "sk")? {
+                ACTIVE => pointer = Some(item),
+                CONSENT => consent = Some(item),
+                other => return Err(StoreError::Corrupt(format!("unexpected sort key {other}"))),
+            }
+        }
+        // Keys DynamoDB did not get to (throttled partitions) come back unprocessed rather than
+        // failing the call: read those one by one, each with the SDK's retries.
+        let unprocessed = out
+            .unprocessed_keys
+            .and_then(|mut u| u.remove(&self.table))
+            .map(|k| k.keys)
+            .unwrap_or_default();
+        for k in unprocessed {
+            match str_attr(&k, "sk")? {
+                ACTIVE => pointer = self.get(pointer_key.0.clone(), ACTIVE).await?,
+                CONSENT => consent = self.get(consent_key.0.clone(), CONSENT).await?,
+                other => return Err(StoreError::Corrupt(format!("unexpected sort key {other}"))),
+            }
+        }
+        Ok((pointer, consent))
+    }
+
+    /// Opens a new session for `key` in one transaction with its active pointer: the pointer
+    /// must not exist, or must still name `stale` (a closed session left behind). None when
+    /// another writer opened or re-pointed the conversation first.
+    async fn try_open(
+        &self,
+        key: &ConversationKey,
+        stale: Option<SessionId>,
+        now: Timestamp,
+    ) -> Result<Option<Session>, StoreError> {
+        let session = Session::open(key.clone(), now);
+        let expires = self.retention.expires_at(now);
+        let put_meta = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(session_to_item(&session, expires)))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(build_err)?;
+        let mut pointer = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(conv_pk(key)))
+            .item("sk", s(ACTIVE))
+            .item("kind", s("active"))
+            .item("session_id", s(session.id.to_string()))
+            .item(TTL_ATTRIBUTE, n(expires));
+        pointer = match stale {
+            Some(old) => pointer
+                .condition_expression("attribute_not_exists(pk) OR session_id = :old")
+                .expression_attribute_values(":old", s(old.to_string())),
+            None => pointer.condition_expression("attribute_not_exists(pk)"),
+        };
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_meta).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .put(pointer.build().map_err(build_err)?)
+                    .build(),
+            )
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Some(session)),
+            // Somebody else opened (or re-pointed) this conversation first.
+            Err(e) if cancellation_codes(&e).is_some() => Ok(None),
+            Err(e) => Err(backend(e)),
         }
     }
 
@@ -272,57 +400,54 @@ impl Store for DynamoStore {
         key: &ConversationKey,
         now: Timestamp,
     ) -> Result<(Session, bool), StoreError> {
-        let pointer_pk = conv_pk(key);
         for attempt in 0..MAX_APPEND_ATTEMPTS {
-            let mut stale: Option<String> = None;
-            if let Some(ptr) = self.get(pointer_pk.clone(), "ACTIVE").await? {
+            let mut stale = None;
+            if let Some(ptr) = self.get(conv_pk(key), ACTIVE).await? {
                 let sid = session_id_attr(&ptr)?;
                 match self.get_session(sid).await? {
                     Some(s) if s.state != SessionState::Closed => return Ok((s, false)),
-                    _ => stale = Some(sid.to_string()),
+                    _ => stale = Some(sid),
                 }
             }
-            let session = Session::open(key.clone(), now);
-            let expires = self.retention.expires_at(now);
-            let put_meta = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(session_to_item(&session, expires)))
-                .condition_expression("attribute_not_exists(pk)")
-                .build()
-                .map_err(build_err)?;
-            let mut pointer = Put::builder()
-                .table_name(&self.table)
-                .item("pk", s(pointer_pk.clone()))
-                .item("sk", s("ACTIVE"))
-                .item("kind", s("active"))
-                .item("session_id", s(session.id.to_string()))
-                .item(TTL_ATTRIBUTE, n(expires));
-            pointer = match &stale {
-                Some(old) => pointer
-                    .condition_expression("attribute_not_exists(pk) OR session_id = :old")
-                    .expression_attribute_values(":old", s(old.clone())),
-                None => pointer.condition_expression("attribute_not_exists(pk)"),
-            };
-            let res = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(put_meta).build())
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .put(pointer.build().map_err(build_err)?)
-                        .build(),
-                )
-                .send()
-                .await;
-            match res {
-                Ok(_) => return Ok((session, true)),
-                // Somebody else opened (or re-pointed) this conversation first: read theirs.
-                Err(e) if cancellation_codes(&e).is_some() => {
-                    contention_backoff(attempt).await;
-                    continue;
-                }
-                Err(e) => return Err(backend(e)),
+            if let Some(session) = self.try_open(key, stale, now).await? {
+                return Ok((session, true));
             }
+            contention_backoff(attempt).await;
+        }
+        Err(StoreError::Contention(SessionId::from_uuid(
+            uuid::Uuid::nil(),
+        )))
+    }
+
+    async fn open_turn(&self, key: &ConversationKey, now: Timestamp) -> Result<Turn, StoreError> {
+        for attempt in 0..MAX_APPEND_ATTEMPTS {
+            // One request for the pointer and the consent, one for the session with its messages.
+            let (pointer, consent) = self.pointer_and_consent(key).await?;
+            let consent = consent_from_item(consent.as_ref())?;
+            let mut stale = None;
+            if let Some(ptr) = pointer {
+                let sid = session_id_attr(&ptr)?;
+                match self.read_transcript(sid).await? {
+                    Some((session, transcript)) if session.state != SessionState::Closed => {
+                        return Ok(Turn {
+                            session,
+                            transcript,
+                            consent,
+                            opened: false,
+                        });
+                    }
+                    _ => stale = Some(sid),
+                }
+            }
+            if let Some(session) = self.try_open(key, stale, now).await? {
+                return Ok(Turn {
+                    session,
+                    transcript: Vec::new(),
+                    consent,
+                    opened: true,
+                });
+            }
+            contention_backoff(attempt).await;
         }
         Err(StoreError::Contention(SessionId::from_uuid(
             uuid::Uuid::nil(),
@@ -330,7 +455,7 @@ impl Store for DynamoStore {
     }
 
     async fn active_session(&self, key: &ConversationKey) -> Result<Option<Session>, StoreError> {
-        let Some(ptr) = self.get(conv_pk(key), "ACTIVE").await? else {
+        let Some(ptr) = self.get(conv_pk(key), ACTIVE).await? else {
             return Ok(None);
         };
         let sid = session_id_attr(&ptr)?;
@@ -348,18 +473,7 @@ impl Store for DynamoStore {
         &self,
         id: SessionId,
     ) -> Result<Option<(Session, Vec<Message>)>, StoreError> {
-        let items = self.query_partition(id, None).await?;
-        let mut session = None;
-        let mut messages = Vec::with_capacity(items.len());
-        for item in &items {
-            match str_attr(item, "kind")? {
-                "session" => session = Some(session_from_item(item)?),
-                "message" => messages.push(message_from_item(item)?),
-                other => return Err(StoreError::Corrupt(format!("unexpected item kind {other}"))),
-            }
-        }
-        // `M#` sorts before `META`, and seqs are zero-padded, so messages are already in order.
-        Ok(session.map(|s| (s, messages)))
+        self.read_transcript(id).await
     }
 
     async fn messages_after(&self, id: SessionId, after: u64) -> Result<Vec<Message>, StoreError> {
@@ -575,7 +689,7 @@ impl Store for DynamoStore {
                 .delete_item()
                 .table_name(&self.table)
                 .key("pk", s(conv_pk(&session.key)))
-                .key("sk", s("ACTIVE"))
+                .key("sk", s(ACTIVE))
                 .condition_expression("session_id = :sid")
                 .expression_attribute_values(":sid", s(id.to_string()))
                 .send()
@@ -703,17 +817,7 @@ impl Store for DynamoStore {
     }
 
     async fn consent(&self, customer: &Customer) -> Result<Consent, StoreError> {
-        let item = self.get(consent_pk(customer), CONSENT).await?;
-        Ok(
-            match item.as_ref().and_then(|i| opt_str(i, "opted_out_at")) {
-                Some(at) => Consent::OptedOut {
-                    since: at.parse().map_err(|_| {
-                        StoreError::Corrupt("consent item has a bad opted_out_at".into())
-                    })?,
-                },
-                None => Consent::Granted,
-            },
-        )
+        consent_from_item(self.get(consent_pk(customer), CONSENT).await?.as_ref())
     }
 
     async fn set_consent(
@@ -762,7 +866,7 @@ impl Store for DynamoStore {
         let delete_old = aws_sdk_dynamodb::types::Delete::builder()
             .table_name(&self.table)
             .key("pk", s(conv_pk(&seen.key)))
-            .key("sk", s("ACTIVE"))
+            .key("sk", s(ACTIVE))
             .condition_expression("attribute_not_exists(pk) OR session_id = :id")
             .expression_attribute_values(":id", s(id.to_string()))
             .build()
@@ -770,7 +874,7 @@ impl Store for DynamoStore {
         let put_new = Put::builder()
             .table_name(&self.table)
             .item("pk", s(conv_pk(to)))
-            .item("sk", s("ACTIVE"))
+            .item("sk", s(ACTIVE))
             .item("kind", s("active"))
             .item("session_id", s(id.to_string()))
             .item(TTL_ATTRIBUTE, n(expires))
@@ -795,7 +899,7 @@ impl Store for DynamoStore {
                 let failed = |i: usize| codes.get(i).is_some_and(|c| c == "ConditionalCheckFailed");
                 if failed(2) {
                     // The new key's pointer may be left over from a closed session.
-                    let pointer = self.get(conv_pk(to), "ACTIVE").await?;
+                    let pointer = self.get(conv_pk(to), ACTIVE).await?;
                     let live = match pointer.as_ref().map(session_id_attr).transpose()? {
                         Some(other) => self
                             .get_session(other)
@@ -812,7 +916,7 @@ impl Store for DynamoStore {
                             .delete_item()
                             .table_name(&self.table)
                             .key("pk", s(conv_pk(to)))
-                            .key("sk", s("ACTIVE"))
+                            .key("sk", s(ACTIVE))
                             .condition_expression("session_id = :id")
                             .expression_attribute_values(":id", s(other.to_string()))
                             .send()
@@ -968,6 +1072,21 @@ fn time_attr(item: &Item, name: &str) -> Result<Timestamp, StoreError> {
 
 fn session_id_attr(item: &Item) -> Result<SessionId, StoreError> {
     SessionId::parse(str_attr(item, "session_id")?).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn key_item(pk: &str, sk: &str) -> Item {
+    Item::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn consent_from_item(item: Option<&Item>) -> Result<Consent, StoreError> {
+    Ok(match item.and_then(|i| opt_str(i, "opted_out_at")) {
+        Some(at) => Consent::OptedOut {
+            since: at
+                .parse()
+                .map_err(|_| StoreError::Corrupt("consent item has a bad opted_out_at".into()))?,
+        },
+        None => Consent::Granted,
+    })
 }
 
 fn session_to_item(session: &Session, expires: i64) -> Item {

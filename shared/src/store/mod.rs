@@ -119,6 +119,19 @@ pub enum Consent {
     OptedOut { since: Timestamp },
 }
 
+/// What an inbound customer turn reads before the assistant decides (see [`Store::open_turn`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Turn {
+    /// The conversation's active session.
+    pub session: Session,
+    /// Its messages in seq order (empty for a session this call opened).
+    pub transcript: Vec<Message>,
+    /// The customer's consent to be messaged.
+    pub consent: Consent,
+    /// Whether this call opened the session.
+    pub opened: bool,
+}
+
 /// Where a provider message id was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageRef {
@@ -135,6 +148,29 @@ pub trait Store: Send + Sync {
         key: &ConversationKey,
         now: Timestamp,
     ) -> Result<(Session, bool), StoreError>;
+
+    /// Everything an inbound turn reads before the assistant decides: the conversation's active
+    /// session (opened when there is none, as [`Store::find_or_open`]), its transcript and the
+    /// customer's consent. One call so that a backend can read them in as few requests as it
+    /// allows (DynamoDB: one `BatchGetItem` and one `Query` for an open session, instead of four
+    /// reads).
+    async fn open_turn(&self, key: &ConversationKey, now: Timestamp) -> Result<Turn, StoreError> {
+        let (session, opened) = self.find_or_open(key, now).await?;
+        let (session, transcript) = if opened {
+            (session, Vec::new())
+        } else {
+            self.transcript(session.id)
+                .await?
+                .unwrap_or((session, Vec::new()))
+        };
+        let consent = self.consent(&key.customer).await?;
+        Ok(Turn {
+            session,
+            transcript,
+            consent,
+            opened,
+        })
+    }
 
     /// The active session for this conversation, if any.
     async fn active_session(&self, key: &ConversationKey) -> Result<Option<Session>, StoreError>;

@@ -1,0 +1,197 @@
+//! One customer turn: what the customer sent and the assistant's answer, stored in one write.
+//!
+//! Both inbound functions (SMS, widget) read the conversation once ([`Store::open_turn`],
+//! [`Store::transcript`]) and hand that to [`answer`] with the new message. The assistant decides
+//! on the transcript with the new message added in memory, and the message and the answer are
+//! written by one [`Store::append`] (one DynamoDB transaction), so an answered message costs one
+//! read and one write where it used to cost a write, a read and a write.
+//!
+//! The one thing this must not do is let the customer's message wait on the assistant: a model
+//! behind a network can take seconds, and a function that dies meanwhile would lose a message
+//! nobody will resend. So the decision gets [`DURABLE_WITHIN`]; when it is not ready by then, the
+//! message is stored on its own while the assistant keeps thinking, and the answer follows in a
+//! second write, exactly as before. The rules assistant answers in microseconds and always takes
+//! the one-write path; an OpenAI-compatible model usually takes the two-write one.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::assistant::{Concierge, Decision};
+use crate::domain::{
+    Message, MessageText, NewMessage, Role, Session, SessionId, SessionState, Transition,
+};
+use crate::store::{Appended, StateChange, Store, StoreError};
+
+/// How long a customer's message may stay unstored while the assistant decides.
+pub const DURABLE_WITHIN: Duration = Duration::from_millis(500);
+
+/// What [`answer`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The customer's messages were stored, and the answer with them when there is one.
+    Stored {
+        /// The session as it now is (`HandoffRequested` after a handoff).
+        session: Box<Session>,
+        /// Everything this turn wrote, with seqs: the customer's messages, then the answer.
+        messages: Vec<Message>,
+        /// What to send the customer; None when the assistant stays silent (a person has the
+        /// conversation) or another writer answered first.
+        reply: Option<MessageText>,
+    },
+    /// The first message has a provider id that was stored before (a redelivery or a retried
+    /// request): nothing was written. The caller answers from what is stored.
+    AlreadySeen { session_id: SessionId, seq: u64 },
+}
+
+/// Stores `inbound` (the customer's message, and any notes that go with it) on `session`, asks the
+/// assistant about it, and stores the answer: together when the decision is ready within
+/// [`DURABLE_WITHIN`], one after the other otherwise. `transcript` is the session's messages as
+/// read with `session`.
+///
+/// Errors: `Closed` when the session closed since it was read (nothing stored; the caller opens
+/// the next one or tells the customer), and the store's own failures.
+pub async fn answer(
+    store: &dyn Store,
+    concierge: &Concierge,
+    session: &Session,
+    transcript: &[Message],
+    inbound: Vec<NewMessage>,
+    now: Timestamp,
+) -> Result<Outcome, StoreError> {
+    // The transcript the assistant sees: what is stored, then the new messages with the seqs
+    // they will most likely get (the append allocates the real ones).
+    let mut seen = transcript.to_vec();
+    seen.extend(inbound.iter().cloned().enumerate().map(|(i, m)| Message {
+        seq: session.last_seq + 1 + i as u64,
+        role: m.role,
+        text: m.text,
+        provider_id: m.provider_id,
+        at: now,
+        attachments: m.attachments,
+        delivery: None,
+        fallback: m.fallback,
+    }));
+    let decision = concierge.respond(session, &seen, now);
+    tokio::pin!(decision);
+    let ready = tokio::select! {
+        d = &mut decision => Some(d),
+        () = tokio::time::sleep(DURABLE_WITHIN) => None,
+    };
+    match ready {
+        Some(decision) => together(store, session, inbound, decision, now).await,
+        None => {
+            tracing::info!(session_id = %session.id, "assistant is slow; storing the message first");
+            let (stored, decision) =
+                tokio::join!(store.append(session, inbound, None, now), decision);
+            let (session, mut messages) = match stored? {
+                Appended::Stored { session, messages } => (session, messages),
+                Appended::AlreadySeen { session_id, seq } => {
+                    return Ok(Outcome::AlreadySeen { session_id, seq });
+                }
+            };
+            let Some((answer, change)) = answer_of(decision)? else {
+                return Ok(Outcome::Stored {
+                    session,
+                    messages,
+                    reply: None,
+                });
+            };
+            let text = answer.text.clone();
+            match store.append(&session, vec![answer], change, now).await {
+                Ok(Appended::Stored {
+                    session,
+                    messages: added,
+                }) => {
+                    messages.extend(added);
+                    Ok(Outcome::Stored {
+                        session,
+                        messages,
+                        reply: Some(text),
+                    })
+                }
+                // Another delivery or a person got there first: say nothing rather than twice.
+                Ok(Appended::AlreadySeen { .. })
+                | Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => {
+                    Ok(Outcome::Stored {
+                        session,
+                        messages,
+                        reply: None,
+                    })
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// The one-write path: the customer's messages and the answer in one append.
+async fn together(
+    store: &dyn Store,
+    session: &Session,
+    inbound: Vec<NewMessage>,
+    decision: Decision,
+    now: Timestamp,
+) -> Result<Outcome, StoreError> {
+    let answer = answer_of(decision)?;
+    let text = answer.as_ref().map(|(m, _)| m.text.clone());
+    let mut batch = inbound.clone();
+    let mut change = None;
+    if let Some((m, c)) = answer {
+        batch.push(m);
+        change = c;
+    }
+    match store.append(session, batch, change, now).await {
+        Ok(Appended::Stored { session, messages }) => Ok(Outcome::Stored {
+            session,
+            messages,
+            reply: text,
+        }),
+        Ok(Appended::AlreadySeen { session_id, seq }) => {
+            Ok(Outcome::AlreadySeen { session_id, seq })
+        }
+        // The handoff's transition lost: the session left the assistant since it was read (a
+        // racing delivery handed off, a person took over). The customer's message still goes
+        // in; the answer, decided on a state that no longer holds, does not.
+        Err(StoreError::StateChanged { .. }) => {
+            match store.append(session, inbound, None, now).await? {
+                Appended::Stored { session, messages } => Ok(Outcome::Stored {
+                    session,
+                    messages,
+                    reply: None,
+                }),
+                Appended::AlreadySeen { session_id, seq } => {
+                    Ok(Outcome::AlreadySeen { session_id, seq })
+                }
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The message (and state change) a decision stores; None for silence. For a caller that decides
+/// on its own (answering a redelivery from what is stored).
+pub fn answer_of(
+    decision: Decision,
+) -> Result<Option<(NewMessage, Option<StateChange>)>, StoreError> {
+    Ok(match decision {
+        Decision::Silent => None,
+        Decision::Reply { text, fallback } => {
+            let m = NewMessage::new(Role::Assistant, text);
+            Some((if fallback { m.as_fallback() } else { m }, None))
+        }
+        Decision::Handoff { reason, notice } => {
+            tracing::info!(reason = %reason.describe(), "handoff requested");
+            let transition =
+                Transition::new(SessionState::Assistant, SessionState::HandoffRequested)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Some((
+                NewMessage::new(Role::Assistant, notice),
+                Some(StateChange {
+                    transition,
+                    handoff_reason: Some(reason.describe()),
+                }),
+            ))
+        }
+    })
+}
