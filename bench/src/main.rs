@@ -77,34 +77,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => println!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/bench starts moto)"),
     }
 
-    println!("\n## Cold start under a Runtime API emulator (release, median of 5)\n");
+    println!(
+        "\n## Cold start under a Runtime API emulator (release, median of {ROUNDS} interleaved rounds)\n"
+    );
     let release = target_release();
     let env = function_env();
-    let hello = release.join("hello-lambda");
-    let mut hello_init = Duration::ZERO;
-    let mut starts = Vec::new();
+    let mut bins = Vec::new();
     for name in std::iter::once("hello-lambda").chain(FUNCTIONS) {
         let bin = release.join(name);
-        if !bin.exists() {
+        if bin.exists() {
+            bins.push((name, bin));
+        } else {
             println!(
                 "{} missing: build with `cargo build --release --workspace --bins`",
                 bin.display()
             );
-            continue;
         }
-        let mut inits = Vec::new();
-        let mut firsts = Vec::new();
-        let mut rss = 0;
-        let mut response = String::new();
-        for _ in 0..5 {
-            let s = coldstart::start_once(&bin, &env, first_event(name)).await?;
-            inits.push(s.init);
-            firsts.push(s.first_invocation);
-            rss = rss.max(s.peak_rss_kb);
-            response = s.response;
+    }
+    // Round-robin, so that whatever else the machine does at some moment weighs on every binary
+    // alike and the ratio to hello-world stays fair.
+    let mut samples: Vec<(Vec<Duration>, Vec<Duration>, u64, String)> =
+        vec![(Vec::new(), Vec::new(), 0, String::new()); bins.len()];
+    for _ in 0..ROUNDS {
+        for ((name, bin), sample) in bins.iter().zip(samples.iter_mut()) {
+            let s = coldstart::start_once(bin, &env, first_event(name)).await?;
+            sample.0.push(s.init);
+            sample.1.push(s.first_invocation);
+            sample.2 = sample.2.max(s.peak_rss_kb);
+            sample.3 = s.response;
         }
+    }
+    let mut hello_init = Duration::ZERO;
+    let mut starts = Vec::new();
+    for ((name, bin), (inits, firsts, rss, response)) in bins.iter().zip(samples) {
         let init = coldstart::median(inits);
-        if bin == hello {
+        if *name == "hello-lambda" {
             hello_init = init;
         }
         let status = serde_json::from_str::<serde_json::Value>(&response)
@@ -113,11 +120,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|s| s.to_string())
             .unwrap_or_else(|| "stream response".into());
         starts.push((
-            name,
+            *name,
             init,
             coldstart::median(firsts),
             rss,
-            std::fs::metadata(&bin)?.len(),
+            std::fs::metadata(bin)?.len(),
             status,
         ));
     }
@@ -174,6 +181,9 @@ fn starts_for_cost(
 
 /// What each function needs to start: dummy but well-formed, and nothing that reaches a network
 /// during init.
+/// Cold starts per binary; the median is reported.
+const ROUNDS: usize = 15;
+
 fn function_env() -> Vec<(String, String)> {
     [
         ("TABLE_NAME", "bench"),

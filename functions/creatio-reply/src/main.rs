@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let deps = creatio_reply::Deps::from_config(&config)?;
-    let store = store::connect_dynamodb(&config).await?;
+    let store = store::connect_lambda_dynamodb(&config)?;
     lambda_http::run(lambda_http::service_fn(|event| {
         creatio_reply::handler(&store, &deps, event)
     }))

@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let deps = handoff::Deps::from_config(&config)?;
-    let store = store::connect_dynamodb(&config).await?;
+    let store = store::connect_lambda_dynamodb(&config)?;
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
         handoff::handler(&store, &deps, event)
     }))

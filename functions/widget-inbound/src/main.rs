@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use casebridge::{aws, config::Config, store, telemetry};
+use casebridge::config::{Config, ProcessEnv};
+use casebridge::{aws, store, telemetry};
 use widget_inbound::attachment_store::S3Attachments;
 
 #[tokio::main]
@@ -12,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let mut deps = widget_inbound::Deps::from_config(&config)?;
-    let sdk = aws::sdk_config().await;
+    let sdk = aws::lambda_sdk_config(&ProcessEnv)?;
     if let Some(bucket) = deps.widget.attachments.bucket.clone() {
         let s3 = aws_sdk_s3::Client::new(&sdk);
         deps = deps.with_attachments(Arc::new(S3Attachments::new(s3, bucket)));

@@ -282,8 +282,18 @@ impl Retention {
     }
 }
 
-/// The production store for a Lambda function: DynamoDB on `TABLE_NAME`, through the SDK's
-/// standard region/credential/endpoint chain. Called once in `main`.
+/// The production store for a Lambda function: DynamoDB on `TABLE_NAME`, with the region,
+/// credentials and endpoint the Lambda runtime's variables give ([`crate::aws::lambda_sdk_config`]).
+/// Called once in `main`.
+pub fn connect_lambda_dynamodb(
+    config: &crate::config::Config,
+) -> Result<dynamo::DynamoStore, crate::config::ConfigError> {
+    let sdk = crate::aws::lambda_sdk_config(&crate::config::ProcessEnv)?;
+    connect_dynamodb_with(&sdk, config)
+}
+
+/// The store for the operator CLI: DynamoDB on `TABLE_NAME` through the SDK's full
+/// region/credential/endpoint chain (profiles, `AWS_PROFILE`, assumed roles).
 pub async fn connect_dynamodb(
     config: &crate::config::Config,
 ) -> Result<dynamo::DynamoStore, crate::config::ConfigError> {
