@@ -50,7 +50,7 @@ pub async fn receive(
         let session = turn.session;
         tracing::Span::current().record("session_id", tracing::field::display(session.id));
 
-        // 2. A question: one read (above), one write.
+        // 2. A question: the reads above, then one write for the message and the reply.
         let keyword = keywords::classify(&sms.body);
         if keyword.is_none() && turn.consent == Consent::Granted {
             let inbound = vec![inbound_message(&sms)];
