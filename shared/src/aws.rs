@@ -5,14 +5,16 @@
 //! SDK's own hyper/rustls stack. Why: one TLS stack and one set of trust roots in the binary, and
 //! a cold start that does not read and parse the system's certificate directory twice (the SDK's
 //! client and reqwest's platform verifier each did, ~2 ms apiece; see `http.rs` for the roots).
-//! Region, credentials and the endpoint come from the SDK's standard chain: `AWS_REGION`, the
-//! Lambda role, and `AWS_ENDPOINT_URL_DYNAMODB` for a local DynamoDB or moto.
+//!
+//! Region, credentials and endpoint overrides: a Lambda function reads the variables the runtime
+//! sets ([`lambda_sdk_config`]); the CLI, on an operator's machine, uses aws-config's full chain
+//! ([`sdk_config`]).
 
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use crate::config::{ConfigError, Source};
+use crate::config::{ConfigError, Source, missing, var};
 use aws_sdk_dynamodb::config::{RuntimeComponents, SharedHttpClient};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
@@ -42,37 +44,34 @@ pub async fn sdk_config() -> SdkConfig {
 /// variables the function stops at start-up with the one it misses named.
 pub fn lambda_sdk_config(src: &dyn Source) -> Result<SdkConfig, ConfigError> {
     let required = |name: &'static str| {
-        src.get(name)
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError::Missing {
+        var(src, name).ok_or_else(|| {
+            missing(
                 name,
-                hint: "the Lambda runtime sets it (from the function's region and role); set it for a local run",
-            })
+                "the Lambda runtime sets it (from the function's region and role); set it for a local run",
+            )
+        })
     };
     let region = required("AWS_REGION")?;
     let credentials = aws_sdk_dynamodb::config::Credentials::new(
         required("AWS_ACCESS_KEY_ID")?,
         required("AWS_SECRET_ACCESS_KEY")?,
-        src.get("AWS_SESSION_TOKEN").filter(|t| !t.is_empty()),
+        var(src, "AWS_SESSION_TOKEN"),
         None,
         "lambda-environment",
     );
     let mut endpoints = EndpointOverrides::default();
     for name in ENDPOINT_VARIABLES {
-        if let Some(url) = src.get(name).filter(|v| !v.trim().is_empty()) {
-            let url = url.trim().to_owned();
-            match url.parse::<http::Uri>() {
-                Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
-                }
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name,
-                        reason: format!("{url:?} is not an http(s) URL"),
-                    });
-                }
-            }
-            endpoints.0.push((name, url));
+        let Some(url) = var(src, name) else { continue };
+        let uri = url.parse::<http::Uri>().ok();
+        if !uri
+            .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
+        {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: format!("{url:?} is not an http(s) URL"),
+            });
         }
+        endpoints.0.push((name, url));
     }
     let mut builder = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())

@@ -289,12 +289,12 @@ pub struct Config {
     pub rules_path: Option<PathBuf>,
 }
 
-fn missing(name: &'static str, hint: &'static str) -> ConfigError {
+pub(crate) fn missing(name: &'static str, hint: &'static str) -> ConfigError {
     ConfigError::Missing { name, hint }
 }
 
-/// A variable that is set and not blank.
-fn var(src: &dyn Source, name: &str) -> Option<String> {
+/// A variable that is set and not blank, trimmed.
+pub(crate) fn var(src: &dyn Source, name: &str) -> Option<String> {
     src.get(name)
         .map(|v| v.trim().to_owned())
         .filter(|v| !v.is_empty())

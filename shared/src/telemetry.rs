@@ -1,7 +1,6 @@
 //! Logging: `tracing` with JSON lines (CloudWatch Logs Insights reads the fields), level from
 //! `RUST_LOG` (default `info`). Handlers open one span per invocation carrying the session id;
 //! phone numbers go into fields masked (`PhoneNumber::masked`), message text never.
-
 //!
 //! The filter is `tracing_subscriber`'s `Targets` (`info`, `warn,casebridge=debug`), not
 //! `EnvFilter`: the same `target=level` directives a deployment sets, without `EnvFilter`'s

@@ -47,7 +47,8 @@ pub enum Outcome {
 /// Stores `inbound` (the customer's message, and any notes that go with it) on `session`, asks the
 /// assistant about it, and stores the answer: together when the decision is ready within
 /// [`DURABLE_WITHIN`], one after the other otherwise. `transcript` is the session's messages as
-/// read with `session`.
+/// read with `session`; it is taken by value because the assistant sees it with the new messages
+/// appended, and copying a long transcript on every message is waste.
 ///
 /// Errors: `Closed` when the session closed since it was read (nothing stored; the caller opens
 /// the next one or tells the customer), and the store's own failures.
@@ -55,24 +56,20 @@ pub async fn answer(
     store: &dyn Store,
     concierge: &Concierge,
     session: &Session,
-    transcript: &[Message],
+    mut transcript: Vec<Message>,
     inbound: Vec<NewMessage>,
     now: Timestamp,
 ) -> Result<Outcome, StoreError> {
-    // The transcript the assistant sees: what is stored, then the new messages with the seqs
-    // they will most likely get (the append allocates the real ones).
-    let mut seen = transcript.to_vec();
-    seen.extend(inbound.iter().cloned().enumerate().map(|(i, m)| Message {
-        seq: session.last_seq + 1 + i as u64,
-        role: m.role,
-        text: m.text,
-        provider_id: m.provider_id,
-        at: now,
-        attachments: m.attachments,
-        delivery: None,
-        fallback: m.fallback,
-    }));
-    let decision = concierge.respond(session, &seen, now);
+    // What the assistant sees: what is stored, then the new messages with the seqs they will most
+    // likely get (the append allocates the real ones).
+    transcript.extend(
+        inbound
+            .iter()
+            .cloned()
+            .enumerate()
+            .map(|(i, m)| m.stored(session.last_seq + 1 + i as u64, now)),
+    );
+    let decision = concierge.respond(session, &transcript, now);
     tokio::pin!(decision);
     let ready = tokio::select! {
         d = &mut decision => Some(d),
@@ -84,44 +81,54 @@ pub async fn answer(
             tracing::info!(session_id = %session.id, "assistant is slow; storing the message first");
             let (stored, decision) =
                 tokio::join!(store.append(session, inbound, None, now), decision);
-            let (session, mut messages) = match stored? {
-                Appended::Stored { session, messages } => (session, messages),
+            match stored? {
+                Appended::Stored { session, messages } => {
+                    then_the_answer(store, session, messages, decision, now).await
+                }
                 Appended::AlreadySeen { session_id, seq } => {
-                    return Ok(Outcome::AlreadySeen { session_id, seq });
+                    Ok(Outcome::AlreadySeen { session_id, seq })
                 }
-            };
-            let Some((answer, change)) = answer_of(decision)? else {
-                return Ok(Outcome::Stored {
-                    session,
-                    messages,
-                    reply: None,
-                });
-            };
-            let text = answer.text.clone();
-            match store.append(&session, vec![answer], change, now).await {
-                Ok(Appended::Stored {
-                    session,
-                    messages: added,
-                }) => {
-                    messages.extend(added);
-                    Ok(Outcome::Stored {
-                        session,
-                        messages,
-                        reply: Some(text),
-                    })
-                }
-                // Another delivery or a person got there first: say nothing rather than twice.
-                Ok(Appended::AlreadySeen { .. })
-                | Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => {
-                    Ok(Outcome::Stored {
-                        session,
-                        messages,
-                        reply: None,
-                    })
-                }
-                Err(e) => Err(e),
             }
         }
+    }
+}
+
+/// The two-write path, second write: the answer after the customer's messages (`messages`),
+/// which are already stored on `session`.
+async fn then_the_answer(
+    store: &dyn Store,
+    session: Box<Session>,
+    mut messages: Vec<Message>,
+    decision: Decision,
+    now: Timestamp,
+) -> Result<Outcome, StoreError> {
+    let silent = |session, messages| {
+        Ok(Outcome::Stored {
+            session,
+            messages,
+            reply: None,
+        })
+    };
+    let Some((answer, change)) = answer_of(decision)? else {
+        return silent(session, messages);
+    };
+    let text = answer.text.clone();
+    match store.append(&session, vec![answer], change, now).await {
+        Ok(Appended::Stored {
+            session,
+            messages: added,
+        }) => {
+            messages.extend(added);
+            Ok(Outcome::Stored {
+                session,
+                messages,
+                reply: Some(text),
+            })
+        }
+        // Another delivery or a person got there first: say nothing rather than twice.
+        Ok(Appended::AlreadySeen { .. })
+        | Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => silent(session, messages),
+        Err(e) => Err(e),
     }
 }
 

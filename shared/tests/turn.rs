@@ -38,7 +38,7 @@ async fn ask(
         store,
         &Concierge::embedded_default(),
         &turn.session,
-        &turn.transcript,
+        turn.transcript.clone(),
         vec![message],
         now(),
     )
@@ -131,7 +131,7 @@ async fn a_slow_assistant_never_holds_the_message_back() {
                 store.as_ref(),
                 &concierge,
                 &turn.session,
-                &turn.transcript,
+                turn.transcript,
                 vec![customer("Where is my order?")],
                 now(),
             )

@@ -2,8 +2,8 @@
 //!
 //! 1. Continuity: the active session for (customer number, our number), unless it has been idle
 //!    longer than `SMS_IDLE_TIMEOUT_MINUTES`, in which case it is closed and a new one opened.
-//!    One read brings the session, its transcript and the customer's consent
-//!    ([`Store::open_turn`]).
+//!    One store call brings the session, its transcript and the customer's consent
+//!    ([`Store::open_turn`]; two DynamoDB reads).
 //! 2. The common case, a question from a customer who has not opted out, is one
 //!    [`turn::answer`]: the assistant decides on the transcript plus this message, and the message
 //!    and the reply (or the handoff notice with the state change) are stored in one transaction.
@@ -54,7 +54,7 @@ pub async fn receive(
         let keyword = keywords::classify(&sms.body);
         if keyword.is_none() && turn.consent == Consent::Granted {
             let inbound = vec![inbound_message(&sms)];
-            match turn::answer(store, &deps.concierge, &session, &turn.transcript, inbound, now)
+            match turn::answer(store, &deps.concierge, &session, turn.transcript, inbound, now)
                 .await
             {
                 Ok(Outcome::Stored { reply, .. }) => {

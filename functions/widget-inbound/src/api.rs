@@ -330,7 +330,7 @@ async fn send(
         store,
         &deps.concierge,
         &session,
-        &transcript,
+        transcript,
         vec![message],
         now,
     )

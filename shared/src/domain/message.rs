@@ -199,6 +199,22 @@ impl NewMessage {
         }
     }
 
+    /// The message as stored with `seq` at `at`: an outbound one starts with its delivery
+    /// pending. Both stores build their messages with it, and the turn builds the messages the
+    /// assistant sees before they are stored.
+    pub fn stored(self, seq: u64, at: Timestamp) -> Message {
+        Message {
+            seq,
+            delivery: self.role.is_outbound().then_some(DeliveryStatus::Pending),
+            role: self.role,
+            text: self.text,
+            provider_id: self.provider_id,
+            at,
+            attachments: self.attachments,
+            fallback: self.fallback,
+        }
+    }
+
     pub fn as_fallback(mut self) -> Self {
         self.fallback = true;
         self

@@ -177,11 +177,10 @@ impl DynamoStore {
         &self,
         key: &ConversationKey,
     ) -> Result<(Option<Item>, Option<Item>), StoreError> {
-        let pointer_key = (conv_pk(key), ACTIVE);
-        let consent_key = (consent_pk(&key.customer), CONSENT);
+        let (pointer_pk, consent_pk) = (conv_pk(key), consent_pk(&key.customer));
         let keys = KeysAndAttributes::builder()
-            .keys(key_item(&pointer_key.0, pointer_key.1))
-            .keys(key_item(&consent_key.0, consent_key.1))
+            .keys(key_item(&pointer_pk, ACTIVE))
+            .keys(key_item(&consent_pk, CONSENT))
             .consistent_read(true)
             .build()
             .map_err(build_err)?;
@@ -213,8 +212,8 @@ impl DynamoStore {
             .unwrap_or_default();
         for k in unprocessed {
             match str_attr(&k, "sk")? {
-                ACTIVE => pointer = self.get(pointer_key.0.clone(), ACTIVE).await?,
-                CONSENT => consent = self.get(consent_key.0.clone(), CONSENT).await?,
+                ACTIVE => pointer = self.get(pointer_pk.clone(), ACTIVE).await?,
+                CONSENT => consent = self.get(consent_pk.clone(), CONSENT).await?,
                 other => return Err(StoreError::Corrupt(format!("unexpected sort key {other}"))),
             }
         }
@@ -508,16 +507,7 @@ impl Store for DynamoStore {
                 .iter()
                 .cloned()
                 .enumerate()
-                .map(|(i, m)| Message {
-                    seq: base + 1 + i as u64,
-                    delivery: m.role.is_outbound().then_some(DeliveryStatus::Pending),
-                    role: m.role,
-                    text: m.text,
-                    provider_id: m.provider_id,
-                    at: now,
-                    attachments: m.attachments,
-                    fallback: m.fallback,
-                })
+                .map(|(i, m)| m.stored(base + 1 + i as u64, now))
                 .collect();
             let new_last = base + stored.len() as u64;
 

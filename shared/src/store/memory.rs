@@ -170,16 +170,7 @@ impl Store for MemoryStore {
         let mut stored = Vec::with_capacity(messages.len());
         for m in messages {
             session.last_seq += 1;
-            let msg = Message {
-                seq: session.last_seq,
-                role: m.role,
-                text: m.text,
-                provider_id: m.provider_id,
-                at: now,
-                attachments: m.attachments,
-                fallback: m.fallback,
-                delivery: m.role.is_outbound().then_some(DeliveryStatus::Pending),
-            };
+            let msg = m.stored(session.last_seq, now);
             msgs.push(msg.clone());
             stored.push(msg);
         }
