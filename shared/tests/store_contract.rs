@@ -944,6 +944,192 @@ async fn unknown_sessions_are_reported_as_such(store: DynStore) {
     assert!(matches!(err, StoreError::NotFound(_)), "{err:?}");
 }
 
+fn activity() -> ActivityId {
+    ActivityId::from_uuid(uuid::Uuid::new_v4())
+}
+
+async fn an_activity_is_queued_once_and_moves_only_from_the_state_named(store: DynStore) {
+    let a = activity();
+    let case = CaseId::from_uuid(uuid::Uuid::new_v4());
+    // GIVEN the webhook and the catch-up both report the same activity
+    assert!(
+        store
+            .enqueue(a, None, OutboxSource::Webhook, now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .enqueue(a, Some(case), OutboxSource::CatchUp, now())
+            .await
+            .unwrap()
+    );
+    // THEN it is recorded once, as the first report made it
+    let e = store.outbox_entry(a).await.unwrap().unwrap();
+    assert_eq!(
+        (e.state, e.source, e.case_id, e.attempts),
+        (OutboxState::Queued, OutboxSource::Webhook, None, 0)
+    );
+    // WHEN a delivery attempt fails twice, the attempts are counted
+    for _ in 0..2 {
+        let e = store
+            .change_outbox(
+                a,
+                OutboxChange::from_deliverable(OutboxState::Retrying)
+                    .with_case(case)
+                    .with_outcome("Twilio is unavailable")
+                    .counting_a_failure(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.state, OutboxState::Retrying);
+    }
+    let e = store.outbox_entry(a).await.unwrap().unwrap();
+    assert_eq!((e.attempts, e.case_id), (2, Some(case)));
+    assert_eq!(e.outcome.as_deref(), Some("Twilio is unavailable"));
+    assert_eq!(store.unfinished_outbox().await.unwrap(), vec![e.clone()]);
+    // AND of eight racing deliveries that finish it, exactly one moves it
+    let wins = race(8, |i| {
+        let store = store.clone();
+        async move {
+            store
+                .change_outbox(
+                    a,
+                    OutboxChange::from_deliverable(OutboxState::Done)
+                        .with_outcome(format!("sent {i}")),
+                )
+                .await
+                .unwrap()
+                .is_some()
+        }
+    })
+    .await;
+    assert_eq!(wins.iter().filter(|w| **w).count(), 1, "{wins:?}");
+    let e = store.outbox_entry(a).await.unwrap().unwrap();
+    assert_eq!(e.state, OutboxState::Done);
+    // A finished entry is not delivered again, nor queued again.
+    assert!(
+        store
+            .change_outbox(a, OutboxChange::from_deliverable(OutboxState::Done))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .change_outbox(a, OutboxChange::requeue())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.unfinished_outbox().await.unwrap().is_empty());
+    // Unknown activities have no entry, and changing one changes nothing.
+    let ghost = activity();
+    assert_eq!(store.outbox_entry(ghost).await.unwrap(), None);
+    assert!(
+        store
+            .change_outbox(ghost, OutboxChange::from_deliverable(OutboxState::Done))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.outbox_entry(ghost).await.unwrap(), None);
+}
+
+async fn a_waiting_reply_is_found_by_its_case_and_queued_again(store: DynStore) {
+    // GIVEN a session linked to a case, and replies on that case and on another
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230051"), now())
+        .await
+        .unwrap();
+    let case = s.id.case_id();
+    let other_case = CaseId::from_uuid(uuid::Uuid::new_v4());
+    let (waiting, other, queued) = (activity(), activity(), activity());
+    for a in [waiting, other, queued] {
+        store
+            .enqueue(a, None, OutboxSource::Webhook, now())
+            .await
+            .unwrap();
+    }
+    for (a, c) in [(waiting, case), (other, other_case)] {
+        store
+            .change_outbox(
+                a,
+                OutboxChange::from_deliverable(OutboxState::Waiting)
+                    .with_case(c)
+                    .with_outcome("no conversation for this case yet"),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    store
+        .change_outbox(
+            queued,
+            OutboxChange::from_deliverable(OutboxState::Retrying).with_case(case),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .link_case(
+            s.id,
+            CreatioLink {
+                case_id: case,
+                case_number: None,
+                contact_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    // THEN the case's session is still found by it, though outbox entries name the case too
+    assert_eq!(store.find_by_case(case).await.unwrap().unwrap().id, s.id);
+    assert_eq!(store.find_by_case(other_case).await.unwrap(), None);
+    // AND only the entry waiting on this case is listed for it
+    let w = store.waiting_for_case(case).await.unwrap();
+    assert_eq!(
+        w.iter().map(|e| e.activity_id).collect::<Vec<_>>(),
+        [waiting]
+    );
+    // WHEN it is queued again, it is queued and no longer waiting
+    let e = store
+        .change_outbox(waiting, OutboxChange::requeue())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.state, OutboxState::Queued);
+    assert!(store.waiting_for_case(case).await.unwrap().is_empty());
+    // AND the batch read finds exactly the known ones
+    let mut found: Vec<ActivityId> = store
+        .outbox_entries(&[waiting, activity(), other, queued, activity()])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.activity_id)
+        .collect();
+    found.sort();
+    let mut expected = vec![waiting, other, queued];
+    expected.sort();
+    assert_eq!(found, expected);
+    assert!(store.outbox_entries(&[]).await.unwrap().is_empty());
+}
+
+async fn the_catchup_watermark_only_moves_forward(store: DynStore) {
+    assert_eq!(store.catchup_watermark().await.unwrap(), None);
+    let t0: Timestamp = "2026-12-01T10:00:00.123Z".parse().unwrap();
+    store.advance_catchup_watermark(t0).await.unwrap();
+    assert_eq!(store.catchup_watermark().await.unwrap(), Some(t0));
+    store
+        .advance_catchup_watermark(t0 - jiff::SignedDuration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(store.catchup_watermark().await.unwrap(), Some(t0));
+    let t1 = t0 + jiff::SignedDuration::from_millis(1);
+    store.advance_catchup_watermark(t1).await.unwrap();
+    assert_eq!(store.catchup_watermark().await.unwrap(), Some(t1));
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -988,6 +1174,9 @@ contract!(
     polling_reads_only_what_is_new,
     sync_errors_are_recorded_and_cleared,
     unknown_sessions_are_reported_as_such,
+    an_activity_is_queued_once_and_moves_only_from_the_state_named,
+    a_waiting_reply_is_found_by_its_case_and_queued_again,
+    the_catchup_watermark_only_moves_forward,
 );
 
 // ---- DynamoDB-only: what the table itself must look like --------------------------------------

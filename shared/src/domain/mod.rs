@@ -6,6 +6,7 @@
 pub mod identity;
 pub mod ids;
 pub mod message;
+pub mod outbox;
 pub mod phone;
 mod phone_codes;
 pub mod session;
@@ -16,5 +17,6 @@ pub use message::{
     Attachment, DeliveryStatus, InvalidText, MAX_MESSAGE_CHARS, Message, MessageText, NewMessage,
     ProviderMessageId, Role,
 };
+pub use outbox::{OutboxChange, OutboxEntry, OutboxSource, OutboxState};
 pub use phone::{DefaultCountry, InvalidPhoneNumber, PhoneNumber, mask_phone};
 pub use session::{CreatioLink, RefusedTransition, Session, SessionState, Transition};

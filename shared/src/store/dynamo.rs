@@ -28,10 +28,13 @@
 //!   `case_id`, so the index is sparse. The reply webhook finds the session of a case through it.
 //! - **TTL** on `expires_at` (epoch seconds): every item gets written-at + retention; the session
 //!   item's is refreshed on every append.
-//! - **Stream** `NEW_IMAGE`: the handoff function consumes `kind = session | message` records.
+//! - **Stream** `NEW_IMAGE`: the handoff function consumes `kind = session | message` records,
+//!   and `kind = outbox` records in state `queued` (the rep replies to deliver; see [`outbox`]).
 //! - State changes are `UpdateItem`s conditional on `state`, so of N racers exactly one wins.
 //!   Closing a session also deletes its active pointer; a pointer left behind by a crash points at
 //!   a closed session, which `find_or_open` treats as no pointer.
+
+mod outbox;
 
 use std::collections::HashMap;
 
@@ -50,8 +53,9 @@ use super::{
     Appended, Consent, MessageRef, Retention, SessionChanges, StateChange, Store, StoreError, Turn,
 };
 use crate::domain::{
-    CaseId, Channel, ContactId, ConversationKey, CreatioLink, Customer, DeliveryStatus, Message,
-    MessageText, NewMessage, ProviderMessageId, Role, Session, SessionId, SessionState, Transition,
+    ActivityId, CaseId, Channel, ContactId, ConversationKey, CreatioLink, Customer, DeliveryStatus,
+    Message, MessageText, NewMessage, OutboxChange, OutboxEntry, OutboxSource, ProviderMessageId,
+    Role, Session, SessionId, SessionState, Transition,
 };
 
 pub const CASE_INDEX: &str = "by_case";
@@ -962,7 +966,10 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .index_name(CASE_INDEX)
             .key_condition_expression("case_id = :c")
+            // Outbox entries that name the case share the index.
+            .filter_expression("kind = :session")
             .expression_attribute_values(":c", s(case_id.to_string()))
+            .expression_attribute_values(":session", s("session"))
             .send()
             .await
             .map_err(backend)?;
@@ -989,6 +996,49 @@ impl Store for DynamoStore {
             session_id: session_id_attr(&item)?,
             seq: num_attr(&item, "seq")?,
         }))
+    }
+
+    async fn enqueue(
+        &self,
+        activity: ActivityId,
+        case_id: Option<CaseId>,
+        source: OutboxSource,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.put_outbox_entry(&OutboxEntry::queued(activity, case_id, source, now))
+            .await
+    }
+
+    async fn outbox_entry(&self, activity: ActivityId) -> Result<Option<OutboxEntry>, StoreError> {
+        self.get_outbox_entry(activity).await
+    }
+
+    async fn outbox_entries(&self, ids: &[ActivityId]) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.get_outbox_entries(ids).await
+    }
+
+    async fn change_outbox(
+        &self,
+        activity: ActivityId,
+        change: OutboxChange,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
+        self.update_outbox_entry(activity, change).await
+    }
+
+    async fn waiting_for_case(&self, case_id: CaseId) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.query_waiting_for_case(case_id).await
+    }
+
+    async fn unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.scan_unfinished_outbox().await
+    }
+
+    async fn catchup_watermark(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.read_catchup_watermark().await
+    }
+
+    async fn advance_catchup_watermark(&self, at: Timestamp) -> Result<(), StoreError> {
+        self.write_catchup_watermark(at).await
     }
 }
 

@@ -9,8 +9,9 @@ use jiff::Timestamp;
 
 use super::{Appended, Consent, MessageRef, SessionChanges, StateChange, Store, StoreError};
 use crate::domain::{
-    CaseId, Channel, ConversationKey, CreatioLink, Customer, DeliveryStatus, Message, NewMessage,
-    ProviderMessageId, Session, SessionId, SessionState, Transition,
+    ActivityId, CaseId, Channel, ConversationKey, CreatioLink, Customer, DeliveryStatus, Message,
+    NewMessage, OutboxChange, OutboxEntry, OutboxSource, OutboxState, ProviderMessageId, Session,
+    SessionId, SessionState, Transition,
 };
 
 #[derive(Default)]
@@ -19,6 +20,8 @@ struct Inner {
     active: HashMap<String, SessionId>,
     provider_ids: HashMap<(Channel, ProviderMessageId), MessageRef>,
     consent: HashMap<String, Consent>,
+    outbox: HashMap<ActivityId, OutboxEntry>,
+    catchup_watermark: Option<Timestamp>,
 }
 
 #[derive(Default)]
@@ -357,5 +360,94 @@ impl Store for MemoryStore {
             .provider_ids
             .get(&(channel, id.clone()))
             .copied())
+    }
+
+    async fn enqueue(
+        &self,
+        activity: ActivityId,
+        case_id: Option<CaseId>,
+        source: OutboxSource,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        if inner.outbox.contains_key(&activity) {
+            return Ok(false);
+        }
+        inner.outbox.insert(
+            activity,
+            OutboxEntry::queued(activity, case_id, source, now),
+        );
+        Ok(true)
+    }
+
+    async fn outbox_entry(&self, activity: ActivityId) -> Result<Option<OutboxEntry>, StoreError> {
+        Ok(self.lock().outbox.get(&activity).cloned())
+    }
+
+    async fn outbox_entries(&self, ids: &[ActivityId]) -> Result<Vec<OutboxEntry>, StoreError> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| inner.outbox.get(id).cloned())
+            .collect())
+    }
+
+    async fn change_outbox(
+        &self,
+        activity: ActivityId,
+        change: OutboxChange,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
+        let mut inner = self.lock();
+        let Some(entry) = inner.outbox.get_mut(&activity) else {
+            return Ok(None);
+        };
+        if !change.from.contains(&entry.state) {
+            return Ok(None);
+        }
+        entry.state = change.to;
+        if change.case_id.is_some() {
+            entry.case_id = change.case_id;
+        }
+        if change.outcome.is_some() {
+            entry.outcome = change.outcome;
+        }
+        if change.failed_attempt {
+            entry.attempts += 1;
+        }
+        Ok(Some(entry.clone()))
+    }
+
+    async fn waiting_for_case(&self, case_id: CaseId) -> Result<Vec<OutboxEntry>, StoreError> {
+        Ok(self
+            .lock()
+            .outbox
+            .values()
+            .filter(|e| e.state == OutboxState::Waiting && e.case_id == Some(case_id))
+            .cloned()
+            .collect())
+    }
+
+    async fn unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut out: Vec<OutboxEntry> = self
+            .lock()
+            .outbox
+            .values()
+            .filter(|e| e.state != OutboxState::Done)
+            .cloned()
+            .collect();
+        out.sort_by_key(|e| e.queued_at);
+        Ok(out)
+    }
+
+    async fn catchup_watermark(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self.lock().catchup_watermark)
+    }
+
+    async fn advance_catchup_watermark(&self, at: Timestamp) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.catchup_watermark.is_none_or(|w| w < at) {
+            inner.catchup_watermark = Some(at);
+        }
+        Ok(())
     }
 }

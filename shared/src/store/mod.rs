@@ -14,7 +14,10 @@
 //! - state changes are conditional on the state the caller saw, so of N racing callers exactly one
 //!   wins and the others get [`StoreError::StateChanged`];
 //! - a closed session accepts nothing more;
-//! - the sync watermark only moves forward.
+//! - the sync watermark only moves forward;
+//! - an outbox entry is recorded once per activity, and changes state only from the state the
+//!   caller names (so two deliveries of one activity cannot both proceed);
+//! - the catch-up watermark only moves forward.
 
 pub mod dynamo;
 pub mod memory;
@@ -23,8 +26,9 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::domain::{
-    CaseId, Channel, ConversationKey, CreatioLink, Customer, DeliveryStatus, Message, NewMessage,
-    ProviderMessageId, Session, SessionId, SessionState, Transition,
+    ActivityId, CaseId, Channel, ConversationKey, CreatioLink, Customer, DeliveryStatus, Message,
+    NewMessage, OutboxChange, OutboxEntry, OutboxSource, ProviderMessageId, Session, SessionId,
+    SessionState, Transition,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +267,44 @@ pub trait Store: Send + Sync {
         channel: Channel,
         id: &ProviderMessageId,
     ) -> Result<Option<MessageRef>, StoreError>;
+
+    /// Records "deliver activity `activity`" in the outbox, `queued`, unless it is there
+    /// already: true when this call recorded it. One conditional write.
+    async fn enqueue(
+        &self,
+        activity: ActivityId,
+        case_id: Option<CaseId>,
+        source: OutboxSource,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    async fn outbox_entry(&self, activity: ActivityId) -> Result<Option<OutboxEntry>, StoreError>;
+
+    /// The entries of those activities that have one, in no particular order (the catch-up asks
+    /// which of the activities it found are known, in one read).
+    async fn outbox_entries(&self, ids: &[ActivityId]) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Applies `change` if, and only if, the entry is in one of `change.from`: the entry as it
+    /// now is, or None when it is not there or in another state (someone else moved it).
+    async fn change_outbox(
+        &self,
+        activity: ActivityId,
+        change: OutboxChange,
+    ) -> Result<Option<OutboxEntry>, StoreError>;
+
+    /// Entries `waiting` for a conversation on this case (queued again once it is linked).
+    async fn waiting_for_case(&self, case_id: CaseId) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Entries not `done`: the replay path after the dead-letter queue. Scans the whole table:
+    /// for the operator CLI, never for the request path.
+    async fn unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// How far the catch-up has read Creatio's activities (their `CreatedOn`).
+    async fn catchup_watermark(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Moves the catch-up watermark to `at`; an earlier time than the current one changes
+    /// nothing.
+    async fn advance_catchup_watermark(&self, at: Timestamp) -> Result<(), StoreError>;
 }
 
 /// How long data is kept before DynamoDB's TTL removes it.
