@@ -45,6 +45,7 @@ fn handoff_deps(sandbox: &Sandbox) -> Result<handoff::Deps, Error> {
         concierge: Concierge::new(Arc::new(RulesAssistant), Arc::new(Settings::embedded())),
         public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", "https://cb.example.com")?),
         link_secret: Some("bench-link-secret-0123456789abcdef".to_owned().into()),
+        sms: None,
     })
 }
 

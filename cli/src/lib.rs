@@ -5,14 +5,20 @@
 //! - `sessions show <id>`: state, case, watermark, sync error, transcript size.
 //! - `sessions pending`: sessions Creatio is behind on (handoffs without a case, unsynced
 //!   messages, sync errors).
-//! - `resync <id>` / `resync --pending`: run the handoff sync now. `--pending` is the replay path
-//!   for stream records that ended in the dead-letter queue: the table holds the truth, and the
-//!   sync is idempotent, so replaying every pending session is always safe.
+//! - `replies pending`: rep replies in the outbox not finished (queued, retrying, or waiting for
+//!   a conversation on their case), with their attempts and last outcome.
+//! - `resync <id>` / `resync --pending`: run the handoff sync now; `--pending` also delivers every
+//!   queued or retrying reply. `--pending` is the replay path for stream records that ended in
+//!   the dead-letter queue: the table holds the truth, and the sync and the delivery are
+//!   idempotent, so replaying everything pending is always safe.
+//! - `catch-up`: one catch-up poll now (what the schedule runs every minute).
 //! - `handoff <id> [reason]`: hand a conversation to a person, as a rep would from an inbox.
 
 use std::fmt::Write;
 
 use casebridge::domain::{SessionId, SessionState, Transition};
+use casebridge::replies::catchup::{self, CatchUpError};
+use casebridge::replies::deliver::deliver;
 use casebridge::store::{SessionChanges, Store, StoreError};
 use handoff::Deps;
 use handoff::sync::{SyncError, sync_session};
@@ -21,8 +27,10 @@ pub const USAGE: &str = "usage:
   casebridge doctor
   casebridge sessions show <session id>
   casebridge sessions pending
+  casebridge replies pending
   casebridge resync <session id>
   casebridge resync --pending
+  casebridge catch-up
   casebridge handoff <session id> [reason]";
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +45,8 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sync(#[from] SyncError),
+    #[error(transparent)]
+    CatchUp(#[from] CatchUpError),
 }
 
 fn session_id(raw: Option<&String>) -> Result<SessionId, CliError> {
@@ -103,11 +113,84 @@ pub async fn pending(store: &dyn Store) -> Result<String, CliError> {
     Ok(out)
 }
 
+pub async fn replies_pending(store: &dyn Store) -> Result<String, CliError> {
+    let entries = store.unfinished_outbox().await?;
+    if entries.is_empty() {
+        return Ok("no reply is waiting to be delivered\n".into());
+    }
+    let mut out = String::new();
+    for e in entries {
+        let _ = writeln!(
+            out,
+            "{}  {:<8}  case {}  {} attempt(s)  {}",
+            e.activity_id,
+            e.state.as_str(),
+            e.case_id
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            e.attempts,
+            e.outcome.as_deref().unwrap_or("")
+        );
+    }
+    Ok(out)
+}
+
+/// Delivers every queued or retrying reply in the outbox now (the replay): a line per reply, and
+/// how many failed.
+pub async fn redeliver_pending(
+    store: &dyn Store,
+    deps: &Deps,
+) -> Result<(String, usize), CliError> {
+    let mut out = String::new();
+    let mut failed = 0;
+    for e in store.unfinished_outbox().await? {
+        if !e.state.is_deliverable() {
+            continue;
+        }
+        match deliver(
+            store,
+            &deps.replies(),
+            e.activity_id,
+            jiff::Timestamp::now(),
+        )
+        .await
+        {
+            Ok(d) => {
+                let _ = writeln!(out, "reply {}  {}", e.activity_id, d.outcome());
+            }
+            Err(err) => {
+                failed += 1;
+                let _ = writeln!(out, "reply {}  FAILED: {err}", e.activity_id);
+            }
+        }
+    }
+    Ok((out, failed))
+}
+
+pub async fn catch_up(
+    store: &dyn Store,
+    deps: &Deps,
+    interval: std::time::Duration,
+) -> Result<String, CliError> {
+    let p = catchup::poll(store, &deps.replies(), interval, jiff::Timestamp::now()).await?;
+    Ok(format!(
+        "catch-up: {} reply activities found, {} queued, {} queued again; {} closed cases found, {} conversations closed\n",
+        p.activities, p.queued, p.requeued, p.closed_cases, p.closed
+    ))
+}
+
 pub async fn resync(
     store: &dyn Store,
     deps: &Deps,
     ids: Vec<SessionId>,
 ) -> Result<String, CliError> {
+    let (mut out, failed) = sync_each(store, deps, ids).await;
+    let _ = writeln!(out, "{failed} failed");
+    Ok(out)
+}
+
+/// A line per session synced, and how many failed.
+async fn sync_each(store: &dyn Store, deps: &Deps, ids: Vec<SessionId>) -> (String, usize) {
     let mut out = String::new();
     let mut failed = 0;
     for id in ids {
@@ -121,6 +204,22 @@ pub async fn resync(
             }
         }
     }
+    (out, failed)
+}
+
+/// The replay: every session Creatio is behind on, then every reply still to deliver (a case
+/// linked now lets the replies that waited for it go).
+pub async fn replay_pending(store: &dyn Store, deps: &Deps) -> Result<String, CliError> {
+    let ids = store
+        .needing_sync()
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let (mut out, mut failed) = sync_each(store, deps, ids).await;
+    let (replies, reply_failures) = redeliver_pending(store, deps).await?;
+    out.push_str(&replies);
+    failed += reply_failures;
     let _ = writeln!(out, "{failed} failed");
     Ok(out)
 }
@@ -166,14 +265,10 @@ where
     {
         ["sessions", "show", ..] => show(store, session_id(args.get(2))?).await,
         ["sessions", "pending"] => pending(store).await,
-        ["resync", "--pending"] => {
-            let ids = store
-                .needing_sync()
-                .await?
-                .into_iter()
-                .map(|s| s.id)
-                .collect();
-            resync(store, &deps(make_deps)?, ids).await
+        ["replies", "pending"] => replies_pending(store).await,
+        ["resync", "--pending"] => replay_pending(store, &deps(make_deps)?).await,
+        ["catch-up"] => {
+            catch_up(store, &deps(make_deps)?, std::time::Duration::from_secs(60)).await
         }
         ["resync", _] => resync(store, &deps(make_deps)?, vec![session_id(args.get(1))?]).await,
         ["handoff", _, ..] => {

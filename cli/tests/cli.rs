@@ -34,6 +34,7 @@ fn deps(sb: &Sandbox) -> handoff::Deps {
         concierge: Concierge::embedded_default(),
         public_base_url: None,
         link_secret: None,
+        sms: None,
     }
 }
 
@@ -160,4 +161,72 @@ async fn doctor_checks_the_configured_lookup_ids_against_creatio() {
         .collect();
     assert_eq!(bad.len(), 1, "{report:?}");
     assert!(bad[0].contains("CREATIO_NEW_STATUS_ID") && bad[0].contains("does not exist"));
+}
+
+#[tokio::test]
+async fn replies_left_in_the_outbox_are_listed_and_replayed() {
+    let store = MemoryStore::new();
+    let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    // GIVEN a widget conversation with its case, and a rep reply whose delivery records ended in
+    // the dead-letter queue (still queued in the table)
+    let key = ConversationKey::new(
+        Channel::Widget,
+        Customer::Email(VerifiedEmail::parse("ann@example.com").unwrap()),
+        "widget",
+    );
+    let (s, _) = store.find_or_open(&key, Timestamp::now()).await.unwrap();
+    let m = NewMessage::new(Role::Customer, MessageText::parse("agent please").unwrap());
+    store
+        .append(
+            &s,
+            vec![m],
+            Some(StateChange {
+                transition: Transition::new(
+                    SessionState::Assistant,
+                    SessionState::HandoffRequested,
+                )
+                .unwrap(),
+                handoff_reason: None,
+            }),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let d = deps(&sb);
+    handoff::sync::sync_session(&store, &d, s.id).await.unwrap();
+    let reply = sb.rep_email(s.id.case_id().as_uuid(), "<p>Hello Ann.</p>");
+    let activity = ActivityId::from_uuid(reply);
+    store
+        .enqueue(activity, None, OutboxSource::Webhook, Timestamp::now())
+        .await
+        .unwrap();
+    // WHEN the operator looks, then replays
+    let listed = casebridge_cli::run(&store, &args("replies pending"), || unreachable!())
+        .await
+        .unwrap();
+    assert!(
+        listed.contains(&reply.to_string()) && listed.contains("queued"),
+        "{listed}"
+    );
+    let out = casebridge_cli::run(&store, &args("resync --pending"), || Ok(deps(&sb)))
+        .await
+        .unwrap();
+    // THEN the reply is delivered, and nothing is left
+    assert!(
+        out.contains(&format!("reply {reply}  stored for the widget")),
+        "{out}"
+    );
+    let listed = casebridge_cli::run(&store, &args("replies pending"), || unreachable!())
+        .await
+        .unwrap();
+    assert_eq!(listed, "no reply is waiting to be delivered\n");
+    let agent: Vec<String> = store
+        .messages_after(s.id, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.role == Role::Agent)
+        .map(|m| m.text.as_str().to_owned())
+        .collect();
+    assert_eq!(agent, ["Hello Ann."]);
 }

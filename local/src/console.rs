@@ -160,7 +160,15 @@ pub async fn reply(State(app): State<Arc<App>>, Form(f): Form<ReplyForm>) -> Res
         .create(
             "Activity",
             activity,
-            json!({"Title": "Reply", "Body": f.text, "CaseId": case.to_string()}),
+            // As a rep's e-mail reply from the case: an outgoing HTML e-mail.
+            json!({
+                "Title": "RE: your case",
+                "Body": f.text,
+                "IsHtmlBody": true,
+                "TypeId": casebridge::config::base_ids::ACTIVITY_TYPE_EMAIL,
+                "MessageTypeId": casebridge::config::base_ids::EMAIL_TYPE_OUTGOING,
+                "CaseId": case.to_string(),
+            }),
         )
         .await;
     if let Err(e) = created {

@@ -17,6 +17,8 @@ use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use casebridge::config::Config;
+use casebridge::replies::catchup;
+use casebridge::replies::deliver::deliver;
 use casebridge::store::Store;
 use lambda_http::RequestExt;
 use widget_inbound::attachment_store::MemoryAttachments;
@@ -76,22 +78,40 @@ enum Function {
     CreatioReply,
 }
 
-/// What the DynamoDB stream does in AWS: bring Creatio up to date for every session that
-/// changed. Locally a loop asks the store which sessions Creatio is behind on, twice a second.
+/// What the DynamoDB stream and the schedule do in AWS, twice a second: bring Creatio up to date
+/// for every session it is behind on, deliver every queued rep reply in the outbox, and, every
+/// `CREATIO_CATCHUP_SECONDS`, ask Creatio for the replies and closed cases no process reported.
 pub fn spawn_sync(app: Arc<App>) {
     tokio::spawn(async move {
         let Ok(deps) = &app.handoff else {
             return;
         };
+        let store = app.store.as_ref();
+        let mut next_catchup = tokio::time::Instant::now();
         loop {
-            if let Ok(pending) = app.store.needing_sync().await {
+            if let Ok(pending) = store.needing_sync().await {
                 for s in pending {
-                    if let Err(e) =
-                        handoff::sync::sync_session(app.store.as_ref(), deps, s.id).await
-                    {
+                    if let Err(e) = handoff::sync::sync_session(store, deps, s.id).await {
                         tracing::warn!(session_id = %s.id, error = %e, "local sync failed; will retry");
                     }
                 }
+            }
+            if let Ok(outbox) = store.unfinished_outbox().await {
+                for e in outbox.into_iter().filter(|e| e.state.is_deliverable()) {
+                    let now = jiff::Timestamp::now();
+                    if let Err(err) = deliver(store, &deps.replies(), e.activity_id, now).await {
+                        tracing::warn!(activity_id = %e.activity_id, error = %err, "local reply delivery failed; will retry");
+                    }
+                }
+            }
+            if let Some(interval) = app.config.catchup_interval
+                && tokio::time::Instant::now() >= next_catchup
+            {
+                let now = jiff::Timestamp::now();
+                if let Err(e) = catchup::poll(store, &deps.replies(), interval, now).await {
+                    tracing::warn!(error = %e, "local catch-up failed; will retry");
+                }
+                next_catchup = tokio::time::Instant::now() + interval;
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }

@@ -111,6 +111,33 @@ struct Inner {
     tokens: HashMap<String, Token>,
     log: Vec<LoggedRequest>,
     case_counter: u64,
+    /// [`Sandbox::hold_next_case`]: told the id of the next case created, and the answer of the
+    /// request that created it waits for the release.
+    hold: Option<(
+        tokio::sync::oneshot::Sender<Uuid>,
+        tokio::sync::oneshot::Receiver<()>,
+    )>,
+    held: Option<Uuid>,
+}
+
+/// The next case creation, caught between Creatio writing the case and answering the request
+/// that created it: the moment a rep or an automation can already act on a case the client has
+/// not heard of yet.
+pub struct CaseHold {
+    created: Option<tokio::sync::oneshot::Receiver<Uuid>>,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+impl CaseHold {
+    /// Waits until the case exists (its answer is still held); its id.
+    pub async fn created(&mut self) -> Option<Uuid> {
+        self.created.take()?.await.ok()
+    }
+
+    /// Lets the held answer go.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
 }
 
 #[derive(Clone)]
@@ -163,6 +190,10 @@ fn schema(entity: &str) -> Option<&'static [&'static str]> {
             "Sender",
             "Recepient",
             "MessageTypeId",
+            "IsHtmlBody",
+            "IsAutoSubmitted",
+            "HeaderProperties",
+            "SendDate",
             "CreatedOn",
             "ModifiedOn",
             "CreatedById",
@@ -181,9 +212,38 @@ fn schema(entity: &str) -> Option<&'static [&'static str]> {
             "ModifiedById",
         ],
         "CaseStatus" | "CaseOrigin" | "CasePriority" | "ActivityType" | "ActivityStatus"
-        | "ActivityCategory" | "CaseCategory" => &["Id", "Name", "Description"],
+        | "ActivityCategory" | "CaseCategory" | "EmailType" => &["Id", "Name", "Description"],
         _ => return None,
     })
+}
+
+const ACTIVITY_TYPE_EMAIL: &str = "e2831dec-cfc0-df11-b00f-001d60e938c6";
+const ACTIVITY_TYPE_TASK: &str = "fbe0acdc-cfc0-df11-b00f-001d60e938c6";
+const ACTIVITY_CATEGORY_EMAIL: &str = "8038a396-7825-e011-8165-00155d043204";
+const ACTIVITY_CATEGORY_TODO: &str = "f51c4643-58e6-df11-971b-001d60e938c6";
+const EMAIL_TYPE_OUTGOING: &str = "7f6d3f94-f36b-1410-068c-20cf30b39373";
+const EMAIL_TYPE_INCOMING: &str = "7f9d1f86-f36b-1410-068c-20cf30b39373";
+
+/// Columns of type `Edm.DateTimeOffset`.
+fn is_date_column(column: &str) -> bool {
+    matches!(
+        column,
+        "CreatedOn"
+            | "ModifiedOn"
+            | "StartDate"
+            | "DueDate"
+            | "RegisteredOn"
+            | "ClosureDate"
+            | "SendDate"
+    )
+}
+
+/// Now as Creatio renders a date: UTC, at most six fractional digits (trailing zeros dropped).
+fn now_text() -> String {
+    let now = jiff::Timestamp::now();
+    now.round(jiff::Unit::Microsecond)
+        .unwrap_or(now)
+        .to_string()
 }
 
 /// Base lookup rows of a Creatio 8.x install (reference/creatio-api.md).
@@ -302,6 +362,8 @@ const SEED: &[(&str, &str, &str)] = &[
         "e52bd583-7825-e011-8165-00155d043204",
         "Call",
     ),
+    ("EmailType", EMAIL_TYPE_OUTGOING, "Outgoing"),
+    ("EmailType", EMAIL_TYPE_INCOMING, "Incoming"),
 ];
 
 impl Sandbox {
@@ -330,6 +392,8 @@ impl Sandbox {
             tokens: HashMap::new(),
             log: Vec::new(),
             case_counter: 0,
+            hold: None,
+            held: None,
         }));
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
@@ -395,6 +459,108 @@ impl Sandbox {
             .or_default()
             .insert(id, record);
         id
+    }
+
+    /// Holds the answer of the request that creates the next case (see [`CaseHold`]).
+    pub fn hold_next_case(&self) -> CaseHold {
+        let (created_tx, created) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = tokio::sync::oneshot::channel();
+        self.lock().hold = Some((created_tx, release_rx));
+        CaseHold {
+            created: Some(created),
+            release,
+        }
+    }
+
+    /// An activity on `case` as Creatio stores it when a person adds one (every column, the
+    /// given ones set, `CreatedOn` now), without calling any webhook. Returns its id.
+    pub fn add_activity(&self, case: Uuid, fields: Value) -> Uuid {
+        let id = Uuid::new_v4();
+        let mut row = Map::new();
+        for c in schema("Activity").unwrap_or(&[]) {
+            row.insert((*c).into(), Value::Null);
+        }
+        if let Value::Object(f) = fields {
+            row.extend(f);
+        }
+        let now = now_text();
+        row.insert("Id".into(), json!(id));
+        row.insert("CaseId".into(), json!(case));
+        row.insert("CreatedOn".into(), json!(now));
+        row.insert("ModifiedOn".into(), json!(now));
+        self.lock()
+            .tables
+            .entry("Activity".into())
+            .or_default()
+            .insert(id, row);
+        id
+    }
+
+    /// A rep's e-mail reply from the case page: type Email, direction Outgoing, an HTML body,
+    /// sent from the support mailbox.
+    pub fn rep_email(&self, case: Uuid, html: &str) -> Uuid {
+        self.add_activity(
+            case,
+            json!({
+                "Title": "RE: your case",
+                "Body": html,
+                "IsHtmlBody": true,
+                "IsAutoSubmitted": false,
+                "TypeId": ACTIVITY_TYPE_EMAIL,
+                "MessageTypeId": EMAIL_TYPE_OUTGOING,
+                "ActivityCategoryId": ACTIVITY_CATEGORY_EMAIL,
+                "Sender": "Support <support@example.com>",
+                "Recepient": "customer@example.com",
+            }),
+        )
+    }
+
+    /// The customer's own e-mail, received into the case: direction Incoming.
+    pub fn customer_email(&self, case: Uuid, html: &str) -> Uuid {
+        self.add_activity(
+            case,
+            json!({
+                "Title": "Where is my order?",
+                "Body": html,
+                "IsHtmlBody": true,
+                "TypeId": ACTIVITY_TYPE_EMAIL,
+                "MessageTypeId": EMAIL_TYPE_INCOMING,
+                "ActivityCategoryId": ACTIVITY_CATEGORY_EMAIL,
+                "Sender": "customer@example.com",
+            }),
+        )
+    }
+
+    /// Creatio's own notification e-mail on a case (a case-registration notice): outgoing, but
+    /// marked as automatic the way Creatio marks it.
+    pub fn notification_email(&self, case: Uuid) -> Uuid {
+        self.add_activity(
+            case,
+            json!({
+                "Title": "Your case has been registered",
+                "Body": "<p>We have received your request.</p>",
+                "IsHtmlBody": true,
+                "IsAutoSubmitted": true,
+                "HeaderProperties": "[{\"Name\":\"Auto-Submitted\",\"Value\":\"auto-replied\"}]",
+                "TypeId": ACTIVITY_TYPE_EMAIL,
+                "MessageTypeId": EMAIL_TYPE_OUTGOING,
+                "ActivityCategoryId": ACTIVITY_CATEGORY_EMAIL,
+                "Sender": "Support <support@example.com>",
+            }),
+        )
+    }
+
+    /// A task a rep adds to the case (an internal to-do).
+    pub fn rep_task(&self, case: Uuid, title: &str) -> Uuid {
+        self.add_activity(
+            case,
+            json!({
+                "Title": title,
+                "TypeId": ACTIVITY_TYPE_TASK,
+                "ActivityCategoryId": ACTIVITY_CATEGORY_TODO,
+                "IsHtmlBody": false,
+            }),
+        )
     }
 
     /// Changes the injected faults while running.
@@ -482,6 +648,17 @@ async fn handle(
         &body,
         &mut sub_requests,
     );
+    let held = {
+        let mut inner = lock(&state);
+        match inner.held.take() {
+            Some(id) => inner.hold.take().map(|h| (id, h)),
+            None => None,
+        }
+    };
+    if let Some((id, (created, release))) = held {
+        let _ = created.send(id);
+        let _ = release.await;
+    }
     lock(&state).log.push(LoggedRequest {
         method: method.to_string(),
         path,
@@ -807,6 +984,9 @@ impl Inner {
                     Err(e) => return odata_error(400, &e),
                 };
                 if let Some(f) = &filter {
+                    if let Err(e) = f.check_types(&is_date_column) {
+                        return odata_error(400, &e);
+                    }
                     let mut used = Vec::new();
                     f.columns(&mut used);
                     if let Some(bad) = used.iter().find(|c| !columns.contains(&c.as_str())) {
@@ -823,17 +1003,48 @@ impl Inner {
                     Some(Ok(t)) => t.min(20_000),
                     Some(Err(_)) => return odata_error(400, "Invalid value for $top"),
                 };
-                let rows: Vec<Value> = self
+                // `$orderby=Column [asc|desc]`, one column: dates by time, the rest as text.
+                let order = match q.get("$orderby").map(|o| {
+                    let mut parts = o.split_whitespace();
+                    let column = parts.next().unwrap_or("").to_owned();
+                    let desc = match parts.next() {
+                        None | Some("asc") => Ok(false),
+                        Some("desc") => Ok(true),
+                        Some(other) => Err(other.to_owned()),
+                    };
+                    (column, desc)
+                }) {
+                    None => None,
+                    Some((c, Ok(desc))) if columns.contains(&c.as_str()) => Some((c, desc)),
+                    Some((c, _)) => {
+                        return odata_error(
+                            400,
+                            &format!(
+                                "Could not find a property named '{c}' on type 'Terrasoft.Configuration.{entity}'."
+                            ),
+                        );
+                    }
+                };
+                let mut matching: Vec<&Map<String, Value>> = self
                     .tables
                     .get(entity)
                     .map(|t| {
                         t.values()
                             .filter(|r| filter.as_ref().is_none_or(|f| f.matches(r)))
-                            .take(top)
-                            .map(&project)
                             .collect()
                     })
                     .unwrap_or_default();
+                if let Some((column, desc)) = &order {
+                    let key = |r: &Map<String, Value>| -> (Option<jiff::Timestamp>, String) {
+                        let v = r.get(column).and_then(Value::as_str).unwrap_or("");
+                        (v.parse().ok(), v.to_owned())
+                    };
+                    matching.sort_by_key(|r| key(r));
+                    if *desc {
+                        matching.reverse();
+                    }
+                }
+                let rows: Vec<Value> = matching.into_iter().take(top).map(&project).collect();
                 json_response(
                     200,
                     json!({"@odata.context": format!("$metadata#{entity}"), "value": rows}),
@@ -864,7 +1075,7 @@ impl Inner {
                         ),
                     );
                 }
-                let now = jiff::Timestamp::now().to_string();
+                let now = now_text();
                 let mut row = Map::new();
                 for c in columns {
                     row.insert((*c).into(), Value::Null);
@@ -877,6 +1088,9 @@ impl Inner {
                 row.insert("ModifiedOn".into(), json!(now));
                 if entity == "Case" {
                     self.case_counter += 1;
+                    if self.hold.is_some() && self.held.is_none() {
+                        self.held = Some(id);
+                    }
                     row.insert(
                         "Number".into(),
                         json!(format!("SR{:08}", self.case_counter)),
@@ -913,10 +1127,7 @@ impl Inner {
                         row.insert(k, v);
                     }
                 }
-                row.insert(
-                    "ModifiedOn".into(),
-                    json!(jiff::Timestamp::now().to_string()),
-                );
+                row.insert("ModifiedOn".into(), json!(now_text()));
                 StatusCode::NO_CONTENT.into_response()
             }
             ("DELETE", Some(id)) => match self.tables.get_mut(entity).and_then(|t| t.remove(&id)) {

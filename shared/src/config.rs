@@ -15,6 +15,7 @@ use jiff::SignedDuration;
 use secrecy::SecretString;
 
 use crate::domain::{DefaultCountry, LookupId, PhoneNumber};
+use crate::replies::ReplyRules;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -150,6 +151,9 @@ pub struct CreatioConfig {
     /// `CREATIO_CLOSED_STATUS_IDS` (comma-separated): case statuses that close the conversation.
     /// Default: base Resolved, Closed and Canceled, plus `CREATIO_RESOLVED_STATUS_ID`.
     pub closing_status_ids: Vec<LookupId>,
+    /// What counts as a rep's reply (`CREATIO_REPLY_TYPES`, `CREATIO_REPLY_CATEGORIES`,
+    /// `CREATIO_AUTO_EMAIL_SENDERS`, `CREATIO_AUTO_EMAIL_SUBJECTS`).
+    pub replies: ReplyRules,
 }
 
 impl CreatioConfig {
@@ -168,6 +172,7 @@ impl CreatioConfig {
             widget_origin_id: base(base_ids::CASE_ORIGIN_CHAT),
             sync_mode: SyncMode::Handoff,
             closing_status_ids: default_closing(None),
+            replies: ReplyRules::default(),
         }
     }
 }
@@ -190,8 +195,14 @@ pub mod base_ids {
     pub const CASE_ORIGIN_CALL: &str = "5e5e202a-f46b-1410-3692-0050ba5d6c38";
     pub const CASE_ORIGIN_CHAT: &str = "019259af-ec9c-4c87-9565-3c00700c7875";
     pub const ACTIVITY_TYPE_TASK: &str = "fbe0acdc-cfc0-df11-b00f-001d60e938c6";
+    pub const ACTIVITY_TYPE_EMAIL: &str = "e2831dec-cfc0-df11-b00f-001d60e938c6";
+    pub const ACTIVITY_TYPE_CALL: &str = "e1831dec-cfc0-df11-b00f-001d60e938c6";
+    pub const ACTIVITY_STATUS_NOT_STARTED: &str = "384d4b84-58e6-df11-971b-001d60e938c6";
     pub const ACTIVITY_STATUS_COMPLETED: &str = "4bdbb88f-58e6-df11-971b-001d60e938c6";
     pub const ACTIVITY_CATEGORY_TODO: &str = "f51c4643-58e6-df11-971b-001d60e938c6";
+    /// `EmailType` lookup (`Activity.MessageTypeId`): the direction of an e-mail.
+    pub const EMAIL_TYPE_OUTGOING: &str = "7f6d3f94-f36b-1410-068c-20cf30b39373";
+    pub const EMAIL_TYPE_INCOMING: &str = "7f9d1f86-f36b-1410-068c-20cf30b39373";
 }
 
 #[derive(Debug, Clone)]
@@ -281,6 +292,9 @@ pub struct Config {
     pub default_country: DefaultCountry,
     pub retention: SignedDuration,
     pub sms_idle_timeout: SignedDuration,
+    /// `CREATIO_CATCHUP_SECONDS` (default 60): how often casebridge asks Creatio for replies and
+    /// closed cases itself; None when 0 (off).
+    pub catchup_interval: Option<std::time::Duration>,
     creatio: Option<CreatioConfig>,
     twilio: Option<TwilioConfig>,
     widget: Option<WidgetConfig>,
@@ -384,6 +398,14 @@ impl Config {
                 "SMS_IDLE_TIMEOUT_MINUTES",
                 180,
             )?),
+            catchup_interval: match var(src, "CREATIO_CATCHUP_SECONDS").as_deref() {
+                Some("0") => None,
+                _ => Some(std::time::Duration::from_secs(positive(
+                    src,
+                    "CREATIO_CATCHUP_SECONDS",
+                    60,
+                )? as u64)),
+            },
             creatio: creatio_config(src)?,
             twilio: twilio_config(src, default_country)?,
             widget: widget_config(src)?,
@@ -516,7 +538,64 @@ fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, ConfigError
                 });
             }
         },
+        replies: reply_rules(src)?,
     }))
+}
+
+/// `CREATIO_REPLY_TYPES`: `email`, `task`, `call` or activity type GUIDs, comma-separated.
+fn reply_rules(src: &dyn Source) -> Result<ReplyRules, ConfigError> {
+    let mut rules = ReplyRules::default();
+    if let Some(list) = var(src, "CREATIO_REPLY_TYPES") {
+        rules.types = list
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                let guid = match t.to_ascii_lowercase().as_str() {
+                    "email" => base_ids::ACTIVITY_TYPE_EMAIL.to_owned(),
+                    "task" => base_ids::ACTIVITY_TYPE_TASK.to_owned(),
+                    "call" => base_ids::ACTIVITY_TYPE_CALL.to_owned(),
+                    other => other.to_owned(),
+                };
+                LookupId::parse(&guid).map_err(|_| ConfigError::Invalid {
+                    name: "CREATIO_REPLY_TYPES",
+                    reason: format!("{t:?} is not email, task, call or an activity type GUID"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if rules.types.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "CREATIO_REPLY_TYPES",
+                reason: "names no activity type".into(),
+            });
+        }
+    }
+    if let Some(list) = var(src, "CREATIO_REPLY_CATEGORIES") {
+        rules.categories = list
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|g| {
+                LookupId::parse(g).map_err(|e| ConfigError::Invalid {
+                    name: "CREATIO_REPLY_CATEGORIES",
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+    }
+    let lower_list = |name: &str| -> Vec<String> {
+        var(src, name)
+            .map(|l| {
+                l.split(',')
+                    .map(|x| x.trim().to_lowercase())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    rules.auto_senders = lower_list("CREATIO_AUTO_EMAIL_SENDERS");
+    rules.auto_subjects = lower_list("CREATIO_AUTO_EMAIL_SUBJECTS");
+    Ok(rules)
 }
 
 fn default_closing(resolved: Option<LookupId>) -> Vec<LookupId> {
@@ -706,6 +785,13 @@ mod tests {
         let c = cfg(&[]).unwrap();
         assert!(matches!(c.assistant, AssistantKind::Rules));
         assert_eq!(c.sms_idle_timeout, SignedDuration::from_hours(3));
+        assert_eq!(c.catchup_interval, Some(std::time::Duration::from_secs(60)));
+        assert_eq!(
+            cfg(&[("CREATIO_CATCHUP_SECONDS", "0")])
+                .unwrap()
+                .catchup_interval,
+            None
+        );
         assert_eq!(
             c.table_name().unwrap_err().to_string(),
             "TABLE_NAME is not set: the DynamoDB table the store uses"
@@ -783,6 +869,19 @@ mod tests {
                 "WIDGET_ATTACHMENT_TYPES",
             ),
             (&[("ASSISTANT", "gpt")], "ASSISTANT"),
+            (
+                &[("CREATIO_CATCHUP_SECONDS", "soon")],
+                "CREATIO_CATCHUP_SECONDS",
+            ),
+            (
+                &[
+                    ("CREATIO_URL", "https://a.creatio.com"),
+                    ("CREATIO_USERNAME", "u"),
+                    ("CREATIO_PASSWORD", "p"),
+                    ("CREATIO_REPLY_TYPES", "email,fax"),
+                ],
+                "CREATIO_REPLY_TYPES",
+            ),
             (&[("ASSISTANT", "openai")], "OPENAI_BASE_URL"),
             (
                 &[("SMS_IDLE_TIMEOUT_MINUTES", "-5")],

@@ -9,6 +9,8 @@
 //! - [`store`]: the `Store` trait and its DynamoDB and in-memory implementations.
 //! - [`assistant`]: the assistant seam (rules, OpenAI-compatible) and the handoff policy.
 //! - [`turn`]: one customer turn, the message and the assistant's answer stored in one write.
+//! - [`replies`]: a rep's reply from Creatio to the customer: the outbox, the delivery, the
+//!   catch-up and case closure.
 //! - [`config`]: typed configuration from the environment.
 //! - [`sms`]: Twilio signatures, compliance keywords, sending with consent.
 //! - [`widget_auth`]: widget session tokens and the site's identity JWT.
@@ -22,6 +24,7 @@ pub mod creatio;
 pub mod domain;
 pub mod http;
 pub mod links;
+pub mod replies;
 pub mod sms;
 pub mod store;
 pub mod telemetry;

@@ -29,6 +29,9 @@ struct Proxy {
     /// Answer every `BatchGetItem` as DynamoDB does when it read none of the keys: HTTP 200,
     /// nothing in `Responses`, every requested key back in `UnprocessedKeys`.
     unprocess_batches: std::sync::atomic::AtomicBool,
+    /// Apply this many `TransactWriteItems` and lose their answers (HTTP 500, which the SDK
+    /// retries): a write that landed while the caller never heard back.
+    lose_transaction_answers: AtomicUsize,
 }
 
 async fn relay(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -67,6 +70,10 @@ async fn relay(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Bytes) -> 
         )
             .into_response();
     }
+    let lose = target.ends_with(".TransactWriteItems")
+        && p.lose_transaction_answers
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
     let mut req = p.http.post(&p.moto).body(body);
     for (k, v) in &headers {
         if k != "host" && k != "content-length" {
@@ -74,6 +81,12 @@ async fn relay(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Bytes) -> 
         }
     }
     match req.send().await {
+        Ok(_) if lose => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [("content-type", "application/x-amz-json-1.0")],
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"Internal server error"}"#,
+        )
+            .into_response(),
         Ok(r) => {
             let status = r.status().as_u16();
             let ct = r
@@ -114,6 +127,7 @@ async fn setup() -> Option<(Arc<Proxy>, DynamoStore)> {
         seen: AtomicUsize::new(0),
         throttled: AtomicUsize::new(0),
         unprocess_batches: std::sync::atomic::AtomicBool::new(false),
+        lose_transaction_answers: AtomicUsize::new(0),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -233,4 +247,44 @@ async fn throttling_that_outlasts_the_retries_surfaces_as_transient() {
         .unwrap();
     let (_, transcript) = store.transcript(session.id).await.unwrap().unwrap();
     assert_eq!(transcript.len(), 1);
+}
+
+#[tokio::test]
+async fn a_write_that_landed_although_its_answer_was_lost_is_not_written_twice() {
+    let Some((proxy, store)) = setup().await else {
+        return;
+    };
+    let (mut session, _) = store.find_or_open(&key(), Timestamp::now()).await.unwrap();
+    for (i, lost) in [(1, false), (2, true), (3, true), (4, false)] {
+        // GIVEN DynamoDB applies the append but its answer never arrives (the SDK retries it,
+        // and the retry finds the seq already taken)
+        if lost {
+            proxy.lose_transaction_answers.store(1, Ordering::SeqCst);
+        }
+        // A note without a provider id: nothing else would tell the retry it is a duplicate.
+        let note = NewMessage::new(
+            Role::System,
+            MessageText::parse(&format!("note {i}")).unwrap(),
+        );
+        let appended = store
+            .append(&session, vec![note], None, Timestamp::now())
+            .await
+            .unwrap();
+        // THEN the append reports its own write, with the seq it got
+        let casebridge::store::Appended::Stored {
+            session: s,
+            messages,
+        } = appended
+        else {
+            panic!("stored expected");
+        };
+        assert_eq!(messages[0].seq, i);
+        session = *s;
+    }
+    assert_eq!(proxy.lose_transaction_answers.load(Ordering::SeqCst), 0);
+    // AND every note is there once, in order
+    let (s, transcript) = store.transcript(session.id).await.unwrap().unwrap();
+    let texts: Vec<&str> = transcript.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["note 1", "note 2", "note 3", "note 4"]);
+    assert_eq!(s.last_seq, 4);
 }

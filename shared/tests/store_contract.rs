@@ -1115,19 +1115,39 @@ async fn a_waiting_reply_is_found_by_its_case_and_queued_again(store: DynStore) 
     assert!(store.outbox_entries(&[]).await.unwrap().is_empty());
 }
 
-async fn the_catchup_watermark_only_moves_forward(store: DynStore) {
-    assert_eq!(store.catchup_watermark().await.unwrap(), None);
-    let t0: Timestamp = "2026-12-01T10:00:00.123Z".parse().unwrap();
-    store.advance_catchup_watermark(t0).await.unwrap();
-    assert_eq!(store.catchup_watermark().await.unwrap(), Some(t0));
+async fn the_catchup_marks_only_move_forward(store: DynStore) {
+    assert_eq!(
+        store.catchup_marks().await.unwrap(),
+        CatchUpMarks::default()
+    );
+    // Creatio's times carry microseconds: they survive the round trip.
+    let t0: Timestamp = "2026-12-01T10:00:00.323936Z".parse().unwrap();
+    let c0: Timestamp = "2026-12-01T09:00:00Z".parse().unwrap();
     store
-        .advance_catchup_watermark(t0 - jiff::SignedDuration::from_secs(60))
+        .advance_catchup_mark(CatchUpMark::Activities, t0)
         .await
         .unwrap();
-    assert_eq!(store.catchup_watermark().await.unwrap(), Some(t0));
-    let t1 = t0 + jiff::SignedDuration::from_millis(1);
-    store.advance_catchup_watermark(t1).await.unwrap();
-    assert_eq!(store.catchup_watermark().await.unwrap(), Some(t1));
+    store
+        .advance_catchup_mark(CatchUpMark::Cases, c0)
+        .await
+        .unwrap();
+    let marks = store.catchup_marks().await.unwrap();
+    assert_eq!((marks.activities, marks.cases), (Some(t0), Some(c0)));
+    store
+        .advance_catchup_mark(
+            CatchUpMark::Activities,
+            t0 - jiff::SignedDuration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.catchup_marks().await.unwrap().activities, Some(t0));
+    let t1 = t0 + jiff::SignedDuration::from_micros(1);
+    store
+        .advance_catchup_mark(CatchUpMark::Activities, t1)
+        .await
+        .unwrap();
+    let marks = store.catchup_marks().await.unwrap();
+    assert_eq!((marks.activities, marks.cases), (Some(t1), Some(c0)));
 }
 
 macro_rules! contract {
@@ -1176,7 +1196,7 @@ contract!(
     unknown_sessions_are_reported_as_such,
     an_activity_is_queued_once_and_moves_only_from_the_state_named,
     a_waiting_reply_is_found_by_its_case_and_queued_again,
-    the_catchup_watermark_only_moves_forward,
+    the_catchup_marks_only_move_forward,
 );
 
 // ---- DynamoDB-only: what the table itself must look like --------------------------------------

@@ -1,6 +1,6 @@
 //! The Lambda binaries under the Lambda runtime: `cargo lambda watch --only-lambda-apis` emulates
-//! the Runtime API, function URLs and the Invoke API, and the three binaries `cargo test` built
-//! (`target/debug/{sms-inbound,handoff,creatio-reply}`) run against it as Lambda would run them,
+//! the Runtime API, function URLs and the Invoke API, and the four binaries `cargo test` built
+//! (`target/debug/{sms-inbound,handoff,creatio-reply,catch-up}`) run against it as Lambda would run them,
 //! each with its `AWS_LAMBDA_RUNTIME_API`, against DynamoDB on moto, the Creatio sandbox and the
 //! Twilio stand-in.
 //!
@@ -8,7 +8,9 @@
 //! base64-encodes it as API Gateway does) → the stream hop, driven by invoking `handoff` with a
 //! DynamoDB stream event built from the table's own items (as the stream would carry them,
 //! filtered as template.yaml filters) → the case in the sandbox → a rep's activity through the
-//! `creatio-reply` function URL → the SMS at the Twilio stand-in.
+//! `creatio-reply` function URL, recorded in the outbox → the stream hop again, now with the
+//! outbox entry → the SMS at the Twilio stand-in; then a second reply no process reports, found
+//! by invoking `catch-up` as the schedule would, and delivered by the same stream hop.
 //!
 //! Needs `CASEBRIDGE_TOOLS` (with `cargo-lambda`) and `AWS_ENDPOINT_URL_DYNAMODB`, which
 //! `scripts/test` provides. Skipped without them, unless `CASEBRIDGE_REQUIRE_MOTO` is set.
@@ -96,8 +98,17 @@ fn start_function(name: &str, port: u16, env: &HashMap<&str, String>) -> Child {
     cmd.spawn().expect("the function binary starts")
 }
 
-/// The table's session and message items, as a `NEW_IMAGE` stream batch would carry them.
-async fn stream_event(endpoint: &str, table: &str) -> Value {
+/// The template's stream filters: session and message items, and queued outbox entries.
+fn passes_filter(item: &Value) -> bool {
+    match item["kind"]["S"].as_str() {
+        Some("session" | "message") => true,
+        Some("outbox") => item["state"]["S"] == "queued",
+        _ => false,
+    }
+}
+
+/// The table's items that pass `keep`, as a `NEW_IMAGE` stream batch would carry them.
+async fn stream_event(endpoint: &str, table: &str, keep: fn(&Value) -> bool) -> Value {
     // The DynamoDB JSON protocol returns items in the stream's own attribute-value shape.
     let scan: Value = casebridge::http::client(Duration::from_secs(10))
         .unwrap()
@@ -120,8 +131,7 @@ async fn stream_event(endpoint: &str, table: &str) -> Value {
         .as_array()
         .unwrap()
         .iter()
-        // The template's filter: {"dynamodb": {"NewImage": {"kind": {"S": ["session", "message"]}}}}
-        .filter(|i| matches!(i["kind"]["S"].as_str(), Some("session" | "message")))
+        .filter(|i| keep(i))
         .enumerate()
         .map(|(n, item)| {
             json!({
@@ -142,11 +152,22 @@ async fn stream_event(endpoint: &str, table: &str) -> Value {
             })
         })
         .collect();
-    assert!(
-        !records.is_empty(),
-        "the table has session and message items"
-    );
+    assert!(!records.is_empty(), "the table has items for the stream");
     json!({ "Records": records })
+}
+
+/// Invokes `function` with `event` through the emulator's Invoke API; its answer.
+async fn invoke(http: &reqwest::Client, base: &str, function: &str, event: &Value) -> Value {
+    http.post(format!(
+        "{base}/2015-03-31/functions/{function}/invocations"
+    ))
+    .json(event)
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -206,7 +227,7 @@ async fn sms_to_case_and_agent_reply_under_the_lambda_runtime() {
     })
     .await
     .expect("cargo lambda watch listens");
-    let _functions: Vec<Child> = ["sms-inbound", "handoff", "creatio-reply"]
+    let _functions: Vec<Child> = ["sms-inbound", "handoff", "creatio-reply", "catch-up"]
         .iter()
         .map(|f| start_function(f, port, &env))
         .collect();
@@ -266,16 +287,8 @@ async fn sms_to_case_and_agent_reply_under_the_lambda_runtime() {
     assert_eq!(r.status(), 403);
 
     // AND the stream delivers the table's records to the handoff function
-    let event = stream_event(&endpoint, &table).await;
-    let answer: Value = http
-        .post(format!("{base}/2015-03-31/functions/handoff/invocations"))
-        .json(&event)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let event = stream_event(&endpoint, &table, passes_filter).await;
+    let answer = invoke(&http, &base, "handoff", &event).await;
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
 
     // THEN the case is in Creatio with one activity per message
@@ -300,16 +313,8 @@ async fn sms_to_case_and_agent_reply_under_the_lambda_runtime() {
     assert_eq!(activities, messages);
 
     // WHEN a rep answers on the case and the business process calls the reply function
-    let activity = uuid::Uuid::new_v4();
-    let mut row = serde_json::Map::new();
-    row.insert("Id".into(), json!(activity.to_string()));
-    row.insert("Title".into(), json!("Reply"));
-    row.insert(
-        "Body".into(),
-        json!("<p>Hi, Bob here: it ships <b>today</b>.</p>"),
-    );
-    row.insert("CaseId".into(), json!(case));
-    sandbox.insert("Activity", row);
+    let case_id = uuid::Uuid::parse_str(&case).unwrap();
+    let activity = sandbox.rep_email(case_id, "<p>Hi, Bob here: it ships <b>today</b>.</p>");
     let r = http
         .post(format!("{base}/lambda-url/creatio-reply/creatio/reply"))
         .bearer_auth(WEBHOOK)
@@ -318,10 +323,41 @@ async fn sms_to_case_and_agent_reply_under_the_lambda_runtime() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "queued");
+    assert!(twilio.sent().is_empty(), "recorded, not yet sent");
+    // AND the stream carries the outbox entry to the handoff function
+    let only_outbox = |i: &Value| i["kind"]["S"] == "outbox" && passes_filter(i);
+    let answer = invoke(
+        &http,
+        &base,
+        "handoff",
+        &stream_event(&endpoint, &table, only_outbox).await,
+    )
+    .await;
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
 
     // THEN the customer gets it by SMS, as text
     let sent = twilio.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].to, CUSTOMER);
     assert_eq!(sent[0].body, "Hi, Bob here: it ships today.");
+
+    // WHEN the rep answers again and no process reports it, the schedule runs the catch-up
+    sandbox.rep_email(case_id, "<p>Tracking number: 1Z999.</p>");
+    let scheduled = json!({"version": "0", "id": "e2e", "detail-type": "Scheduled Event",
+        "source": "aws.events", "time": "2026-01-01T00:00:00Z", "resources": [], "detail": {}});
+    let polled = invoke(&http, &base, "catch-up", &scheduled).await;
+    assert_eq!(polled["queued"], 1, "{polled}");
+    let answer = invoke(
+        &http,
+        &base,
+        "handoff",
+        &stream_event(&endpoint, &table, only_outbox).await,
+    )
+    .await;
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    // THEN that one reaches the customer too, and the first is not sent again
+    let sent = twilio.sent();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert_eq!(sent[1].body, "Tracking number: 1Z999.");
 }

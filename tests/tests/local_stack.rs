@@ -1,5 +1,6 @@
 //! The local stack as a newcomer uses it: a signed test SMS, the in-process handoff sync, the
-//! console's agent reply through /creatio/reply, and the reply texted through the Twilio stand-in.
+//! console's agent reply through /creatio/reply into the outbox, and the reply texted through
+//! the Twilio stand-in by the in-process stream.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -111,7 +112,18 @@ async fn sms_to_case_to_console_reply_to_sms() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    let sent = twilio.sent();
+    // The webhook recorded it; the in-process stream delivers it.
+    let sent = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let sent = twilio.sent();
+            if !sent.is_empty() {
+                return sent;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the reply is texted");
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].to, "+15551230001");
     assert_eq!(sent[0].body, "Hi, Bob here: it ships today.");

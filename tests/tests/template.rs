@@ -167,3 +167,119 @@ fn the_stream_consumer_filters_retries_and_dead_letters() {
         serde_json::json!(["session", "message"])
     );
 }
+
+#[test]
+fn queued_replies_reach_the_stream_consumer_and_the_catch_up_runs_on_a_schedule() {
+    let Some(tools) = tools() else { return };
+    let f = resource(&tools, "HandoffFunction");
+    let stream = &f["Properties"]["Events"]["Stream"]["Properties"];
+    let outbox: Value = serde_json::from_str(
+        stream["FilterCriteria"]["Filters"][1]["Pattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    // Only queued entries start a delivery: retrying, waiting and done do not.
+    assert_eq!(
+        outbox["dynamodb"]["NewImage"],
+        serde_json::json!({"kind": {"S": ["outbox"]}, "state": {"S": ["queued"]}})
+    );
+    // A failing reply is given up on (and the case told) before the stream gives up on it.
+    assert!(
+        i64::from(casebridge::replies::deliver::MAX_ATTEMPTS)
+            < stream["MaximumRetryAttempts"].as_i64().unwrap()
+    );
+    let c = resource(&tools, "CatchUpFunction");
+    assert_eq!(c["Metadata"]["BuildProperties"]["Binary"], "catch-up");
+    let schedule = &c["Properties"]["Events"]["Schedule"];
+    assert_eq!(schedule["Type"], "Schedule");
+}
+
+/// Each function's DynamoDB actions, as its code calls them (a missing one is an AccessDenied
+/// in production that no local test would meet).
+#[test]
+fn each_function_may_call_what_its_code_calls() {
+    let Some(tools) = tools() else { return };
+    let needs: &[(&str, &[&str])] = &[
+        // open_turn: BatchGetItem + Query; append: TransactWriteItems; idle close: DeleteItem.
+        (
+            "SmsInboundFunction",
+            &[
+                "BatchGetItem",
+                "Query",
+                "PutItem",
+                "UpdateItem",
+                "ConditionCheckItem",
+                "DeleteItem",
+                "GetItem",
+            ],
+        ),
+        (
+            "WidgetInboundFunction",
+            &[
+                "GetItem",
+                "Query",
+                "PutItem",
+                "UpdateItem",
+                "ConditionCheckItem",
+            ],
+        ),
+        // sync, and delivery: find_by_case (index), append, record_delivery, consent.
+        (
+            "HandoffFunction",
+            &[
+                "GetItem",
+                "Query",
+                "PutItem",
+                "UpdateItem",
+                "ConditionCheckItem",
+            ],
+        ),
+        // enqueue; case closed: find_by_case, append with the close, pointer removed.
+        (
+            "CreatioReplyFunction",
+            &[
+                "PutItem",
+                "Query",
+                "UpdateItem",
+                "ConditionCheckItem",
+                "DeleteItem",
+                "GetItem",
+            ],
+        ),
+        // marks, outbox_entries (BatchGetItem), enqueue, find_by_case, closing.
+        (
+            "CatchUpFunction",
+            &[
+                "GetItem",
+                "BatchGetItem",
+                "PutItem",
+                "UpdateItem",
+                "Query",
+                "ConditionCheckItem",
+                "DeleteItem",
+            ],
+        ),
+    ];
+    for (name, actions) in needs {
+        let f = resource(&tools, name);
+        let granted: Vec<String> = f["Properties"]["Policies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["Statement"].as_array().cloned().unwrap_or_default())
+            .flat_map(|st| st["Action"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        for a in *actions {
+            assert!(
+                granted.contains(&format!("dynamodb:{a}")),
+                "{name} lacks dynamodb:{a}: {granted:?}"
+            );
+        }
+        let indexes = f["Properties"]["Policies"].to_string().contains("/index/*");
+        if actions.contains(&"Query") && *name != "WidgetInboundFunction" {
+            assert!(indexes, "{name} queries the by_case index");
+        }
+    }
+}

@@ -1,65 +1,40 @@
-//! Agent replies and case status from Creatio (`POST /creatio/reply`, `POST /creatio/reply/{token}`).
+//! The Creatio business-process webhook (`POST /creatio/reply`, `POST /creatio/reply/{token}`).
 //!
-//! A Creatio business process calls this webhook when a rep adds an activity to a case
-//! (`new_activity`) or changes a case (`case_updated`); see docs/creatio-setup.md. [`webhook`]
-//! authenticates the call and reads its body; [`reply`] turns an activity into a message to the
-//! customer; [`status`] closes the conversation when the case is resolved. Errors become HTTP
-//! answers in one place ([`ReplyError::into_response`]): 401 for a wrong token, 400 for a body
-//! that is not what the process should send, 503 when Creatio, Twilio or the store is down (the
-//! process may retry, and a retry never sends twice).
+//! A process calls it when a rep adds an activity to a case (`new_activity`) or changes a case
+//! (`case_updated`); see docs/creatio-setup.md. [`webhook`] authenticates the call and reads its
+//! body. A `new_activity` is only recorded: one conditional write puts "deliver activity X" in the
+//! outbox and the answer goes back at once, before Creatio, Twilio or the customer are involved;
+//! the delivery runs from the table's stream (`casebridge::replies::deliver`), and the scheduled
+//! catch-up finds what no process reported. A `case_updated` reads the case's status and closes
+//! its conversation when the status is a closing one (`casebridge::replies::closure`).
+//!
+//! Errors become HTTP answers in one place ([`ReplyError::into_response`]): 401 for a wrong
+//! token, 400 for a body that is not what the process should send, 503 when the store (or, for a
+//! case update, Creatio) is down for now: the process may retry, and a retry changes nothing twice.
 
-pub mod reply;
-pub mod status;
 pub mod webhook;
 
-use std::sync::Arc;
-
-use casebridge::assistant::Settings;
-use casebridge::config::{Config, ConfigError, CreatioConfig};
-use casebridge::creatio::{CreatioClient, CreatioError, RetryPolicy};
-use casebridge::sms::SmsProvider;
-use casebridge::sms::twilio::TwilioClient;
+use casebridge::config::{Config, ConfigError};
+use casebridge::domain::OutboxSource;
+use casebridge::replies::closure::{ClosureError, close_if_closed};
+use casebridge::replies::deliver::ReplyClients;
 use casebridge::store::{Store, StoreError};
+use jiff::Timestamp;
 use lambda_http::{Body, Request, Response};
 use secrecy::SecretString;
 use serde_json::json;
 
 pub struct Deps {
-    pub creatio: CreatioClient,
-    pub creatio_config: CreatioConfig,
+    /// Creatio (to read a case's status), the SMS provider (the closing notice), the notice.
+    pub replies: ReplyClients,
     pub webhook_token: SecretString,
-    /// None when Twilio is not configured: SMS replies then fail with a clear error.
-    pub sms: Option<Arc<dyn SmsProvider>>,
-    pub settings: Arc<Settings>,
 }
 
 impl Deps {
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        let creatio_config = config.creatio()?.clone();
-        let http = casebridge::http::client(std::time::Duration::from_secs(10)).map_err(|e| {
-            ConfigError::Invalid {
-                name: "CREATIO_URL",
-                reason: format!("cannot build an HTTP client: {e}"),
-            }
-        })?;
-        let sms: Option<Arc<dyn SmsProvider>> = config.twilio().ok().map(|t| {
-            let callback = config
-                .public_base_url
-                .as_ref()
-                .map(|b| b.join("/sms/status"));
-            Arc::new(TwilioClient::new(
-                http.clone(),
-                t.clone(),
-                callback,
-                RetryPolicy::default(),
-            )) as Arc<dyn SmsProvider>
-        });
         Ok(Self {
-            creatio: CreatioClient::new(&creatio_config, http, RetryPolicy::default()),
-            creatio_config,
+            replies: ReplyClients::from_config(config, std::time::Duration::from_secs(10))?,
             webhook_token: config.webhook_token()?.clone(),
-            sms,
-            settings: Arc::new(Settings::load(config.rules_path.as_deref())?),
         })
     }
 }
@@ -72,14 +47,10 @@ pub enum ReplyError {
     BadRequest(String),
     #[error("only POST is accepted here")]
     MethodNotAllowed,
-    #[error("Creatio: {0}")]
-    Creatio(#[from] CreatioError),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
-    #[error("SMS delivery failed for now: {0}")]
-    SmsUnavailable(String),
-    #[error("SMS is not configured (TWILIO_ACCOUNT_SID is not set)")]
-    SmsNotConfigured,
+    #[error("{0}")]
+    Closure(#[from] ClosureError),
 }
 
 impl ReplyError {
@@ -88,12 +59,10 @@ impl ReplyError {
             ReplyError::Unauthorized => 401,
             ReplyError::BadRequest(_) => 400,
             ReplyError::MethodNotAllowed => 405,
-            ReplyError::Creatio(e) if e.is_transient() => 503,
-            ReplyError::Creatio(_) => 502,
             ReplyError::Store(e) if e.is_transient() => 503,
             ReplyError::Store(_) => 500,
-            ReplyError::SmsUnavailable(_) => 503,
-            ReplyError::SmsNotConfigured => 500,
+            ReplyError::Closure(e) if e.is_transient() => 503,
+            ReplyError::Closure(_) => 502,
         };
         if status >= 500 {
             tracing::error!(error = %self, status, "creatio webhook failed");
@@ -133,18 +102,35 @@ async fn handle(
     }
     webhook::authenticate(&event, &deps.webhook_token)?;
     let call = webhook::Call::parse(event.body())?;
+    let now = Timestamp::now();
     use tracing::Instrument;
-    let span = tracing::info_span!("creatio_reply", case_id = %call.case_id);
-    async move {
-        match call.event {
-            webhook::EventType::NewActivity { activity_id } => {
-                reply::new_activity(store, deps, call.case_id, activity_id).await
+    match call {
+        webhook::Call::NewActivity {
+            activity_id,
+            case_id,
+        } => {
+            let span = tracing::info_span!("creatio_reply", %activity_id, case_id = ?case_id.map(|c| c.to_string()));
+            async move {
+                // Recorded, not delivered: the stream delivers it, and this answer does not wait
+                // on Creatio or Twilio.
+                let new = store
+                    .enqueue(activity_id, case_id, OutboxSource::Webhook, now)
+                    .await?;
+                tracing::info!(new, "agent reply recorded in the outbox");
+                Ok(done(if new { "queued" } else { "already queued" }))
             }
-            webhook::EventType::CaseUpdated => {
-                status::case_updated(store, deps, call.case_id).await
+            .instrument(span)
+            .await
+        }
+        webhook::Call::CaseUpdated { case_id } => {
+            let span = tracing::info_span!("creatio_case", %case_id);
+            async move {
+                let closure =
+                    close_if_closed(store, &deps.replies.deps(), case_id, None, now).await?;
+                Ok(done(closure.describe()))
             }
+            .instrument(span)
+            .await
         }
     }
-    .instrument(span)
-    .await
 }

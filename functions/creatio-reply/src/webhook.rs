@@ -4,8 +4,8 @@
 //! `/creatio/reply/{token}` (for processes that cannot set headers). It is compared in constant
 //! time (`subtle`, the constant-time crate RustCrypto builds on).
 //!
-//! The body (DESIGN.md): `{"event_type":"new_activity","caseId":"…","activityId":"…"}` or
-//! `{"event_type":"case_updated","caseId":"…"}`. Keys are matched case-insensitively and with or
+//! The body: `{"event_type":"new_activity","caseId":"…","activityId":"…"}` (`caseId` optional:
+//! the delivery reads the case from the activity) or `{"event_type":"case_updated","caseId":"…"}`. Keys are matched case-insensitively and with or
 //! without underscores (`caseId`, `CaseId`, `case_id`), because Creatio's "Call web service"
 //! element builds the body from whatever parameter names the process designer typed; GUIDs may
 //! come with braces and in upper case. Other keys are ignored.
@@ -58,16 +58,16 @@ pub fn authenticate(event: &Request, token: &SecretString) -> Result<(), ReplyEr
     }
 }
 
+/// What the process reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventType {
-    NewActivity { activity_id: ActivityId },
-    CaseUpdated,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Call {
-    pub case_id: CaseId,
-    pub event: EventType,
+pub enum Call {
+    /// An activity was added; the case when the process names it.
+    NewActivity {
+        activity_id: ActivityId,
+        case_id: Option<CaseId>,
+    },
+    /// A case changed (its status may close the conversation).
+    CaseUpdated { case_id: CaseId },
 }
 
 fn normalise(key: &str) -> String {
@@ -114,31 +114,37 @@ impl Call {
                 Some(_) => Err(ReplyError::BadRequest(format!("{name} must be a string"))),
             }
         };
-        let case_raw = string("caseid", "caseId")?
-            .ok_or_else(|| ReplyError::BadRequest("caseId is missing".into()))?;
-        let case_id = CaseId::parse(&case_raw)
-            .map_err(|_| ReplyError::BadRequest(format!("caseId is not a GUID: {case_raw:?}")))?;
-        let event = match string("eventtype", "event_type")?.as_deref() {
+        let case_id =
+            match string("caseid", "caseId")? {
+                None => None,
+                Some(raw) => Some(CaseId::parse(&raw).map_err(|_| {
+                    ReplyError::BadRequest(format!("caseId is not a GUID: {raw:?}"))
+                })?),
+            };
+        match string("eventtype", "event_type")?.as_deref() {
             Some("new_activity") => {
                 let raw = string("activityid", "activityId")?.ok_or_else(|| {
                     ReplyError::BadRequest(
                         "activityId is missing (required for new_activity)".into(),
                     )
                 })?;
-                EventType::NewActivity {
-                    activity_id: ActivityId::parse(&raw).map_err(|_| {
-                        ReplyError::BadRequest(format!("activityId is not a GUID: {raw:?}"))
-                    })?,
-                }
+                let activity_id = ActivityId::parse(&raw).map_err(|_| {
+                    ReplyError::BadRequest(format!("activityId is not a GUID: {raw:?}"))
+                })?;
+                Ok(Call::NewActivity {
+                    activity_id,
+                    case_id,
+                })
             }
-            Some("case_updated") => EventType::CaseUpdated,
-            Some(other) => {
-                return Err(ReplyError::BadRequest(format!(
-                    "event_type {other:?} is not new_activity or case_updated"
-                )));
-            }
-            None => return Err(ReplyError::BadRequest("event_type is missing".into())),
-        };
-        Ok(Call { case_id, event })
+            Some("case_updated") => Ok(Call::CaseUpdated {
+                case_id: case_id.ok_or_else(|| {
+                    ReplyError::BadRequest("caseId is missing (required for case_updated)".into())
+                })?,
+            }),
+            Some(other) => Err(ReplyError::BadRequest(format!(
+                "event_type {other:?} is not new_activity or case_updated"
+            ))),
+            None => Err(ReplyError::BadRequest("event_type is missing".into())),
+        }
     }
 }

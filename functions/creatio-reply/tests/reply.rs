@@ -1,14 +1,11 @@
-//! The Creatio reply webhook against the Creatio sandbox and the Twilio stand-in.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! The Creatio reply webhook against the Creatio sandbox and the Twilio stand-in: it records
+//! what the business process reports and answers at once; delivery is the stream's job (the
+//! whole loop is in tests/tests/agent_loop.rs).
 
 use base64::Engine;
-use casebridge::assistant::{Concierge, Settings};
-use casebridge::config::{BaseUrl, CreatioAuth, CreatioConfig, TwilioConfig, TwilioSender};
-use casebridge::creatio::{CreatioClient, RetryPolicy};
+use casebridge::assistant::Concierge;
+use casebridge::config::{BaseUrl, Config};
 use casebridge::domain::*;
-use casebridge::sms::twilio::TwilioClient;
 use casebridge::store::memory::MemoryStore;
 use casebridge::store::{SessionChanges, Store};
 use creatio_reply::{Deps, handler};
@@ -26,17 +23,9 @@ const ANN: &str = "+15551230001";
 const OURS: &str = "+15557654321";
 const RESOLVED: &str = "ae7f411e-f46b-1410-009b-0050ba5d6c38";
 
-fn fast() -> RetryPolicy {
-    RetryPolicy {
-        attempts: 2,
-        min_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(5),
-    }
-}
-
 struct World {
     store: MemoryStore,
-    _sandbox: Sandbox,
+    sandbox: Sandbox,
     twilio: TwilioStandIn,
     deps: Deps,
 }
@@ -44,36 +33,21 @@ struct World {
 async fn world() -> World {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let twilio = TwilioStandIn::start(SID, TWILIO_TOKEN).await.unwrap();
-    let creatio_config = CreatioConfig::with_defaults(
-        BaseUrl::parse("CREATIO_URL", &sandbox.url).unwrap(),
-        false,
-        CreatioAuth::Forms {
-            username: "Supervisor".into(),
-            password: "Supervisor".to_owned().into(),
-        },
-    );
-    let http = casebridge::http::client(Duration::from_secs(5)).unwrap();
-    let sms = TwilioClient::new(
-        http.clone(),
-        TwilioConfig {
-            account_sid: SID.into(),
-            auth_token: TWILIO_TOKEN.to_owned().into(),
-            sender: TwilioSender::From(PhoneNumber::parse(OURS, None).unwrap()),
-            api_url: BaseUrl::parse("TWILIO_API_URL", &twilio.url).unwrap(),
-        },
-        Some("https://cb.example.com/sms/status".into()),
-        fast(),
-    );
-    let deps = Deps {
-        creatio: CreatioClient::new(&creatio_config, http, fast()),
-        creatio_config,
-        webhook_token: TOKEN.to_owned().into(),
-        sms: Some(Arc::new(sms)),
-        settings: Arc::new(Settings::embedded()),
-    };
+    let env: std::collections::HashMap<&str, &str> = std::collections::HashMap::from([
+        ("CREATIO_URL", sandbox.url.as_str()),
+        ("CREATIO_USERNAME", "Supervisor"),
+        ("CREATIO_PASSWORD", "Supervisor"),
+        ("CREATIO_WEBHOOK_TOKEN", TOKEN),
+        ("TWILIO_ACCOUNT_SID", SID),
+        ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
+        ("TWILIO_FROM", OURS),
+        ("TWILIO_API_URL", twilio.url.as_str()),
+        ("PUBLIC_BASE_URL", "https://cb.example.com"),
+    ]);
+    let deps = Deps::from_config(&Config::from_source(&env).unwrap()).unwrap();
     World {
         store: MemoryStore::new(),
-        _sandbox: sandbox,
+        sandbox,
         twilio,
         deps,
     }
@@ -126,6 +100,7 @@ async fn with_agent(w: &World, customer: Customer) -> Session {
         .await
         .unwrap();
     w.deps
+        .replies
         .creatio
         .create(
             "Case",
@@ -141,19 +116,17 @@ fn ann() -> Customer {
     Customer::Phone(PhoneNumber::parse(ANN, None).unwrap())
 }
 
-/// An activity a rep adds on the case.
-async fn rep_writes(w: &World, s: &Session, body_html: &str) -> uuid::Uuid {
-    let id = uuid::Uuid::new_v4();
-    w.deps
-        .creatio
-        .create(
-            "Activity",
-            id,
-            json!({"Title": "Reply", "Body": body_html, "CaseId": s.id.case_id().as_uuid().to_string()}),
-        )
+/// A rep's e-mail reply on the case.
+fn rep_writes(w: &World, s: &Session, body_html: &str) -> uuid::Uuid {
+    w.sandbox.rep_email(s.id.case_id().as_uuid(), body_html)
+}
+
+/// What the outbox holds for an activity.
+async fn entry(w: &World, activity: uuid::Uuid) -> Option<OutboxEntry> {
+    w.store
+        .outbox_entry(ActivityId::from_uuid(activity))
         .await
-        .unwrap();
-    id
+        .unwrap()
 }
 
 fn call(path: &str, auth: Option<&str>, body: &Value) -> lambda_http::Request {
@@ -188,39 +161,35 @@ async fn send(w: &World, req: lambda_http::Request) -> (u16, Value) {
 }
 
 #[tokio::test]
-async fn an_agent_reply_reaches_the_customer_by_sms_as_clean_text() {
+async fn a_reply_is_recorded_and_answered_before_creatio_or_twilio_is_asked() {
     let w = world().await;
     let s = with_agent(&w, ann()).await;
-    let act = rep_writes(
-        &w,
-        &s,
-        "<p>Hi Ann,</p><p>a replacement ships <b>today</b> &amp; arrives Friday.</p>",
-    )
-    .await;
+    let act = rep_writes(&w, &s, "<p>Hi Ann, it ships <b>today</b>.</p>");
+    w.sandbox.clear_log();
+    // Twilio is down, and so is Creatio: the webhook records the reply all the same.
+    w.twilio.fail_next(&[503, 503, 503, 503]);
+    w.sandbox.set_faults(1.0, 503, None);
     let (status, body) = send(
         &w,
         call("/creatio/reply", Some(&bearer()), &new_activity(&s, act)),
     )
     .await;
-    assert_eq!((status, body["status"].as_str()), (200, Some("sent")));
-    let sent = w.twilio.sent();
-    assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].to, ANN);
-    assert_eq!(
-        sent[0].body,
-        "Hi Ann,\n\na replacement ships today & arrives Friday."
-    );
-    let (_, t) = w.store.transcript(s.id).await.unwrap().unwrap();
-    let last = t.last().unwrap();
-    assert_eq!(last.role, Role::Agent);
-    assert_eq!(last.delivery, Some(DeliveryStatus::Queued));
+    assert_eq!((status, body["status"].as_str()), (200, Some("queued")));
+    assert!(w.sandbox.requests().is_empty(), "Creatio was not called");
+    assert!(w.twilio.sent().is_empty());
+    let e = entry(&w, act).await.unwrap();
+    assert_eq!(e.state, OutboxState::Queued);
+    assert_eq!(e.case_id, Some(s.id.case_id()));
+    assert_eq!(e.source, OutboxSource::Webhook);
+    // Nothing is in the transcript until the delivery runs.
+    assert_eq!(w.store.transcript(s.id).await.unwrap().unwrap().1.len(), 1);
 }
 
 #[tokio::test]
-async fn the_token_may_ride_in_the_path_and_a_wrong_one_does_nothing() {
+async fn the_token_may_ride_in_the_path_and_a_wrong_one_records_nothing() {
     let w = world().await;
     let s = with_agent(&w, ann()).await;
-    let act = rep_writes(&w, &s, "hello").await;
+    let act = rep_writes(&w, &s, "hello");
     for (path, auth) in [
         ("/creatio/reply", None),
         ("/creatio/reply", Some("Bearer wrong-token")),
@@ -231,9 +200,8 @@ async fn the_token_may_ride_in_the_path_and_a_wrong_one_does_nothing() {
         assert_eq!(status, 401, "{path} {auth:?}");
         assert!(body["error"].as_str().unwrap().contains("token"));
     }
-    assert!(w.twilio.sent().is_empty());
-    assert_eq!(w.store.transcript(s.id).await.unwrap().unwrap().1.len(), 1);
-    let (status, _) = send(
+    assert_eq!(entry(&w, act).await, None);
+    let (status, body) = send(
         &w,
         call(
             &format!("/creatio/reply/{TOKEN}"),
@@ -242,145 +210,58 @@ async fn the_token_may_ride_in_the_path_and_a_wrong_one_does_nothing() {
         ),
     )
     .await;
-    assert_eq!(status, 200);
-    assert_eq!(w.twilio.sent().len(), 1);
+    assert_eq!((status, body["status"].as_str()), (200, Some("queued")));
+    assert!(entry(&w, act).await.is_some());
 }
 
 #[tokio::test]
-async fn the_same_webhook_twice_sends_one_sms() {
+async fn the_same_webhook_twice_is_recorded_once() {
     let w = world().await;
     let s = with_agent(&w, ann()).await;
-    let act = rep_writes(&w, &s, "On it!").await;
-    for _ in 0..2 {
-        let (status, _) = send(
+    let act = rep_writes(&w, &s, "On it!");
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let (status, body) = send(
             &w,
             call("/creatio/reply", Some(&bearer()), &new_activity(&s, act)),
         )
         .await;
-        assert_eq!(status, 200);
+        answers.push((status, body["status"].as_str().unwrap().to_owned()));
     }
-    assert_eq!(w.twilio.sent().len(), 1);
+    assert_eq!(
+        answers,
+        [
+            (200, "queued".to_owned()),
+            (200, "already queued".to_owned()),
+            (200, "already queued".to_owned())
+        ]
+    );
+    assert_eq!(w.store.unfinished_outbox().await.unwrap().len(), 1);
 }
 
 #[tokio::test]
-async fn unknown_cases_and_casebridges_own_activities_are_ignored() {
+async fn a_case_id_is_optional_for_a_new_activity() {
     let w = world().await;
     let s = with_agent(&w, ann()).await;
-    let body = json!({"event_type": "new_activity", "caseId": uuid::Uuid::new_v4().to_string(), "activityId": uuid::Uuid::new_v4().to_string()});
-    let (status, b) = send(&w, call("/creatio/reply", Some(&bearer()), &body)).await;
-    assert_eq!(
-        (status, b["status"].as_str()),
-        (200, Some("ignored: no conversation for this case"))
-    );
-    // The activity casebridge wrote for message 1 (the signal fires for it too).
-    let own = s.id.activity_id(1).as_uuid();
-    w.deps
-        .creatio
-        .create("Activity", own, json!({"Title": "Customer: my order never arrived", "CaseId": s.id.case_id().as_uuid().to_string()}))
-        .await
-        .unwrap();
-    let (status, b) = send(
+    let act = rep_writes(&w, &s, "no case id in the call");
+    let (status, body) = send(
         &w,
-        call("/creatio/reply", Some(&bearer()), &new_activity(&s, own)),
+        call(
+            "/creatio/reply",
+            Some(&bearer()),
+            &json!({"event_type": "new_activity", "activityId": act.to_string()}),
+        ),
     )
     .await;
-    assert_eq!(
-        (status, b["status"].as_str()),
-        (200, Some("ignored: written by casebridge"))
-    );
-    assert!(w.twilio.sent().is_empty());
-}
-
-#[tokio::test]
-async fn an_opted_out_customer_is_not_texted_and_the_case_hears_of_it() {
-    let w = world().await;
-    let s = with_agent(&w, ann()).await;
-    w.twilio.opt_out(ANN);
-    let act = rep_writes(&w, &s, "Any update?").await;
-    let (status, b) = send(
-        &w,
-        call("/creatio/reply", Some(&bearer()), &new_activity(&s, act)),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert!(b["status"].as_str().unwrap().starts_with("not sent"));
-    assert!(w.twilio.sent().is_empty());
-    let (_, t) = w.store.transcript(s.id).await.unwrap().unwrap();
-    let note = t.last().unwrap();
-    assert_eq!(note.role, Role::System);
-    assert_eq!(
-        note.text.as_str(),
-        "Reply not delivered: the customer has opted out of SMS (replied STOP)"
-    );
-}
-
-#[tokio::test]
-async fn a_transient_twilio_failure_then_a_retry_sends_exactly_once() {
-    let w = world().await;
-    let s = with_agent(&w, ann()).await;
-    let act = rep_writes(&w, &s, "Thanks for waiting").await;
-    w.twilio.fail_next(&[503, 503]);
-    let (status, _) = send(
-        &w,
-        call("/creatio/reply", Some(&bearer()), &new_activity(&s, act)),
-    )
-    .await;
-    assert_eq!(status, 503, "so the process can retry");
-    assert!(w.twilio.sent().is_empty());
-    let (status, b) = send(
-        &w,
-        call("/creatio/reply", Some(&bearer()), &new_activity(&s, act)),
-    )
-    .await;
-    assert_eq!((status, b["status"].as_str()), (200, Some("sent")));
-    let (status, _) = send(
-        &w,
-        call("/creatio/reply", Some(&bearer()), &new_activity(&s, act)),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(w.twilio.sent().len(), 1);
-    let agent_msgs = w
-        .store
-        .transcript(s.id)
-        .await
-        .unwrap()
-        .unwrap()
-        .1
-        .iter()
-        .filter(|m| m.role == Role::Agent)
-        .count();
-    assert_eq!(agent_msgs, 1);
-}
-
-#[tokio::test]
-async fn a_widget_reply_is_stored_for_polling() {
-    let w = world().await;
-    let s = with_agent(
-        &w,
-        Customer::Email(VerifiedEmail::parse("ann@example.com").unwrap()),
-    )
-    .await;
-    let act = rep_writes(&w, &s, "Hello from support").await;
-    let (status, b) = send(
-        &w,
-        call("/creatio/reply", Some(&bearer()), &new_activity(&s, act)),
-    )
-    .await;
-    assert_eq!(
-        (status, b["status"].as_str()),
-        (200, Some("stored for the widget"))
-    );
-    let new = w.store.messages_after(s.id, 1).await.unwrap();
-    assert_eq!(new[0].text.as_str(), "Hello from support");
-    assert!(w.twilio.sent().is_empty());
+    assert_eq!((status, body["status"].as_str()), (200, Some("queued")));
+    assert_eq!(entry(&w, act).await.unwrap().case_id, None);
 }
 
 #[tokio::test]
 async fn bodies_are_read_the_way_creatio_sends_them_and_bad_ones_are_named() {
     let w = world().await;
     let s = with_agent(&w, ann()).await;
-    let act = rep_writes(&w, &s, "braces and upper case").await;
+    let act = rep_writes(&w, &s, "braces and upper case");
     // Keys in other cases and spellings, GUIDs in braces and upper case, extra fields.
     let body = json!({
         "EventType": "new_activity",
@@ -390,16 +271,23 @@ async fn bodies_are_read_the_way_creatio_sends_them_and_bad_ones_are_named() {
     });
     let (status, _) = send(&w, call("/creatio/reply", Some(&bearer()), &body)).await;
     assert_eq!(status, 200);
-    assert_eq!(w.twilio.sent().len(), 1);
+    assert_eq!(entry(&w, act).await.unwrap().case_id, Some(s.id.case_id()));
     let cases = [
-        (json!({"event_type": "new_activity"}), "caseId is missing"),
         (
-            json!({"event_type": "new_activity", "caseId": "12345"}),
+            json!({"event_type": "new_activity"}),
+            "activityId is missing",
+        ),
+        (
+            json!({"event_type": "new_activity", "caseId": "12345", "activityId": act.to_string()}),
             "caseId is not a GUID",
         ),
         (
-            json!({"event_type": "new_activity", "caseId": uuid::Uuid::new_v4().to_string()}),
-            "activityId is missing",
+            json!({"event_type": "new_activity", "activityId": "[#Activity.Id#]"}),
+            "activityId is not a GUID",
+        ),
+        (
+            json!({"event_type": "case_updated"}),
+            "caseId is missing (required for case_updated)",
         ),
         (
             json!({"event_type": "deleted", "caseId": uuid::Uuid::new_v4().to_string()}),
@@ -426,6 +314,7 @@ async fn bodies_are_read_the_way_creatio_sends_them_and_bad_ones_are_named() {
         .body(Body::from("{not json"))
         .unwrap();
     assert_eq!(send(&w, raw).await.0, 400);
+    assert_eq!(w.store.unfinished_outbox().await.unwrap().len(), 1);
 }
 
 fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
@@ -452,6 +341,7 @@ async fn a_resolved_case_closes_the_conversation_and_the_next_sms_gets_the_assis
     assert_eq!(b["status"], "ignored: the case is still open");
     // The rep resolves it.
     w.deps
+        .replies
         .creatio
         .patch(
             "Case",

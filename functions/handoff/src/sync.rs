@@ -342,13 +342,19 @@ async fn create_case(
     })
 }
 
-/// After Creatio confirmed: `handoff_requested` → `with_agent`, the watermark, the sync error.
+/// After Creatio confirmed: the replies that waited for a new case, `handoff_requested` →
+/// `with_agent`, the watermark, the sync error.
 async fn finish(
     store: &dyn Store,
     session: &Session,
     transcript: &[Message],
     problems: Vec<String>,
 ) -> Result<(), SyncError> {
+    // Nothing confirmed before this sync: the case is new (or its first sync was interrupted
+    // after the link). A rep, or an automation, may have answered on it before it was linked.
+    if session.synced_seq == 0 {
+        casebridge::replies::deliver::requeue_waiting(store, session.id.case_id()).await?;
+    }
     if session.state == SessionState::HandoffRequested {
         let t = Transition::new(SessionState::HandoffRequested, SessionState::WithAgent)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -393,8 +399,10 @@ async fn append_activities(
         .filter(|m| m.seq > session.synced_seq && to_sync(m))
         .map(|m| activity(session, m, case_id, contact_id, None))
         .collect();
-    // A handoff request on a session that already has a case: a note, not a second case.
-    if session.state == SessionState::HandoffRequested {
+    // A handoff request on a session whose case was created before it (every_conversation):
+    // a note, not a second case. (A case whose first sync was interrupted between its link and
+    // `with_agent` has nothing confirmed yet: that is the same handoff, finished below.)
+    if session.state == SessionState::HandoffRequested && session.synced_seq > 0 {
         let reason = session
             .handoff_reason
             .clone()
@@ -412,25 +420,23 @@ async fn append_activities(
             }),
         ));
     }
-    // every_conversation: a conversation the assistant closed on its own is resolved in Creatio.
-    // And when casebridge closed a handed-off conversation itself (idle timeout) while the case
-    // is still open, the case is resolved if CREATIO_RESOLVED_STATUS_ID is configured. A case
-    // Creatio closed already has a closing status, so nothing is written back to it.
+    // A conversation the assistant closed on its own (idle, never handed off, no rep in it) has
+    // its case resolved: that only happens in every_conversation mode, where such a case exists.
+    // A conversation a person holds is never closed by casebridge, so its case is never touched;
+    // and a case Creatio closed already has a closing status, so nothing is written back to it.
     let c = &deps.creatio_config;
-    let resolve = session.state == SessionState::Closed
-        && match c.sync_mode {
-            SyncMode::EveryConversation if session.handoff_reason.is_none() => true,
-            _ if c.resolved_status_id.is_some() => {
-                let status = deps.creatio.get("Case", case_id, &["StatusId"]).await?;
-                let status = status
-                    .as_ref()
-                    .and_then(|v| v.get("StatusId"))
-                    .and_then(Value::as_str)
-                    .and_then(|s| casebridge::domain::LookupId::parse(s).ok());
-                status.is_some_and(|s| !c.closing_status_ids.contains(&s))
-            }
-            _ => false,
-        };
+    let closed_by_the_assistant = session.state == SessionState::Closed
+        && session.handoff_reason.is_none()
+        && !transcript.iter().any(|m| m.role == Role::Agent);
+    let resolve = closed_by_the_assistant && c.sync_mode == SyncMode::EveryConversation && {
+        let status = deps.creatio.get("Case", case_id, &["StatusId"]).await?;
+        let status = status
+            .as_ref()
+            .and_then(|v| v.get("StatusId"))
+            .and_then(Value::as_str)
+            .and_then(|s| casebridge::domain::LookupId::parse(s).ok());
+        status.is_some_and(|s| !c.closing_status_ids.contains(&s))
+    };
     if resolve {
         let status = deps
             .creatio_config

@@ -67,6 +67,7 @@ fn deps_with(sandbox: &Sandbox, mode: SyncMode, settings: Settings) -> Deps {
         ),
         public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", "https://cb.example.com").unwrap()),
         link_secret: Some("link-secret-for-tests-0123456789abcdef".to_owned().into()),
+        sms: None,
     }
 }
 
@@ -633,18 +634,18 @@ async fn the_stream_handler_reports_failed_sessions_as_batch_item_failures() {
 }
 
 #[tokio::test]
-async fn an_idle_close_resolves_the_case_when_configured_and_a_creatio_close_is_left_alone() {
+async fn the_idle_close_resolve_never_touches_a_case_a_rep_holds() {
     let store = store().await;
     let sb = sandbox(SandboxConfig::default()).await;
-    let mut d = deps(&sb);
+    let mut d = deps_with(&sb, SyncMode::EveryConversation, Settings::embedded());
     d.creatio_config.resolved_status_id = Some(LookupId::parse(RESOLVED).unwrap());
-    let close = |id: SessionId| {
+    let close = |id: SessionId, from: SessionState| {
         let store = store.clone();
         async move {
             store
                 .transition(
                     id,
-                    Transition::new(SessionState::WithAgent, SessionState::Closed).unwrap(),
+                    Transition::new(from, SessionState::Closed).unwrap(),
                     Default::default(),
                     Timestamp::now(),
                 )
@@ -652,30 +653,91 @@ async fn an_idle_close_resolves_the_case_when_configured_and_a_creatio_close_is_
                 .unwrap();
         }
     };
-    // casebridge closes a handed-off conversation (idle timeout): the case is resolved.
-    let s = handed_off(store.as_ref(), ANN, 2).await;
-    sync_session(store.as_ref(), &d, s.id).await.unwrap();
-    close(s.id).await;
-    sync_session(store.as_ref(), &d, s.id).await.unwrap();
-    let case = sb.record("Case", s.id.case_id().as_uuid()).unwrap();
-    assert_eq!(case["StatusId"], RESOLVED);
-    // Creatio closed it (status Closed): nothing is written back.
-    let s = handed_off(store.as_ref(), "+15551230003", 2).await;
-    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    let status_of = |s: &Session| {
+        sb.record("Case", s.id.case_id().as_uuid()).unwrap()["StatusId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // A handed-off conversation that ends (whoever closed it): its case is the rep's, and
+    // casebridge writes nothing to its status.
+    let held = handed_off(store.as_ref(), ANN, 2).await;
+    sync_session(store.as_ref(), &d, held.id).await.unwrap();
+    close(held.id, SessionState::WithAgent).await;
+    sync_session(store.as_ref(), &d, held.id).await.unwrap();
+    assert_eq!(status_of(&held), NEW);
+    // A conversation only the assistant was in, closed idle: its case is resolved.
+    let (alone, _) = store
+        .find_or_open(&key("+15551230004"), Timestamp::now())
+        .await
+        .unwrap();
+    store
+        .append(
+            &alone,
+            vec![
+                msg(Role::Customer, "hours?"),
+                msg(Role::Assistant, "9 to 5."),
+            ],
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    sync_session(store.as_ref(), &d, alone.id).await.unwrap();
+    close(alone.id, SessionState::Assistant).await;
+    sync_session(store.as_ref(), &d, alone.id).await.unwrap();
+    assert_eq!(status_of(&alone), RESOLVED);
+    // One a rep answered, though never handed off: the rep holds it, nothing is written.
+    let (answered, _) = store
+        .find_or_open(&key("+15551230005"), Timestamp::now())
+        .await
+        .unwrap();
+    store
+        .append(
+            &answered,
+            vec![msg(Role::Customer, "hello?"), msg(Role::Agent, "Bob here.")],
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    sync_session(store.as_ref(), &d, answered.id).await.unwrap();
+    close(answered.id, SessionState::Assistant).await;
+    sync_session(store.as_ref(), &d, answered.id).await.unwrap();
+    assert_eq!(status_of(&answered), NEW);
+    // One Creatio closed (status Closed): nothing is written back.
+    let (creatio_closed, _) = store
+        .find_or_open(&key("+15551230003"), Timestamp::now())
+        .await
+        .unwrap();
+    store
+        .append(
+            &creatio_closed,
+            vec![msg(Role::Customer, "thanks")],
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    sync_session(store.as_ref(), &d, creatio_closed.id)
+        .await
+        .unwrap();
     d.creatio
         .patch(
             "Case",
-            s.id.case_id().as_uuid(),
+            creatio_closed.id.case_id().as_uuid(),
             json!({"StatusId": CLOSED}),
         )
         .await
         .unwrap();
-    close(s.id).await;
-    sync_session(store.as_ref(), &d, s.id).await.unwrap();
-    let case = sb.record("Case", s.id.case_id().as_uuid()).unwrap();
-    assert_eq!(case["StatusId"], CLOSED);
+    close(creatio_closed.id, SessionState::Assistant).await;
+    sync_session(store.as_ref(), &d, creatio_closed.id)
+        .await
+        .unwrap();
+    assert_eq!(status_of(&creatio_closed), CLOSED);
 }
 
+const NEW: &str = "ae5f2f10-f46b-1410-fd9a-0050ba5d6c38";
 const RESOLVED: &str = "ae7f411e-f46b-1410-009b-0050ba5d6c38";
 const CLOSED: &str = "3e7f420c-f46b-1410-fc9a-0050ba5d6c38";
 

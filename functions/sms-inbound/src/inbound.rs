@@ -1,9 +1,11 @@
 //! One inbound SMS, from a verified form to the TwiML answer.
 //!
-//! 1. Continuity: the active session for (customer number, our number), unless it has been idle
-//!    longer than `SMS_IDLE_TIMEOUT_MINUTES`, in which case it is closed and a new one opened.
-//!    One store call brings the session, its transcript and the customer's consent
-//!    ([`Store::open_turn`]; two DynamoDB reads).
+//! 1. Continuity: the active session for (customer number, our number). A conversation still with
+//!    the assistant that has been idle longer than `SMS_IDLE_TIMEOUT_MINUTES` is closed and a new
+//!    one opened. A conversation a person holds (handed off, or answered by a rep) is never
+//!    idle-closed: reps answer days later, and only its case reaching a closing status ends it,
+//!    so the customer's late message lands on the same case. One store call brings the session,
+//!    its transcript and the customer's consent ([`Store::open_turn`]; two DynamoDB reads).
 //! 2. The common case, a question from a customer who has not opted out, is one
 //!    [`turn::answer`]: the assistant decides on the transcript plus this message, and the message
 //!    and the reply (or the handoff notice with the state change) are stored in one transaction.
@@ -17,7 +19,7 @@
 //!    between the read and the write, take the two-step path: store the message, then answer.
 
 use casebridge::domain::{
-    Channel, ConversationKey, Customer, MessageText, NewMessage, Role, Session, SessionId,
+    Channel, ConversationKey, Customer, Message, MessageText, NewMessage, Role, Session, SessionId,
     SessionState, Transition,
 };
 use casebridge::sms::keywords::{self, Keyword};
@@ -122,7 +124,10 @@ async fn current_turn(
     now: Timestamp,
 ) -> Result<Turn, SmsError> {
     let turn = store.open_turn(key, now).await?;
-    if turn.opened || !turn.session.is_idle(now, deps.idle_timeout) {
+    if turn.opened
+        || !turn.session.is_idle(now, deps.idle_timeout)
+        || held_by_a_person(&turn.session, &turn.transcript)
+    {
         return Ok(turn);
     }
     let session = &turn.session;
@@ -138,6 +143,12 @@ async fn current_turn(
         Err(e) => return Err(e.into()),
     }
     Ok(store.open_turn(key, now).await?)
+}
+
+/// A conversation a person holds: handed off (its case is being created or worked), or one a rep
+/// answered. Idle close is for conversations nobody but the assistant is in.
+fn held_by_a_person(session: &Session, transcript: &[Message]) -> bool {
+    session.state != SessionState::Assistant || transcript.iter().any(|m| m.role == Role::Agent)
 }
 
 fn inbound_message(sms: &InboundSms) -> NewMessage {

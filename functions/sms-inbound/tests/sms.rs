@@ -424,11 +424,11 @@ async fn replies_are_xml_escaped() {
 }
 
 #[tokio::test]
-async fn an_idle_session_gives_way_to_a_new_one() {
+async fn an_idle_session_with_the_assistant_gives_way_to_a_new_one() {
     let store = MemoryStore::new();
-    text_sms(&store, "SM040", "agent").await;
+    text_sms(&store, "SM040", "What are your opening hours?").await;
     let (first, _) = ann_transcript(&store).await;
-    assert_eq!(first.state, SessionState::HandoffRequested);
+    assert_eq!(first.state, SessionState::Assistant);
     // 4 hours later (idle timeout 3 h) the customer starts over with the assistant.
     let later = now() + SignedDuration::from_hours(4);
     let r = handle(
@@ -459,6 +459,28 @@ async fn an_idle_session_gives_way_to_a_new_one() {
     .await;
     assert!(twiml_message(&r).is_some());
     assert_eq!(ann_transcript(&store).await.0.id, second.id);
+}
+
+#[tokio::test]
+async fn a_conversation_a_person_holds_is_never_idle_closed() {
+    let store = MemoryStore::new();
+    text_sms(&store, "SM043", "agent").await;
+    let (first, _) = ann_transcript(&store).await;
+    assert_eq!(first.state, SessionState::HandoffRequested);
+    // A week later: stored on the same session, and the assistant stays silent.
+    let later = now() + SignedDuration::from_hours(24 * 7);
+    let r = handle(
+        &store,
+        &deps(),
+        signed("/sms/inbound", &sms_params("SM044", "still waiting")),
+        later,
+    )
+    .await;
+    assert_eq!(twiml_message(&r), None);
+    let (same, t) = ann_transcript(&store).await;
+    assert_eq!(same.id, first.id);
+    assert_eq!(same.state, SessionState::HandoffRequested);
+    assert_eq!(t.last().unwrap().text.as_str(), "still waiting");
 }
 
 #[tokio::test]

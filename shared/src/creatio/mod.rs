@@ -101,6 +101,47 @@ impl BatchOp {
 /// The outcome of one batch op.
 pub type BatchResult = Result<Created, CreatioError>;
 
+/// One read of a [`CreatioClient::queries`] batch.
+#[derive(Debug, Clone)]
+pub struct Query<'a> {
+    pub entity: &'a str,
+    pub filter: Option<Filter>,
+    pub select: &'a [&'a str],
+    /// `$orderby`, e.g. `CreatedOn`.
+    pub orderby: Option<&'a str>,
+    pub top: Option<usize>,
+}
+
+impl Query<'_> {
+    /// The sub-request URL, relative to the OData root, with each option's value
+    /// percent-encoded (spaces as `%20`).
+    fn url(&self) -> String {
+        let enc = |v: &str| {
+            form_urlencoded::byte_serialize(v.as_bytes())
+                .collect::<String>()
+                .replace('+', "%20")
+        };
+        let mut options = Vec::new();
+        if let Some(f) = &self.filter {
+            options.push(format!("$filter={}", enc(f.as_str())));
+        }
+        if !self.select.is_empty() {
+            options.push(format!("$select={}", enc(&self.select.join(","))));
+        }
+        if let Some(o) = self.orderby {
+            options.push(format!("$orderby={}", enc(o)));
+        }
+        if let Some(t) = self.top {
+            options.push(format!("$top={t}"));
+        }
+        if options.is_empty() {
+            self.entity.to_owned()
+        } else {
+            format!("{}?{}", self.entity, options.join("&"))
+        }
+    }
+}
+
 pub struct CreatioClient {
     http: reqwest::Client,
     odata_root: String,
@@ -266,6 +307,57 @@ impl CreatioClient {
             }
         })
         .await
+    }
+
+    /// Several reads in one `$batch` request (one round trip), a result per query in order. A
+    /// batch that fails as a whole is retried like any call; `Err` when it still fails.
+    pub async fn queries(
+        &self,
+        queries: &[Query<'_>],
+    ) -> Result<Vec<Result<Vec<Value>, CreatioError>>, CreatioError> {
+        let requests: Vec<BatchSubRequest> = queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| BatchSubRequest {
+                method: "GET",
+                url: q.url(),
+                id: i.to_string(),
+                body: None,
+                headers: serde_json::Map::new(),
+            })
+            .collect();
+        let body = BatchBody { requests };
+        let resp = self.retrying(|| self.post_batch(&body)).await?;
+        let mut by_id: HashMap<String, (u16, Option<Value>)> = resp
+            .responses
+            .into_iter()
+            .map(|r| (r.id, (r.status, r.body)))
+            .collect();
+        Ok(queries
+            .iter()
+            .enumerate()
+            .map(|(i, q)| match by_id.remove(&i.to_string()) {
+                Some((status, Some(body))) if (200..300).contains(&status) => {
+                    match body.get("value") {
+                        Some(Value::Array(rows)) => Ok(rows.clone()),
+                        _ => Err(CreatioError::Protocol(format!(
+                            "{} query answer has no value array",
+                            q.entity
+                        ))),
+                    }
+                }
+                Some((status, body)) => Err(CreatioError::Api {
+                    status,
+                    message: error_message(
+                        status,
+                        &body.map(|b| b.to_string()).unwrap_or_default(),
+                    ),
+                }),
+                None => Err(CreatioError::Transport(
+                    "the batch answer has no result for this query".into(),
+                )),
+            })
+            .collect())
     }
 
     /// The id of the lookup row named `name` in `entity` (e.g. `CasePriority`, `High`), cached

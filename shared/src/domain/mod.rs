@@ -17,6 +17,6 @@ pub use message::{
     Attachment, DeliveryStatus, InvalidText, MAX_MESSAGE_CHARS, Message, MessageText, NewMessage,
     ProviderMessageId, Role,
 };
-pub use outbox::{OutboxChange, OutboxEntry, OutboxSource, OutboxState};
+pub use outbox::{CatchUpMark, CatchUpMarks, OutboxChange, OutboxEntry, OutboxSource, OutboxState};
 pub use phone::{DefaultCountry, InvalidPhoneNumber, PhoneNumber, mask_phone};
 pub use session::{CreatioLink, RefusedTransition, Session, SessionState, Transition};

@@ -181,6 +181,22 @@ impl OutboxChange {
     }
 }
 
+/// How far the catch-up has read Creatio: the newest `CreatedOn` of the reply activities and the
+/// newest `ModifiedOn` of the closed cases it has seen. Creatio's own times, so a clock that is
+/// off on either side cannot make it skip anything.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CatchUpMarks {
+    pub activities: Option<Timestamp>,
+    pub cases: Option<Timestamp>,
+}
+
+/// One of the two [`CatchUpMarks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUpMark {
+    Activities,
+    Cases,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,6 +37,25 @@ struct TwilioError {
     message: String,
 }
 
+/// The SMS provider a function sends with (status callbacks to `PUBLIC_BASE_URL/sms/status`
+/// when the public URL is known), or None when Twilio is not configured.
+pub fn provider(
+    config: &crate::config::Config,
+    http: &reqwest::Client,
+) -> Option<std::sync::Arc<dyn SmsProvider>> {
+    let twilio = config.twilio().ok()?;
+    let callback = config
+        .public_base_url
+        .as_ref()
+        .map(|b| b.join("/sms/status"));
+    Some(std::sync::Arc::new(TwilioClient::new(
+        http.clone(),
+        twilio.clone(),
+        callback,
+        RetryPolicy::default(),
+    )))
+}
+
 impl TwilioClient {
     pub fn new(
         http: reqwest::Client,

@@ -4,7 +4,7 @@
 //!
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | session | `S#<session id>` | `META` | `kind=session`, `session_id`, `conv`, `state`, `created_at`, `last_activity_at`, `last_seq`, `synced_seq`, `case_id`, `case_number`, `contact_id`, `handoff_reason`, `sync_error`, `expires_at` |
+//! | session | `S#<session id>` | `META` | `kind=session`, `session_id`, `conv`, `state`, `created_at`, `last_activity_at`, `last_seq`, `synced_seq`, `case_id`, `case_number`, `contact_id`, `handoff_reason`, `sync_error`, `last_append` (the token of the last append, see `append`), `expires_at` |
 //! | message | `S#<session id>` | `M#<seq, 10 digits>` | `kind=message`, `session_id`, `seq`, `role`, `text`, `at`, `provider_id`, `attachments` (JSON), `delivery` (JSON), `fallback` (BOOL, only when true), `expires_at` |
 //! | active pointer | `C#<channel>\|<customer>\|<endpoint>` | `ACTIVE` | `kind=active`, `session_id`, `expires_at` |
 //! | provider id | `P#<channel>#<provider message id>` | `P` | `kind=provider_id`, `session_id`, `seq`, `expires_at` |
@@ -53,9 +53,10 @@ use super::{
     Appended, Consent, MessageRef, Retention, SessionChanges, StateChange, Store, StoreError, Turn,
 };
 use crate::domain::{
-    ActivityId, CaseId, Channel, ContactId, ConversationKey, CreatioLink, Customer, DeliveryStatus,
-    Message, MessageText, NewMessage, OutboxChange, OutboxEntry, OutboxSource, ProviderMessageId,
-    Role, Session, SessionId, SessionState, Transition,
+    ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ContactId, ConversationKey,
+    CreatioLink, Customer, DeliveryStatus, Message, MessageText, NewMessage, OutboxChange,
+    OutboxEntry, OutboxSource, ProviderMessageId, Role, Session, SessionId, SessionState,
+    Transition,
 };
 
 pub const CASE_INDEX: &str = "by_case";
@@ -501,6 +502,10 @@ impl Store for DynamoStore {
         let id = seen.id;
         let channel = seen.key.channel;
         let expires = self.retention.expires_at(now);
+        // Marks this append on the session item, so that a write that landed although its
+        // answer was lost (the SDK then retries it, and the retry finds the seq taken) is known
+        // for ours instead of being written a second time.
+        let token = uuid::Uuid::new_v4().simple().to_string();
         let mut current = seen.clone();
         for attempt in 0..MAX_APPEND_ATTEMPTS {
             if attempt > 0 {
@@ -524,9 +529,11 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":new", n(new_last))
                 .expression_attribute_values(":now", s(now.to_string()))
                 .expression_attribute_values(":exp", n(expires))
-                .expression_attribute_values(":closed", s(SessionState::Closed.as_str()));
+                .expression_attribute_values(":closed", s(SessionState::Closed.as_str()))
+                .expression_attribute_values(":token", s(token.clone()));
             let mut set =
-                "SET last_seq = :new, last_activity_at = :now, expires_at = :exp".to_owned();
+                "SET last_seq = :new, last_activity_at = :now, expires_at = :exp, last_append = :token"
+                    .to_owned();
             let mut cond = "attribute_exists(pk) AND last_seq = :old AND #st <> :closed".to_owned();
             if let Some(t) = transition {
                 set.push_str(", #st = :to");
@@ -602,6 +609,16 @@ impl Store for DynamoStore {
                     let Some(codes) = cancellation_codes(&e) else {
                         return Err(backend(e));
                     };
+                    // Our own write, landed on an attempt whose answer was lost?
+                    let item = self.get(session_pk(id), META).await?;
+                    if let Some(item) = &item
+                        && opt_str(item, "last_append").as_deref() == Some(token.as_str())
+                    {
+                        return Ok(Appended::Stored {
+                            session: Box::new(session_from_item(item)?),
+                            messages: stored,
+                        });
+                    }
                     // A duplicate provider id wins over everything else: nothing to write.
                     for (i, pid) in &pid_at {
                         if codes.get(*i).map(String::as_str) == Some("ConditionalCheckFailed") {
@@ -614,8 +631,11 @@ impl Store for DynamoStore {
                             };
                         }
                     }
-                    // Otherwise the session moved on (or closed): re-read, then decide.
-                    let fresh = self.require_session(id).await?;
+                    // Otherwise the session moved on (or closed): decide on what was re-read.
+                    let fresh = match &item {
+                        Some(item) => session_from_item(item)?,
+                        None => return Err(StoreError::NotFound(id)),
+                    };
                     if fresh.state == SessionState::Closed {
                         return Err(StoreError::Closed(id));
                     }
@@ -1033,16 +1053,43 @@ impl Store for DynamoStore {
         self.scan_unfinished_outbox().await
     }
 
-    async fn catchup_watermark(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.read_catchup_watermark().await
+    async fn catchup_marks(&self) -> Result<CatchUpMarks, StoreError> {
+        self.read_catchup_marks().await
     }
 
-    async fn advance_catchup_watermark(&self, at: Timestamp) -> Result<(), StoreError> {
-        self.write_catchup_watermark(at).await
+    async fn advance_catchup_mark(
+        &self,
+        mark: CatchUpMark,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write_catchup_mark(mark, at).await
     }
 }
 
 // ---- keys -------------------------------------------------------------------------------------
+
+/// What a stream record is about, read from its `pk` (the key format stays private to the store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamItem {
+    /// A session item or one of its messages: Creatio may be behind on this session.
+    Session(SessionId),
+    /// An outbox entry: a rep reply to deliver.
+    Outbox(ActivityId),
+}
+
+impl StreamItem {
+    /// None for items the stream consumer has no business with (pointers, provider ids,
+    /// consent, the catch-up marks).
+    pub fn of_key(pk: &str) -> Option<Self> {
+        if let Some(id) = pk.strip_prefix("S#") {
+            return SessionId::parse(id).ok().map(StreamItem::Session);
+        }
+        if let Some(id) = pk.strip_prefix("R#") {
+            return ActivityId::parse(id).ok().map(StreamItem::Outbox);
+        }
+        None
+    }
+}
 
 /// Seqs are rendered with 10 digits so that they sort as numbers.
 const MAX_SEQ: u64 = 9_999_999_999;

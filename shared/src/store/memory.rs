@@ -9,9 +9,9 @@ use jiff::Timestamp;
 
 use super::{Appended, Consent, MessageRef, SessionChanges, StateChange, Store, StoreError};
 use crate::domain::{
-    ActivityId, CaseId, Channel, ConversationKey, CreatioLink, Customer, DeliveryStatus, Message,
-    NewMessage, OutboxChange, OutboxEntry, OutboxSource, OutboxState, ProviderMessageId, Session,
-    SessionId, SessionState, Transition,
+    ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ConversationKey, CreatioLink, Customer,
+    DeliveryStatus, Message, NewMessage, OutboxChange, OutboxEntry, OutboxSource, OutboxState,
+    ProviderMessageId, Session, SessionId, SessionState, Transition,
 };
 
 #[derive(Default)]
@@ -21,7 +21,7 @@ struct Inner {
     provider_ids: HashMap<(Channel, ProviderMessageId), MessageRef>,
     consent: HashMap<String, Consent>,
     outbox: HashMap<ActivityId, OutboxEntry>,
-    catchup_watermark: Option<Timestamp>,
+    catchup: CatchUpMarks,
 }
 
 #[derive(Default)]
@@ -439,14 +439,22 @@ impl Store for MemoryStore {
         Ok(out)
     }
 
-    async fn catchup_watermark(&self) -> Result<Option<Timestamp>, StoreError> {
-        Ok(self.lock().catchup_watermark)
+    async fn catchup_marks(&self) -> Result<CatchUpMarks, StoreError> {
+        Ok(self.lock().catchup)
     }
 
-    async fn advance_catchup_watermark(&self, at: Timestamp) -> Result<(), StoreError> {
+    async fn advance_catchup_mark(
+        &self,
+        mark: CatchUpMark,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock();
-        if inner.catchup_watermark.is_none_or(|w| w < at) {
-            inner.catchup_watermark = Some(at);
+        let slot = match mark {
+            CatchUpMark::Activities => &mut inner.catchup.activities,
+            CatchUpMark::Cases => &mut inner.catchup.cases,
+        };
+        if slot.is_none_or(|w| w < at) {
+            *slot = Some(at);
         }
         Ok(())
     }

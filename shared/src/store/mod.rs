@@ -17,7 +17,7 @@
 //! - the sync watermark only moves forward;
 //! - an outbox entry is recorded once per activity, and changes state only from the state the
 //!   caller names (so two deliveries of one activity cannot both proceed);
-//! - the catch-up watermark only moves forward.
+//! - the catch-up marks only move forward.
 
 pub mod dynamo;
 pub mod memory;
@@ -26,9 +26,9 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::domain::{
-    ActivityId, CaseId, Channel, ConversationKey, CreatioLink, Customer, DeliveryStatus, Message,
-    NewMessage, OutboxChange, OutboxEntry, OutboxSource, ProviderMessageId, Session, SessionId,
-    SessionState, Transition,
+    ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ConversationKey, CreatioLink, Customer,
+    DeliveryStatus, Message, NewMessage, OutboxChange, OutboxEntry, OutboxSource,
+    ProviderMessageId, Session, SessionId, SessionState, Transition,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -299,12 +299,15 @@ pub trait Store: Send + Sync {
     /// for the operator CLI, never for the request path.
     async fn unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
 
-    /// How far the catch-up has read Creatio's activities (their `CreatedOn`).
-    async fn catchup_watermark(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// How far the catch-up has read Creatio (one read for both marks).
+    async fn catchup_marks(&self) -> Result<CatchUpMarks, StoreError>;
 
-    /// Moves the catch-up watermark to `at`; an earlier time than the current one changes
-    /// nothing.
-    async fn advance_catchup_watermark(&self, at: Timestamp) -> Result<(), StoreError>;
+    /// Moves one catch-up mark to `at`; an earlier time than the current one changes nothing.
+    async fn advance_catchup_mark(
+        &self,
+        mark: CatchUpMark,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
 }
 
 /// How long data is kept before DynamoDB's TTL removes it.

@@ -3,7 +3,7 @@
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
 //! | outbox entry | `R#<activity id>` | `OUTBOX` | `kind=outbox`, `activity_id`, `state`, `case_id` (once known), `attempts`, `outcome`, `source`, `queued_at`, `expires_at` |
-//! | catch-up watermark | `W#catchup` | `WATERMARK` | `kind=watermark`, `at_ms` (epoch milliseconds); no TTL |
+//! | catch-up marks | `W#catchup` | `MARKS` | `kind=catchup`, `activities_ns`, `cases_ns` (epoch nanoseconds: Creatio's times have microseconds, and the catch-up asks for what is strictly newer); no TTL |
 //!
 //! - **One item per activity**, written with `attribute_not_exists(pk)`: the webhook and the
 //!   catch-up may both report an activity, any number of times, and it is recorded once.
@@ -23,12 +23,15 @@ use super::{
     CASE_INDEX, DynamoStore, Item, TTL_ATTRIBUTE, backend, build_err, is_condition_failure, n,
     num_attr, opt_str, s, str_attr,
 };
-use crate::domain::{ActivityId, CaseId, OutboxChange, OutboxEntry, OutboxSource, OutboxState};
+use crate::domain::{
+    ActivityId, CaseId, CatchUpMark, CatchUpMarks, OutboxChange, OutboxEntry, OutboxSource,
+    OutboxState,
+};
 use crate::store::StoreError;
 
 const OUTBOX: &str = "OUTBOX";
-const WATERMARK_PK: &str = "W#catchup";
-const WATERMARK: &str = "WATERMARK";
+const MARKS_PK: &str = "W#catchup";
+const MARKS: &str = "MARKS";
 /// `BatchGetItem` reads at most this many keys per request.
 const BATCH_GET_MAX: usize = 100;
 /// How often a batch read asks again for the keys DynamoDB left unprocessed.
@@ -244,31 +247,47 @@ impl DynamoStore {
         Ok(out)
     }
 
-    pub(super) async fn read_catchup_watermark(&self) -> Result<Option<Timestamp>, StoreError> {
-        let Some(item) = self.get(WATERMARK_PK.to_owned(), WATERMARK).await? else {
-            return Ok(None);
+    pub(super) async fn read_catchup_marks(&self) -> Result<CatchUpMarks, StoreError> {
+        let Some(item) = self.get(MARKS_PK.to_owned(), MARKS).await? else {
+            return Ok(CatchUpMarks::default());
         };
-        let ms = match item.get("at_ms") {
-            Some(AttributeValue::N(v)) => v.parse::<i64>().ok(),
-            _ => None,
-        }
-        .ok_or_else(|| StoreError::Corrupt("catch-up watermark has a bad at_ms".into()))?;
-        Timestamp::from_millisecond(ms)
-            .map(Some)
-            .map_err(|_| StoreError::Corrupt("catch-up watermark is out of range".into()))
+        let mark = |name: &str| -> Result<Option<Timestamp>, StoreError> {
+            let Some(v) = item.get(name) else {
+                return Ok(None);
+            };
+            let bad = || StoreError::Corrupt(format!("catch-up mark {name} is malformed"));
+            let AttributeValue::N(v) = v else {
+                return Err(bad());
+            };
+            let ns: i128 = v.parse().map_err(|_| bad())?;
+            Timestamp::from_nanosecond(ns).map(Some).map_err(|_| bad())
+        };
+        Ok(CatchUpMarks {
+            activities: mark("activities_ns")?,
+            cases: mark("cases_ns")?,
+        })
     }
 
-    pub(super) async fn write_catchup_watermark(&self, at: Timestamp) -> Result<(), StoreError> {
+    pub(super) async fn write_catchup_mark(
+        &self,
+        mark: CatchUpMark,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let name = match mark {
+            CatchUpMark::Activities => "activities_ns",
+            CatchUpMark::Cases => "cases_ns",
+        };
         let res = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(WATERMARK_PK))
-            .key("sk", s(WATERMARK))
-            .update_expression("SET at_ms = :ms, kind = :kind")
-            .condition_expression("attribute_not_exists(pk) OR at_ms < :ms")
-            .expression_attribute_values(":ms", n(at.as_millisecond()))
-            .expression_attribute_values(":kind", s("watermark"))
+            .key("pk", s(MARKS_PK))
+            .key("sk", s(MARKS))
+            .update_expression("SET #m = :ns, kind = :kind")
+            .condition_expression("attribute_not_exists(#m) OR #m < :ns")
+            .expression_attribute_names("#m", name)
+            .expression_attribute_values(":ns", n(at.as_nanosecond()))
+            .expression_attribute_values(":kind", s("catchup"))
             .send()
             .await;
         match res {
