@@ -92,12 +92,18 @@ pub fn report(rows: Option<&[Row]>, starts: &[(String, Duration)]) -> String {
             http_api: false,
             billed_ms: 400.0,
         },
-        // Reply webhook: case lookup on the GSI, the agent message appended (estimated).
         Op {
-            what: "agent reply webhook",
+            what: "agent reply webhook (records it)",
             times: handoff_share * 3.0,
-            row: Err((4.0, 2.0)),
+            row: Ok("rep reply webhook (recorded in the outbox)"),
             http_api: true,
+            billed_ms: 20.0,
+        },
+        Op {
+            what: "agent reply delivery (stream)",
+            times: handoff_share * 3.0,
+            row: Ok("rep reply delivery from the stream (widget)"),
+            http_api: false,
             billed_ms: 300.0,
         },
     ];
@@ -161,4 +167,29 @@ pub fn report(rows: Option<&[Row]>, starts: &[(String, Duration)]) -> String {
          included: SMS (Twilio), Creatio, CloudWatch Logs, S3 for attachments."
     ));
     lines.join("\n")
+}
+
+/// What the catch-up costs a month at one poll every `interval_s` seconds, from the bench's
+/// "nothing new" row (most polls find nothing).
+pub fn catch_up_month(rows: &[Row], interval_s: u64) -> String {
+    let Some(quiet) = rows
+        .iter()
+        .find(|r| r.what.starts_with("catch-up poll, nothing new"))
+    else {
+        return String::new();
+    };
+    let polls = 30.0 * 24.0 * 3600.0 / interval_s as f64;
+    // A poll is one Creatio request; billed time assumed 300 ms (the round trip dominates).
+    let lambda = polls * (LAMBDA_PER_REQUEST + 0.3 * MEMORY_GB * LAMBDA_ARM_PER_GB_S);
+    let ddb = polls * (quiet.write_units() * DDB_PER_WRU + quiet.read_units() * DDB_PER_RRU);
+    format!(
+        "**The catch-up, one poll every {interval_s} s: {polls:.0} polls a month, ≈ ${:.3} a month** \
+         (Lambda ${lambda:.3}: requests and 300 ms at 256 MB each; DynamoDB ${ddb:.4}: {} WRU / {} RRU \
+         a quiet poll; EventBridge schedules are free). Creatio: {polls:.0} requests a month \
+         ({:.0} a day), whatever the number of open cases.",
+        lambda + ddb,
+        quiet.write_units(),
+        quiet.read_units(),
+        polls / 30.0
+    )
 }

@@ -28,7 +28,13 @@ fn target_release() -> PathBuf {
         .join("release")
 }
 
-const FUNCTIONS: [&str; 4] = ["sms-inbound", "widget-inbound", "handoff", "creatio-reply"];
+const FUNCTIONS: [&str; 5] = [
+    "sms-inbound",
+    "widget-inbound",
+    "handoff",
+    "creatio-reply",
+    "catch-up",
+];
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -73,6 +79,36 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                  written in a transaction (items < 1 KB), 0.5 per eventually consistent read under 4 KB, \
                  1 per strongly consistent one; the store reads sessions strongly."
             );
+        }
+        None => println!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/bench starts moto)"),
+    }
+
+    let replies = match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(endpoint) => Some(requests::replies(&endpoint).await?),
+        Err(_) => None,
+    };
+    println!("\n## Rep replies and the catch-up (moto and the sandbox)\n");
+    match &replies {
+        Some((rows, creatio)) => {
+            println!(
+                "| operation | Creatio requests | DynamoDB requests | by kind | write units | read units |\n|---|---|---|---|---|---|"
+            );
+            for r in rows {
+                let c = creatio
+                    .iter()
+                    .find(|(w, _)| w.as_str() == r.what || r.what.starts_with(w.as_str()))
+                    .map(|(_, n)| n.to_string())
+                    .unwrap_or_else(|| "0".into());
+                println!(
+                    "| {} | {c} | {} | {} | {} | {} |",
+                    r.what,
+                    r.requests(),
+                    r.kinds(),
+                    r.write_units(),
+                    r.read_units()
+                );
+            }
+            println!("\n{}", cost::catch_up_month(rows, 60));
         }
         None => println!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/bench starts moto)"),
     }
@@ -216,6 +252,9 @@ fn first_event(name: &str) -> serde_json::Value {
     let host = json!({"host": "api.example.com"});
     match name {
         "handoff" => json!({"Records": []}),
+        "catch-up" => {
+            json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}})
+        }
         "sms-inbound" => http_event(
             "POST",
             "/sms/inbound",

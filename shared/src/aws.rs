@@ -270,16 +270,28 @@ impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
             .and_then(|t| t.rsplit('.').next())
             .unwrap_or("unknown")
             .to_owned();
-        // Items per transaction, for write-unit estimates (each item ≤ 1 KB costs 2 WRU).
-        let items = if op == "TransactWriteItems" {
+        // Items per transaction and keys per batch read, for unit estimates (each item ≤ 1 KB
+        // written in a transaction costs 2 WRU; each key read strongly under 4 KB, 1 RRU).
+        let body = || {
             context
                 .request()
                 .body()
                 .bytes()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-                .and_then(|v| v["TransactItems"].as_array().map(Vec::len))
-        } else {
-            None
+        };
+        let items = match op.as_str() {
+            "TransactWriteItems" => {
+                body().and_then(|v| v["TransactItems"].as_array().map(Vec::len))
+            }
+            "BatchGetItem" => body().and_then(|v| {
+                v["RequestItems"].as_object().map(|tables| {
+                    tables
+                        .values()
+                        .filter_map(|t| t["Keys"].as_array().map(Vec::len))
+                        .sum()
+                })
+            }),
+            _ => None,
         };
         let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = items {

@@ -609,8 +609,15 @@ impl Store for DynamoStore {
                     let Some(codes) = cancellation_codes(&e) else {
                         return Err(backend(e));
                     };
-                    // Our own write, landed on an attempt whose answer was lost?
-                    let item = self.get(session_pk(id), META).await?;
+                    // The session's seq moved: our own write, landed on an attempt whose answer
+                    // was lost (the SDK retried it)? A redelivery of a provider id, the common
+                    // refusal, leaves the session's condition passing and costs no read here.
+                    let session_moved =
+                        codes.first().map(String::as_str) == Some("ConditionalCheckFailed");
+                    let item = match session_moved {
+                        true => self.get(session_pk(id), META).await?,
+                        false => None,
+                    };
                     if let Some(item) = &item
                         && opt_str(item, "last_append").as_deref() == Some(token.as_str())
                     {
@@ -631,10 +638,10 @@ impl Store for DynamoStore {
                             };
                         }
                     }
-                    // Otherwise the session moved on (or closed): decide on what was re-read.
+                    // Otherwise the session moved on (or closed): re-read, then decide.
                     let fresh = match &item {
                         Some(item) => session_from_item(item)?,
-                        None => return Err(StoreError::NotFound(id)),
+                        None => self.require_session(id).await?,
                     };
                     if fresh.state == SessionState::Closed {
                         return Err(StoreError::Closed(id));
