@@ -299,6 +299,12 @@ pub async fn check_lookups(deps: &Deps) -> Vec<(bool, String)> {
     if let Some(r) = c.resolved_status_id {
         ids.push(("CaseStatus", "CREATIO_RESOLVED_STATUS_ID", r));
     }
+    if let Some(o) = c.case_owner_id {
+        ids.push(("Contact", "CREATIO_CASE_OWNER_ID", o));
+    }
+    if let Some(g) = c.case_group_id {
+        ids.push(("SysAdminUnit", "CREATIO_CASE_GROUP_ID", g));
+    }
     for s in &c.closing_status_ids {
         ids.push(("CaseStatus", "CREATIO_CLOSED_STATUS_IDS", *s));
     }

@@ -161,6 +161,33 @@ async fn doctor_checks_the_configured_lookup_ids_against_creatio() {
         .collect();
     assert_eq!(bad.len(), 1, "{report:?}");
     assert!(bad[0].contains("CREATIO_NEW_STATUS_ID") && bad[0].contains("does not exist"));
+    // So are a case owner and a case group that are not there: the usual refused case.
+    let mut d = deps(&sb);
+    d.creatio_config.case_group_id =
+        Some(LookupId::parse("11111111-2222-3333-4444-555555555555").unwrap());
+    d.creatio_config.case_owner_id =
+        Some(LookupId::parse("66666666-2222-3333-4444-555555555555").unwrap());
+    let report = casebridge_cli::check_lookups(&d).await;
+    let bad: Vec<&String> = report
+        .iter()
+        .filter(|(ok, _)| !ok)
+        .map(|(_, w)| w)
+        .collect();
+    assert_eq!(bad.len(), 2, "{report:?}");
+    assert!(
+        bad.iter()
+            .any(|w| w.contains("CREATIO_CASE_GROUP_ID") && w.contains("SysAdminUnit"))
+    );
+    assert!(
+        bad.iter()
+            .any(|w| w.contains("CREATIO_CASE_OWNER_ID") && w.contains("Contact"))
+    );
+    // And a group that exists is found.
+    d.creatio_config.case_group_id =
+        Some(LookupId::parse(creatio_sandbox::schema::SUPPORT_GROUP).unwrap());
+    d.creatio_config.case_owner_id = None;
+    let report = casebridge_cli::check_lookups(&d).await;
+    assert!(report.iter().all(|(ok, _)| *ok), "{report:?}");
 }
 
 #[tokio::test]

@@ -88,11 +88,27 @@ pub fn spawn_sync(app: Arc<App>) {
         };
         let store = app.store.as_ref();
         let mut next_catchup = tokio::time::Instant::now();
+        // Sessions whose sync failed for good, with the last seq then: as the stream would, the
+        // loop leaves them alone until something new arrives (`casebridge resync` replays them).
+        let mut refused: std::collections::HashMap<casebridge::domain::SessionId, u64> =
+            std::collections::HashMap::new();
         loop {
             if let Ok(pending) = store.needing_sync().await {
                 for s in pending {
-                    if let Err(e) = handoff::sync::sync_session(store, deps, s.id).await {
-                        tracing::warn!(session_id = %s.id, error = %e, "local sync failed; will retry");
+                    if refused.get(&s.id) == Some(&s.last_seq) {
+                        continue;
+                    }
+                    match handoff::sync::sync_session(store, deps, s.id).await {
+                        Ok(_) => {
+                            refused.remove(&s.id);
+                        }
+                        Err(e) if e.is_transient() => {
+                            tracing::warn!(session_id = %s.id, error = %e, "local sync failed; will retry");
+                        }
+                        Err(e) => {
+                            tracing::error!(session_id = %s.id, error = %e, "local sync refused; recorded on the session");
+                            refused.insert(s.id, s.last_seq);
+                        }
                     }
                 }
             }

@@ -115,6 +115,18 @@ impl BaseUrl {
     }
 }
 
+/// Where the OAuth token endpoint is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityServer {
+    /// `CREATIO_IDENTITY_URL`: the instance's `OAuth20IdentityServerUrl` system setting.
+    Configured(BaseUrl),
+    /// Found at the first sign-in: the instance's discovery document
+    /// (`/0/.well-known/openid-configuration`, Creatio 8.3+), else, on Creatio cloud
+    /// (`*.creatio.com`) only, the `-is` host (`acme.creatio.com` → `acme-is.creatio.com`).
+    /// Neither found: the sign-in fails and says to set `CREATIO_IDENTITY_URL`.
+    Discover { cloud: Option<BaseUrl> },
+}
+
 /// How casebridge signs in to Creatio.
 #[derive(Debug, Clone)]
 pub enum CreatioAuth {
@@ -122,7 +134,7 @@ pub enum CreatioAuth {
     OAuth {
         client_id: String,
         client_secret: SecretString,
-        identity_url: BaseUrl,
+        identity: IdentityServer,
     },
     /// Forms login with a Creatio user.
     Forms {
@@ -154,7 +166,19 @@ pub struct CreatioConfig {
     /// What counts as a rep's reply (`CREATIO_REPLY_TYPES`, `CREATIO_REPLY_CATEGORIES`,
     /// `CREATIO_AUTO_EMAIL_SENDERS`, `CREATIO_AUTO_EMAIL_SUBJECTS`).
     pub replies: ReplyRules,
+    /// `CREATIO_BATCH_SIZE`: writes per `$batch` request (default 100, Creatio's limit: the
+    /// fewest round trips). Each insert runs Creatio's server-side logic, so a full batch takes
+    /// long on a busy instance; the timeout below gives each of 100 inserts 0.9 s, and an instance
+    /// slower than that takes a smaller batch.
+    pub batch_size: usize,
+    /// `CREATIO_TIMEOUT_SECONDS`: how long one Creatio request may take (default 90).
+    pub timeout: std::time::Duration,
 }
+
+/// Writes per `$batch` unless `CREATIO_BATCH_SIZE` says otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 100;
+/// One Creatio request's time limit unless `CREATIO_TIMEOUT_SECONDS` says otherwise.
+pub const DEFAULT_CREATIO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 
 impl CreatioConfig {
     /// A configuration with every optional setting at its default (tests, the local stack).
@@ -173,6 +197,8 @@ impl CreatioConfig {
             sync_mode: SyncMode::Handoff,
             closing_status_ids: default_closing(None),
             replies: ReplyRules::default(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            timeout: DEFAULT_CREATIO_TIMEOUT,
         }
     }
 }
@@ -477,14 +503,16 @@ fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, ConfigError
             "CREATIO_CLIENT_SECRET",
             "CREATIO_CLIENT_ID is set, so the OAuth client secret is needed too",
         ))?;
-        let identity_url = match var(src, "CREATIO_IDENTITY_URL") {
-            Some(u) => BaseUrl::parse("CREATIO_IDENTITY_URL", &u)?,
-            None => derive_identity_url(&url),
+        let identity = match var(src, "CREATIO_IDENTITY_URL") {
+            Some(u) => IdentityServer::Configured(BaseUrl::parse("CREATIO_IDENTITY_URL", &u)?),
+            None => IdentityServer::Discover {
+                cloud: cloud_identity_url(&url),
+            },
         };
         CreatioAuth::OAuth {
             client_id,
             client_secret,
-            identity_url,
+            identity,
         }
     } else if let Some(username) = username {
         let password = secret(src, "CREATIO_PASSWORD").ok_or(missing(
@@ -539,6 +567,27 @@ fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, ConfigError
             }
         },
         replies: reply_rules(src)?,
+        batch_size: match var(src, "CREATIO_BATCH_SIZE") {
+            None => DEFAULT_BATCH_SIZE,
+            Some(_) => {
+                let n = positive(src, "CREATIO_BATCH_SIZE", DEFAULT_BATCH_SIZE as i64)?;
+                if n > crate::creatio::MAX_BATCH as i64 {
+                    return Err(ConfigError::Invalid {
+                        name: "CREATIO_BATCH_SIZE",
+                        reason: format!(
+                            "Creatio takes at most {} requests in one $batch",
+                            crate::creatio::MAX_BATCH
+                        ),
+                    });
+                }
+                n as usize
+            }
+        },
+        timeout: std::time::Duration::from_secs(positive(
+            src,
+            "CREATIO_TIMEOUT_SECONDS",
+            DEFAULT_CREATIO_TIMEOUT.as_secs() as i64,
+        )? as u64),
     }))
 }
 
@@ -626,19 +675,21 @@ fn guid_or(src: &dyn Source, name: &'static str, default: &str) -> Result<Lookup
 }
 
 /// Creatio cloud's identity server: `-is` added to the first label of the host
-/// (`acme.creatio.com` → `acme-is.creatio.com`).
-fn derive_identity_url(url: &BaseUrl) -> BaseUrl {
+/// (`acme.creatio.com` → `acme-is.creatio.com`), for `*.creatio.com` only: an on-site instance
+/// names its own (`OAuth20IdentityServerUrl`).
+fn cloud_identity_url(url: &BaseUrl) -> Option<BaseUrl> {
+    let host = url.host();
+    let name = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+    if !name.ends_with(".creatio.com") {
+        return None;
+    }
     let scheme = url
         .as_str()
         .split_once("://")
         .map(|(s, _)| s)
         .unwrap_or("https");
-    let host = url.host();
-    let derived = match host.split_once('.') {
-        Some((first, rest)) => format!("{first}-is.{rest}"),
-        None => host.to_owned(),
-    };
-    BaseUrl(format!("{scheme}://{derived}"))
+    let (first, rest) = host.split_once('.')?;
+    Some(BaseUrl(format!("{scheme}://{first}-is.{rest}")))
 }
 
 fn twilio_config(
@@ -870,6 +921,24 @@ mod tests {
             ),
             (&[("ASSISTANT", "gpt")], "ASSISTANT"),
             (
+                &[
+                    ("CREATIO_URL", "https://a.creatio.com"),
+                    ("CREATIO_USERNAME", "u"),
+                    ("CREATIO_PASSWORD", "p"),
+                    ("CREATIO_BATCH_SIZE", "500"),
+                ],
+                "CREATIO_BATCH_SIZE",
+            ),
+            (
+                &[
+                    ("CREATIO_URL", "https://a.creatio.com"),
+                    ("CREATIO_USERNAME", "u"),
+                    ("CREATIO_PASSWORD", "p"),
+                    ("CREATIO_TIMEOUT_SECONDS", "0"),
+                ],
+                "CREATIO_TIMEOUT_SECONDS",
+            ),
+            (
                 &[("CREATIO_CATCHUP_SECONDS", "soon")],
                 "CREATIO_CATCHUP_SECONDS",
             ),
@@ -923,11 +992,32 @@ mod tests {
         assert_eq!(cr.url.as_str(), "https://acme.creatio.com");
         assert!(!cr.netcore);
         match &cr.auth {
-            CreatioAuth::OAuth { identity_url, .. } => {
-                assert_eq!(identity_url.as_str(), "https://acme-is.creatio.com")
-            }
+            CreatioAuth::OAuth { identity, .. } => assert_eq!(
+                identity,
+                &IdentityServer::Discover {
+                    cloud: Some(BaseUrl("https://acme-is.creatio.com".into()))
+                }
+            ),
             other => panic!("expected OAuth, got {other:?}"),
         }
+        // On-site: no `-is` guess; discovery, or CREATIO_IDENTITY_URL.
+        let on_site = |extra: &[(&'static str, &'static str)]| {
+            let mut env = vec![
+                ("CREATIO_URL", "https://crm.acme.example"),
+                ("CREATIO_CLIENT_ID", "id"),
+                ("CREATIO_CLIENT_SECRET", "s3cret-value"),
+            ];
+            env.extend_from_slice(extra);
+            match cfg(&env).unwrap().creatio().unwrap().auth.clone() {
+                CreatioAuth::OAuth { identity, .. } => identity,
+                other => panic!("expected OAuth, got {other:?}"),
+            }
+        };
+        assert_eq!(on_site(&[]), IdentityServer::Discover { cloud: None });
+        assert_eq!(
+            on_site(&[("CREATIO_IDENTITY_URL", "https://id.acme.example/")]),
+            IdentityServer::Configured(BaseUrl("https://id.acme.example".into()))
+        );
     }
 
     #[test]

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use casebridge::config::{BaseUrl, CreatioAuth, CreatioConfig};
+use casebridge::config::{BaseUrl, CreatioAuth, CreatioConfig, IdentityServer};
+use casebridge::creatio::error::DataErrorKind;
+use casebridge::creatio::odata::{date_value, lookup_value, text_value};
 use casebridge::creatio::{BatchOp, Created, CreatioClient, CreatioError, Filter, RetryPolicy};
-use creatio_sandbox::{ExpiryStyle, Sandbox, SandboxConfig};
+use creatio_sandbox::{CustomColumn, Dialect, ExpiryStyle, Sandbox, SandboxConfig, UnknownEntity};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -37,7 +39,10 @@ fn oauth(sandbox: &Sandbox, secret: &str) -> CreatioConfig {
         CreatioAuth::OAuth {
             client_id: "casebridge".into(),
             client_secret: secret.to_owned().into(),
-            identity_url: BaseUrl::parse("CREATIO_IDENTITY_URL", &sandbox.url).unwrap(),
+            // The identity server is a host of its own, as on Creatio cloud.
+            identity: IdentityServer::Configured(
+                BaseUrl::parse("CREATIO_IDENTITY_URL", &sandbox.identity_url).unwrap(),
+            ),
         },
     )
 }
@@ -241,11 +246,13 @@ async fn a_permanent_error_carries_creatios_message_and_is_not_retried() {
     }
     assert!(!err.is_transient());
     assert_eq!(count(&s, "POST", "/0/odata/Case"), 1, "never retried");
+    // An entity set the instance lacks is named as such, and not retried either.
     let err = c.query("NoSuchEntity", None, &[], None).await.unwrap_err();
     assert!(
-        matches!(err, CreatioError::Api { status: 404, .. }),
+        matches!(&err, CreatioError::NoAccess { status: 404, entity, .. } if entity == "NoSuchEntity"),
         "{err:?}"
     );
+    assert!(!err.is_transient());
 }
 
 #[tokio::test]
@@ -460,7 +467,8 @@ async fn the_connection_check_says_what_to_fix() {
         .check_connection()
         .await;
     assert!(good.ok(), "{good}");
-    assert_eq!(good.steps.len(), 4);
+    // Sign in, then Case, Activity, Contact and ContactCommunication.
+    assert_eq!(good.steps.len(), 5);
 
     let bad_password = client(&forms(&s, "nope", false)).check_connection().await;
     assert!(!bad_password.ok());
@@ -487,5 +495,305 @@ async fn the_connection_check_says_what_to_fix() {
     assert!(
         report.to_string().contains("cannot reach Creatio"),
         "{report}"
+    );
+}
+
+// ---- Creatio as it really answers ---------------------------------------------------------------
+
+fn client_with(config: &CreatioConfig, attempts: usize) -> CreatioClient {
+    let http = casebridge::http::client(Duration::from_secs(10)).unwrap();
+    CreatioClient::new(
+        config,
+        http,
+        RetryPolicy {
+            attempts,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        },
+    )
+}
+
+#[tokio::test]
+async fn data_errors_come_as_500s_and_are_permanent_in_both_databases_words() {
+    for dialect in [Dialect::SqlServer, Dialect::Postgres] {
+        let s = sandbox(SandboxConfig {
+            dialect,
+            custom_columns: vec![CustomColumn::text("Case", "UsrTopic", 10)],
+            ..SandboxConfig::default()
+        })
+        .await;
+        let c = client_with(&forms(&s, "Supervisor", false), 5);
+        let cases = [
+            (
+                "Case",
+                json!({"Subject": "x", "GroupId": Uuid::new_v4().to_string()}),
+                DataErrorKind::ForeignKey,
+            ),
+            (
+                "Case",
+                json!({"Subject": "x", "UsrTopic": "far more than ten characters"}),
+                DataErrorKind::TooLong,
+            ),
+            (
+                "Contact",
+                json!({"MobilePhone": "+15551230001"}),
+                DataErrorKind::Required,
+            ),
+        ];
+        for (entity, body, kind) in cases {
+            let before = count(&s, "POST", &format!("/0/odata/{entity}"));
+            let err = c.create(entity, Uuid::new_v4(), body).await.unwrap_err();
+            // THEN the kind is read from the body, under Creatio's generic top-level message
+            assert_eq!(err.data_kind(), Some(kind), "{dialect:?}: {err}");
+            assert!(!err.is_transient());
+            assert_eq!(err.status(), Some(500));
+            assert!(!err.to_string().contains("An error has occurred"), "{err}");
+            // AND it is sent once: no retries, no existence check of a record that cannot be
+            assert_eq!(count(&s, "POST", &format!("/0/odata/{entity}")), before + 1);
+        }
+        let err = c
+            .create(
+                "Case",
+                Uuid::new_v4(),
+                json!({"Subject": "x", "GroupId": Uuid::new_v4().to_string()}),
+            )
+            .await
+            .unwrap_err();
+        let words = match dialect {
+            Dialect::SqlServer => "FOREIGN KEY constraint",
+            Dialect::Postgres => "23503",
+        };
+        assert!(err.to_string().contains(words), "{dialect:?}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn empty_values_read_back_as_creatio_renders_them_and_mean_nothing() {
+    let s = sandbox(SandboxConfig::default()).await;
+    let c = client(&forms(&s, "Supervisor", false));
+    let case = Uuid::new_v4();
+    c.create("Case", case, json!({"Subject": "bare"}))
+        .await
+        .unwrap();
+    let row = c.get("Case", case, &[]).await.unwrap().unwrap();
+    // Creatio's empty values: the zero GUID, "", the zero date; never null.
+    assert_eq!(row["OwnerId"], "00000000-0000-0000-0000-000000000000");
+    assert_eq!(row["Notes"], "");
+    assert_eq!(row["ClosureDate"], "0001-01-01T00:00:00Z");
+    assert!(row.as_object().unwrap().values().all(|v| !v.is_null()));
+    // Read as none, like null.
+    assert_eq!(lookup_value(&row, "OwnerId"), None);
+    assert_eq!(text_value(&row, "Notes"), None);
+    assert_eq!(date_value(&row, "ClosureDate"), None);
+    assert!(date_value(&row, "RegisteredOn").is_some());
+    // And written back, the zero GUID is an empty lookup, not a missing row.
+    c.patch(
+        "Case",
+        case,
+        json!({"OwnerId": "00000000-0000-0000-0000-000000000000"}),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_403_that_stays_after_a_fresh_sign_in_names_the_entity_and_the_right() {
+    let s = sandbox(SandboxConfig::default()).await;
+    s.deny("Activity", "POST");
+    for config in [
+        forms(&s, "Supervisor", false),
+        oauth(&s, "casebridge-secret"),
+    ] {
+        let c = client_with(&config, 5);
+        c.query("Case", None, &["Id"], Some(1)).await.unwrap();
+        s.clear_log();
+        let err = c
+            .create("Activity", Uuid::new_v4(), json!({"Title": "x"}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, CreatioError::NoAccess { entity, status: 403, .. } if entity == "Activity"),
+            "{err:?}"
+        );
+        assert!(!err.is_transient());
+        let text = err.to_string();
+        assert!(
+            text.contains("Activity") && text.contains("Object permissions"),
+            "{text}"
+        );
+        // At most one fresh sign-in to tell a stale session from a missing right.
+        let sign_ins = s
+            .requests()
+            .iter()
+            .filter(|r| r.path.contains("AuthService") || r.path.ends_with("/connect/token"))
+            .count();
+        assert!(sign_ins <= 1, "{sign_ins} sign-ins");
+    }
+}
+
+#[tokio::test]
+async fn an_entity_set_answered_401_does_not_loop_through_sign_in() {
+    let s = sandbox(SandboxConfig {
+        unknown_entity: UnknownEntity::Unauthorized,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let c = client_with(&forms(&s, "Supervisor", false), 5);
+    let err = c.query("UsrTicket", None, &["Id"], None).await.unwrap_err();
+    assert!(
+        matches!(&err, CreatioError::NoAccess { entity, status: 401, .. } if entity == "UsrTicket"),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string().contains("does not exist on this instance"),
+        "{err}"
+    );
+    assert_eq!(count(&s, "POST", "/ServiceModel/AuthService.svc/Login"), 2);
+    assert_eq!(count(&s, "GET", "/0/odata/UsrTicket"), 2);
+}
+
+#[tokio::test]
+async fn the_login_is_refused_without_force_use_session() {
+    let s = sandbox(SandboxConfig::default()).await;
+    let r = reqwest::Client::new()
+        .post(format!("{}/ServiceModel/AuthService.svc/Login", s.url))
+        .json(&json!({"UserName": "Supervisor", "UserPassword": "Supervisor"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("set-cookie").is_none());
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["Code"], 1);
+    // casebridge's client sends it.
+    client(&forms(&s, "Supervisor", false))
+        .query("Case", None, &["Id"], Some(1))
+        .await
+        .unwrap();
+}
+
+fn discovering(sandbox: &Sandbox, cloud: Option<&str>) -> CreatioConfig {
+    CreatioConfig::with_defaults(
+        BaseUrl::parse("CREATIO_URL", &sandbox.url).unwrap(),
+        false,
+        CreatioAuth::OAuth {
+            client_id: "casebridge".into(),
+            client_secret: "casebridge-secret".to_owned().into(),
+            identity: IdentityServer::Discover {
+                cloud: cloud.map(|u| BaseUrl::parse("CREATIO_IDENTITY_URL", u).unwrap()),
+            },
+        },
+    )
+}
+
+#[tokio::test]
+async fn the_identity_server_is_discovered_else_the_cloud_rule_else_named_as_missing() {
+    // Creatio 8.3+: the instance names its identity server; found once per container.
+    let s = sandbox(SandboxConfig {
+        token_lifetime: Duration::from_secs(61),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let c = client(&discovering(&s, None));
+    c.query("Case", None, &["Id"], Some(1)).await.unwrap();
+    s.expire_all();
+    c.query("Case", None, &["Id"], Some(1)).await.unwrap();
+    assert_eq!(count(&s, "GET", "/0/.well-known/openid-configuration"), 1);
+    assert_eq!(count(&s, "POST", "/connect/token"), 2);
+    // No discovery document (before 8.3), on Creatio cloud: the `-is` host (here the sandbox's
+    // identity host stands for it).
+    let old = sandbox(SandboxConfig {
+        discovery: false,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let c = client(&discovering(&old, Some(&old.identity_url)));
+    c.query("Case", None, &["Id"], Some(1)).await.unwrap();
+    assert_eq!(count(&old, "POST", "/connect/token"), 1);
+    // Neither: the sign-in says what to set, and is not retried.
+    let c = client(&discovering(&old, None));
+    let err = c.query("Case", None, &["Id"], Some(1)).await.unwrap_err();
+    assert!(
+        matches!(&err, CreatioError::Auth(m) if m.contains("CREATIO_IDENTITY_URL") && m.contains("OAuth20IdentityServerUrl")),
+        "{err:?}"
+    );
+    assert!(!err.is_transient());
+    // The instance itself has no token endpoint: the identity server is a host of its own.
+    let r = reqwest::Client::new()
+        .post(format!("{}/connect/token", s.url))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+}
+
+#[tokio::test]
+async fn saving_a_contacts_numbers_keeps_its_communications_and_search_numbers() {
+    let s = sandbox(SandboxConfig::default()).await;
+    let c = client(&forms(&s, "Supervisor", false));
+    let contact = Uuid::new_v4();
+    c.create(
+        "Contact",
+        contact,
+        json!({"Name": "Ann", "MobilePhone": "(555) 123-4567", "Email": "Ann@Example.com"}),
+    )
+    .await
+    .unwrap();
+    let rows = c
+        .query(
+            "ContactCommunication",
+            Some(&Filter::starts_with("SearchNumber", "7654321555")),
+            &["ContactId", "Number", "SearchNumber"],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["ContactId"], contact.to_string());
+    assert_eq!(rows[0]["Number"], "(555) 123-4567");
+    let email = c
+        .query(
+            "ContactCommunication",
+            Some(&Filter::eq_str("SearchNumber", "ann@example.com")),
+            &["ContactId"],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(email.len(), 1);
+    // A changed number changes its row.
+    c.patch(
+        "Contact",
+        contact,
+        json!({"MobilePhone": "+44 20 7946 0958"}),
+    )
+    .await
+    .unwrap();
+    let rows = c
+        .query(
+            "ContactCommunication",
+            Some(&Filter::starts_with("SearchNumber", "8590649702")),
+            &["ContactId"],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+}
+
+#[tokio::test]
+async fn the_connection_check_names_a_missing_right_and_the_object() {
+    let s = sandbox(SandboxConfig::default()).await;
+    s.deny("ContactCommunication", "GET");
+    let report = client(&forms(&s, "Supervisor", false))
+        .check_connection()
+        .await;
+    assert!(!report.ok());
+    let text = report.to_string();
+    assert!(
+        text.contains("FAIL  read one ContactCommunication")
+            && text.contains("may not use ContactCommunication")
+            && text.contains("Object permissions"),
+        "{text}"
     );
 }

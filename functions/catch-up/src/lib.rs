@@ -28,7 +28,7 @@ impl Deps {
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         Ok(Self {
             // A poll is one request; a busy instance gets the same room as a sync.
-            replies: ReplyClients::from_config(config, Duration::from_secs(30))?,
+            replies: ReplyClients::from_config(config, config.creatio()?.timeout)?,
             interval: config.catchup_interval.unwrap_or(Duration::from_secs(60)),
         })
     }

@@ -1,15 +1,24 @@
 //! Matching the customer to a Creatio contact.
 //!
-//! - SMS: a Contact whose `MobilePhone` or `Phone` holds the number in any of the forms people
-//!   type it ([`PhoneNumber::stored_forms`]), one query.
-//! - Widget with a verified email: a Contact with that `Email`, one query.
-//! - Anonymous visitor: no query; a new contact named after the visitor.
+//! - **SMS**: Creatio keeps every phone of a contact in `ContactCommunication`, with a
+//!   `SearchNumber` the platform maintains: the digits as typed, reversed, so that a number's end
+//!   is a `startswith`. One `startswith(SearchNumber, <national number reversed>)` finds the
+//!   contact whether a person typed "(555) 123-4567", "555.123.4567" or "+1 555 123 4567";
+//!   each candidate's number is then checked to be this one ([`PhoneNumber::is_typed_as`]: the
+//!   same national number, preceded by nothing, a trunk prefix or the calling code). The
+//!   contact's own `MobilePhone` / `Phone` columns, compared in the common written forms, are the
+//!   fallback for an instance whose `ContactCommunication` this user cannot read.
+//! - **Widget with a verified email**: `ContactCommunication` keeps e-mail addresses lower-cased
+//!   in `SearchNumber`, so the match is case-insensitive; `Contact.Email` is the fallback.
+//! - **Anonymous visitor**: no query; a new contact.
 //!
-//! When none is found, the contact is created with a deterministic id (UUIDv5 of the customer),
-//! inside the same `$batch` as the case: a retry finds it already there instead of creating a
-//! second one, and a new customer costs no extra round trip.
+//! Both reads go in one `$batch`: one request, as before. When none matches, the contact is
+//! created with a deterministic id (UUIDv5 of the customer) inside the same `$batch` as the
+//! case, with its number in `MobilePhone` (or its address in `Email`): saving those is what
+//! makes Creatio write the `ContactCommunication` row that the next match finds.
 
-use casebridge::creatio::{BatchOp, CreatioClient, CreatioError, Filter};
+use casebridge::creatio::odata::lookup_value;
+use casebridge::creatio::{BatchOp, CreatioClient, CreatioError, Filter, Query};
 use casebridge::domain::{ContactId, Customer, PhoneNumber};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -38,44 +47,131 @@ fn deterministic_id(customer: &Customer) -> ContactId {
     ))
 }
 
-fn phone_filter(phone: &PhoneNumber) -> Option<Filter> {
-    phone
-        .stored_forms()
-        .iter()
-        .flat_map(|f| [Filter::eq_str("MobilePhone", f), Filter::eq_str("Phone", f)])
-        .reduce(Filter::or)
+/// The forms of a number people type most, for the columns fallback (no metadata read).
+fn written_forms(p: &PhoneNumber) -> Vec<String> {
+    let national = p.national_digits();
+    let mut forms = vec![
+        p.as_e164().to_owned(),
+        p.digits().to_owned(),
+        national.to_owned(),
+    ];
+    if p.calling_code() == "1" && national.len() == 10 {
+        let (a, b, c) = (&national[..3], &national[3..6], &national[6..]);
+        forms.extend([
+            format!("({a}) {b}-{c}"),
+            format!("{a}-{b}-{c}"),
+            format!("{a}.{b}.{c}"),
+            format!("+1 {a}-{b}-{c}"),
+            format!("+1 ({a}) {b}-{c}"),
+            format!("1-{a}-{b}-{c}"),
+        ]);
+    } else {
+        forms.push(format!("0{national}"));
+    }
+    forms
+}
+
+fn columns_filter(columns: &[&str], values: &[String]) -> Option<Filter> {
+    Filter::any(
+        values
+            .iter()
+            .flat_map(|v| columns.iter().map(move |c| Filter::eq_str(c, v))),
+    )
+}
+
+fn contact_of(rows: &[Value], column: &str) -> Option<ContactId> {
+    rows.iter()
+        .find_map(|r| lookup_value(r, column))
+        .map(ContactId::from_uuid)
 }
 
 pub async fn match_contact(
     creatio: &CreatioClient,
     customer: &Customer,
 ) -> Result<ContactMatch, CreatioError> {
-    let filter = match customer {
-        Customer::Phone(p) => phone_filter(p),
-        Customer::Email(e) => Some(Filter::eq_str("Email", e.as_str())),
-        Customer::Visitor(_) => None,
-    };
-    if let Some(filter) = filter {
-        let rows = creatio
-            .query("Contact", Some(&filter), &["Id"], Some(1))
-            .await?;
-        if let Some(id) = rows
-            .first()
-            .and_then(|r| r.get("Id"))
-            .and_then(Value::as_str)
-            .and_then(|s| ContactId::parse(s).ok())
-        {
-            return Ok(ContactMatch::Found(id));
+    let (communication, columns) = match customer {
+        Customer::Phone(p) => {
+            let reversed: String = p.national_digits().chars().rev().collect();
+            (
+                Filter::starts_with("SearchNumber", &reversed),
+                columns_filter(&["MobilePhone", "Phone"], &written_forms(p)),
+            )
         }
-    }
+        Customer::Email(e) => {
+            let lower = e.as_str().to_lowercase();
+            let mut forms = vec![e.as_str().to_owned()];
+            if lower != e.as_str() {
+                forms.push(lower.clone());
+            }
+            (
+                Filter::eq_str("SearchNumber", &lower),
+                columns_filter(&["Email"], &forms),
+            )
+        }
+        Customer::Visitor(_) => return Ok(create(customer)),
+    };
+    let answers = creatio
+        .queries(&[
+            Query {
+                entity: "ContactCommunication",
+                filter: Some(communication),
+                select: &["ContactId", "Number"],
+                orderby: None,
+                top: Some(20),
+            },
+            Query {
+                entity: "Contact",
+                filter: columns,
+                select: &["Id"],
+                orderby: None,
+                top: Some(1),
+            },
+        ])
+        .await?;
+    let mut answers = answers.into_iter();
+    let by_communication = answers.next().unwrap_or_else(|| Ok(Vec::new()));
+    let by_columns = answers.next().unwrap_or_else(|| Ok(Vec::new()));
+    let found = match (&by_communication, customer) {
+        // A phone's candidates share the national number's end: keep those that are this number.
+        (Ok(rows), Customer::Phone(p)) => {
+            let same: Vec<Value> = rows
+                .iter()
+                .filter(|r| {
+                    r.get("Number")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| p.is_typed_as(n))
+                })
+                .cloned()
+                .collect();
+            contact_of(&same, "ContactId")
+        }
+        (Ok(rows), _) => contact_of(rows, "ContactId"),
+        (Err(e), _) if e.is_transient() => return Err(e.clone()),
+        (Err(e), _) => {
+            tracing::warn!(error = %e, "ContactCommunication cannot be read; matching by the contact's columns");
+            None
+        }
+    };
+    let found = match found {
+        Some(id) => Some(id),
+        None => contact_of(&by_columns?, "Id"),
+    };
+    Ok(match found {
+        Some(id) => ContactMatch::Found(id),
+        None => create(customer),
+    })
+}
+
+/// A new contact, with the number or address where Creatio's own matching finds it next time.
+fn create(customer: &Customer) -> ContactMatch {
     let id = deterministic_id(customer);
     let body = match customer {
         Customer::Phone(p) => json!({"Name": p.as_e164(), "MobilePhone": p.as_e164()}),
         Customer::Email(e) => json!({"Name": e.as_str(), "Email": e.as_str()}),
         Customer::Visitor(v) => json!({"Name": format!("Website visitor {}", v.as_str())}),
     };
-    Ok(ContactMatch::Create {
+    ContactMatch::Create {
         id,
         op: BatchOp::create("Contact", id.as_uuid(), body),
-    })
+    }
 }

@@ -43,12 +43,11 @@ pub struct Deps {
 impl Deps {
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let creatio_config = config.creatio()?.clone();
-        let http = casebridge::http::client(std::time::Duration::from_secs(20)).map_err(|e| {
-            ConfigError::Invalid {
+        let http =
+            casebridge::http::client(creatio_config.timeout).map_err(|e| ConfigError::Invalid {
                 name: "CREATIO_URL",
                 reason: format!("cannot build an HTTP client: {e}"),
-            }
-        })?;
+            })?;
         Ok(Self {
             sms: casebridge::sms::twilio::provider(config, &http),
             creatio: CreatioClient::new(&creatio_config, http, RetryPolicy::default()),

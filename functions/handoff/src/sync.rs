@@ -16,6 +16,7 @@
 
 use casebridge::assistant::{CaseBrief, FieldContent};
 use casebridge::config::{SyncMode, base_ids};
+use casebridge::creatio::error::DataErrorKind;
 use casebridge::creatio::{BatchOp, BatchResult, Created, CreatioError};
 use casebridge::domain::{
     Channel, CreatioLink, Message, Role, Session, SessionId, SessionState, Transition,
@@ -33,6 +34,13 @@ pub enum SyncError {
     Creatio(#[from] CreatioError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Creatio refused the case for good; `because` says which setting to fix when casebridge
+    /// can tell.
+    #[error("Creatio refused the case: {because} ({source})")]
+    CaseRefused {
+        because: String,
+        source: CreatioError,
+    },
 }
 
 impl SyncError {
@@ -40,6 +48,7 @@ impl SyncError {
         match self {
             SyncError::Creatio(e) => e.is_transient(),
             SyncError::Store(e) => e.is_transient(),
+            SyncError::CaseRefused { .. } => false,
         }
     }
 }
@@ -125,7 +134,7 @@ fn activity(
     session: &Session,
     m: &Message,
     case_id: uuid::Uuid,
-    contact_id: uuid::Uuid,
+    contact_id: Option<uuid::Uuid>,
     header: Option<&str>,
 ) -> BatchOp {
     let mut notes = String::new();
@@ -145,21 +154,21 @@ fn activity(
         ));
     }
     let at = m.at.to_string();
-    BatchOp::create(
-        "Activity",
-        session.id.activity_id(m.seq).as_uuid(),
-        json!({
-            "Title": format!("{}: {}", author(m.role), first_words(m.text.as_str(), 200)),
-            "Notes": notes,
-            "TypeId": base_ids::ACTIVITY_TYPE_TASK,
-            "ActivityCategoryId": base_ids::ACTIVITY_CATEGORY_TODO,
-            "StatusId": base_ids::ACTIVITY_STATUS_COMPLETED,
-            "StartDate": at,
-            "DueDate": at,
-            "CaseId": case_id.to_string(),
-            "ContactId": contact_id.to_string(),
-        }),
-    )
+    let mut body = json!({
+        "Title": format!("{}: {}", author(m.role), first_words(m.text.as_str(), 200)),
+        "Notes": notes,
+        "TypeId": base_ids::ACTIVITY_TYPE_TASK,
+        "ActivityCategoryId": base_ids::ACTIVITY_CATEGORY_TODO,
+        "StatusId": base_ids::ACTIVITY_STATUS_COMPLETED,
+        "StartDate": at,
+        "DueDate": at,
+        "CaseId": case_id.to_string(),
+    });
+    // An unknown contact is left out, not written as the zero GUID.
+    if let Some(c) = contact_id {
+        body["ContactId"] = json!(c.to_string());
+    }
+    BatchOp::create("Activity", session.id.activity_id(m.seq).as_uuid(), body)
 }
 
 /// Messages that belong in Creatio: everything but agent replies, which came from it.
@@ -291,7 +300,7 @@ async fn create_case(
     ));
     for (i, m) in messages.iter().enumerate() {
         let h = (i == 0).then_some(header.as_str());
-        ops.push(activity(session, m, case_id, contact_id, h));
+        ops.push(activity(session, m, case_id, Some(contact_id), h));
     }
     let mut results = deps.creatio.batch(&ops).await?;
 
@@ -318,11 +327,33 @@ async fn create_case(
             results[i] = retried[k + 1].clone();
         }
     }
+    if let Err(e) = &results[case_at]
+        && !e.is_transient()
+    {
+        let because = match e.data_kind() {
+            Some(DataErrorKind::ForeignKey) => {
+                let missing = missing_lookups(deps, session).await;
+                if missing.is_empty() {
+                    "a lookup value of the case does not exist".to_owned()
+                } else {
+                    missing.join("; ")
+                }
+            }
+            Some(kind) => kind.describe().to_owned(),
+            None => "see Creatio's message".to_owned(),
+        };
+        return Err(SyncError::CaseRefused {
+            because,
+            source: e.clone(),
+        });
+    }
     if let Some(e) = first_error(&results) {
         return Err(e.into());
     }
     let case_number = match &results[case_at] {
-        Ok(Created::New(v)) => v.get("Number").and_then(Value::as_str).map(str::to_owned),
+        Ok(Created::New(v)) => {
+            casebridge::creatio::odata::text_value(v, "Number").map(str::to_owned)
+        }
         _ => None,
     };
     store
@@ -340,6 +371,53 @@ async fn create_case(
     Ok(Synced::CaseCreated {
         activities: messages.len(),
     })
+}
+
+/// The configured lookups of a case (status, origin, owner, group) that have no row in this
+/// Creatio, each named with its setting: a GUID copied from another installation is the usual
+/// reason Creatio refuses a case. One `$batch` of reads, only after a refusal.
+async fn missing_lookups(deps: &Deps, session: &Session) -> Vec<String> {
+    let c = &deps.creatio_config;
+    let (origin_var, origin) = match session.key.channel {
+        Channel::Sms => ("CREATIO_SMS_ORIGIN_ID", c.sms_origin_id),
+        Channel::Widget => ("CREATIO_WIDGET_ORIGIN_ID", c.widget_origin_id),
+    };
+    let mut checks = vec![
+        (
+            "CREATIO_NEW_STATUS_ID",
+            "StatusId",
+            "CaseStatus",
+            c.new_status_id,
+        ),
+        (origin_var, "OriginId", "CaseOrigin", origin),
+    ];
+    if let Some(o) = c.case_owner_id {
+        checks.push(("CREATIO_CASE_OWNER_ID", "OwnerId", "Contact", o));
+    }
+    if let Some(g) = c.case_group_id {
+        checks.push(("CREATIO_CASE_GROUP_ID", "GroupId", "SysAdminUnit", g));
+    }
+    let queries: Vec<casebridge::creatio::Query> = checks
+        .iter()
+        .map(|(_, _, entity, id)| casebridge::creatio::Query {
+            entity,
+            filter: Some(casebridge::creatio::Filter::eq_guid("Id", id.as_uuid())),
+            select: &["Id"],
+            orderby: None,
+            top: Some(1),
+        })
+        .collect();
+    let Ok(answers) = deps.creatio.queries(&queries).await else {
+        return Vec::new();
+    };
+    checks
+        .iter()
+        .zip(answers)
+        .filter(|(_, a)| a.as_ref().is_ok_and(Vec::is_empty))
+        .map(|((var, column, entity, id), _)| {
+            format!("{column} {id} ({var}) is not a row of {entity} in this Creatio; set {var} to one of its {entity} ids")
+        })
+        .collect()
 }
 
 /// After Creatio confirmed: the replies that waited for a new case, `handoff_requested` →
@@ -390,10 +468,7 @@ async fn append_activities(
     link: &CreatioLink,
 ) -> Result<Synced, SyncError> {
     let case_id = link.case_id.as_uuid();
-    let contact_id = link
-        .contact_id
-        .map(|c| c.as_uuid())
-        .unwrap_or_else(uuid::Uuid::nil);
+    let contact_id = link.contact_id.map(|c| c.as_uuid());
     let mut ops: Vec<BatchOp> = transcript
         .iter()
         .filter(|m| m.seq > session.synced_seq && to_sync(m))
@@ -430,11 +505,11 @@ async fn append_activities(
         && !transcript.iter().any(|m| m.role == Role::Agent);
     let resolve = closed_by_the_assistant && c.sync_mode == SyncMode::EveryConversation && {
         let status = deps.creatio.get("Case", case_id, &["StatusId"]).await?;
+        // An empty status reads back as the zero GUID: no status, not a status to compare.
         let status = status
             .as_ref()
-            .and_then(|v| v.get("StatusId"))
-            .and_then(Value::as_str)
-            .and_then(|s| casebridge::domain::LookupId::parse(s).ok());
+            .and_then(|v| casebridge::creatio::odata::lookup_value(v, "StatusId"))
+            .map(casebridge::domain::LookupId::from_uuid);
         status.is_some_and(|s| !c.closing_status_ids.contains(&s))
     };
     if resolve {

@@ -859,3 +859,187 @@ async fn fifty_concurrent_handoffs_under_faults_latency_and_expiry_land_exactly_
     assert!(failures > 0, "the faults were felt");
     eprintln!("50 concurrent handoffs: {failures} failed attempts retried");
 }
+
+// ---- Creatio as it really answers ---------------------------------------------------------------
+
+#[tokio::test]
+async fn a_group_that_does_not_exist_is_refused_once_and_named_not_retried() {
+    for dialect in [
+        creatio_sandbox::Dialect::SqlServer,
+        creatio_sandbox::Dialect::Postgres,
+    ] {
+        let store = store().await;
+        let sb = sandbox(SandboxConfig {
+            dialect,
+            ..SandboxConfig::default()
+        })
+        .await;
+        // GIVEN a case group GUID copied from another installation
+        let mut d = deps(&sb);
+        let wrong = LookupId::from_uuid(uuid::Uuid::new_v4());
+        d.creatio_config.case_group_id = Some(wrong);
+        d.creatio = CreatioClient::new(
+            &d.creatio_config,
+            casebridge::http::client(Duration::from_secs(10)).unwrap(),
+            RetryPolicy {
+                attempts: 4,
+                min_delay: Duration::from_millis(2),
+                max_delay: Duration::from_millis(10),
+            },
+        );
+        let s = handed_off(store.as_ref(), ANN, 4).await;
+        sb.clear_log();
+        // WHEN the handoff syncs
+        let err = sync_session(store.as_ref(), &d, s.id).await.unwrap_err();
+        // THEN it is permanent (the stream does not retry it), no case exists, and the error
+        // names the setting and the column
+        assert!(!err.is_transient(), "{dialect:?}: {err}");
+        assert!(sb.record("Case", s.id.case_id().as_uuid()).is_none());
+        let recorded = store
+            .session(s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sync_error
+            .unwrap();
+        assert!(
+            recorded.contains("GroupId") && recorded.contains("CREATIO_CASE_GROUP_ID"),
+            "{dialect:?}: {recorded}"
+        );
+        assert!(recorded.contains(&wrong.to_string()), "{recorded}");
+        // AND no retry storm: the case went to Creatio in one $batch (then once more without
+        // its AI fields), and the check of the configured lookups is one more
+        let batches = sb
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("$batch"))
+            .count();
+        assert!(batches <= 4, "{dialect:?}: {batches} $batch requests");
+        // (`casebridge doctor` names it too: cli/tests/cli.rs)
+    }
+}
+
+#[tokio::test]
+async fn an_ai_text_longer_than_its_column_creates_the_case_without_the_ai_fields() {
+    let store = store().await;
+    // GIVEN an installation whose Case has a short custom text column the AI fills
+    let sb = sandbox(SandboxConfig {
+        custom_columns: vec![creatio_sandbox::CustomColumn::text(
+            "Case",
+            "UsrNoSuchColumn",
+            5,
+        )],
+        dialect: creatio_sandbox::Dialect::Postgres,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let doc = include_str!("../../../shared/src/assistant/default.toml").replacen(
+        "column = \"Notes\"",
+        "column = \"UsrNoSuchColumn\"",
+        1,
+    );
+    let settings = Settings::parse(&doc).unwrap();
+    let mut d = deps_with(&sb, SyncMode::Handoff, settings.clone());
+    d.concierge = Concierge::new(Arc::new(FillsText), Arc::new(settings));
+    let s = handed_off(store.as_ref(), ANN, 4).await;
+    // WHEN the handoff syncs ("replacement" does not fit in 5 characters)
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    // THEN the case is there without the field, with every activity, and the refusal recorded
+    let case = sb
+        .record("Case", s.id.case_id().as_uuid())
+        .expect("case created");
+    assert_eq!(case["UsrNoSuchColumn"], Value::Null);
+    assert_eq!(activities_of(&sb, s.id.case_id().as_uuid()).len(), 4);
+    let after = store.session(s.id).await.unwrap().unwrap();
+    assert_eq!(after.state, SessionState::WithAgent);
+    let err = after.sync_error.expect("the refusal is recorded");
+    assert!(err.contains("value too long"), "{err}");
+}
+
+#[tokio::test]
+async fn a_contact_typed_in_any_form_is_found_and_never_duplicated() {
+    for typed in [
+        "(555) 123-4567",
+        "555.123.4567",
+        "+1 555 123 4567",
+        "555-123-4567",
+    ] {
+        let store = store().await;
+        let sb = sandbox(SandboxConfig::default()).await;
+        let d = deps(&sb);
+        // GIVEN a contact whose mobile a rep typed by hand (Creatio keeps it in
+        // ContactCommunication with its SearchNumber)
+        let mut contact = Map::new();
+        contact.insert("Name".into(), json!("Ann Lee"));
+        contact.insert("MobilePhone".into(), json!(typed));
+        let known = sb.insert("Contact", contact);
+        // WHEN an SMS from +15551234567 is handed off
+        let s = handed_off(store.as_ref(), "+15551234567", 2).await;
+        sync_session(store.as_ref(), &d, s.id).await.unwrap();
+        // THEN the case is hers, and no second contact was created
+        let case = sb.record("Case", s.id.case_id().as_uuid()).unwrap();
+        assert_eq!(case["ContactId"], json!(known.to_string()), "{typed}");
+        assert_eq!(sb.records("Contact").len(), 1, "{typed}: duplicated");
+    }
+    // A number that only shares its last digits is someone else: a new contact.
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let mut other = Map::new();
+    other.insert("Name".into(), json!("Bob"));
+    other.insert("MobilePhone".into(), json!("(444) 123-4567"));
+    sb.insert("Contact", other);
+    let s = handed_off(store.as_ref(), "+15551234567", 2).await;
+    sync_session(store.as_ref(), &deps(&sb), s.id)
+        .await
+        .unwrap();
+    assert_eq!(sb.records("Contact").len(), 2);
+    // And the contact casebridge created is found by Creatio's own matching next time.
+    let created = s.id.case_id();
+    let case = sb.record("Case", created.as_uuid()).unwrap();
+    let contact = case["ContactId"].as_str().unwrap().to_owned();
+    assert!(
+        sb.records("ContactCommunication")
+            .iter()
+            .any(|c| c["ContactId"] == json!(contact) && c["SearchNumber"] == "76543215551"),
+        "{:?}",
+        sb.records("ContactCommunication")
+    );
+}
+
+#[tokio::test]
+async fn a_verified_email_matches_its_contact_whatever_the_case() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let mut contact = Map::new();
+    contact.insert("Name".into(), json!("Pat Doe"));
+    contact.insert("Email".into(), json!("Pat.Doe@Example.com"));
+    let known = sb.insert("Contact", contact);
+    let key = ConversationKey::new(
+        Channel::Widget,
+        Customer::Email(VerifiedEmail::parse("pat.doe@example.com").unwrap()),
+        "widget",
+    );
+    let (s, _) = store.find_or_open(&key, Timestamp::now()).await.unwrap();
+    store
+        .append(
+            &s,
+            vec![msg(Role::Customer, "a person please")],
+            Some(StateChange {
+                transition: Transition::new(
+                    SessionState::Assistant,
+                    SessionState::HandoffRequested,
+                )
+                .unwrap(),
+                handoff_reason: None,
+            }),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    sync_session(store.as_ref(), &deps(&sb), s.id)
+        .await
+        .unwrap();
+    let case = sb.record("Case", s.id.case_id().as_uuid()).unwrap();
+    assert_eq!(case["ContactId"], json!(known.to_string()));
+    assert_eq!(sb.records("Contact").len(), 1);
+}

@@ -1,7 +1,13 @@
 //! Signing in to Creatio, and noticing when the sign-in has lapsed.
 //!
 //! Two modes, chosen by configuration: OAuth 2.0 client credentials (a bearer token, cached until
-//! shortly before it expires) and forms login (cookies plus the `BPMCSRF` header). Either way the
+//! shortly before it expires) and forms login (cookies plus the `BPMCSRF` header).
+//!
+//! The OAuth token endpoint is the configured identity server (`CREATIO_IDENTITY_URL`), or is
+//! found at the first sign-in: the instance's discovery document
+//! (`/0/.well-known/openid-configuration`, Creatio 8.3+) names it; failing that, on Creatio cloud
+//! only, it is the `-is` host. The `-is` rule is cloud's alone: an on-site instance's identity
+//! server is whatever its `OAuth20IdentityServerUrl` system setting says. Either way the
 //! current credentials live behind one async mutex, so concurrent callers wait for one login
 //! instead of each logging in, and a generation number makes "log in again" happen once per
 //! lapse, not once per caller that noticed it.
@@ -35,11 +41,22 @@ struct Cached {
     valid_until: Option<Instant>,
 }
 
+/// Where the OAuth token comes from.
+pub(crate) enum TokenEndpoint {
+    Fixed(String),
+    /// The discovery document's URL, and the cloud's `-is` token URL when the instance is on
+    /// Creatio cloud.
+    Discover {
+        document: String,
+        cloud: Option<String>,
+    },
+}
+
 pub(crate) enum Mode {
     OAuth {
         client_id: String,
         client_secret: SecretString,
-        token_url: String,
+        token: TokenEndpoint,
     },
     Forms {
         username: String,
@@ -52,6 +69,8 @@ pub(crate) struct Authenticator {
     mode: Mode,
     cached: Mutex<Option<Cached>>,
     generation: std::sync::atomic::AtomicU64,
+    /// The token URL discovery found, for the life of the container.
+    discovered: std::sync::Mutex<Option<String>>,
 }
 
 impl Authenticator {
@@ -60,7 +79,42 @@ impl Authenticator {
             mode,
             cached: Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
+            discovered: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The token URL: configured, or discovered (once per container).
+    async fn token_url(&self, http: &reqwest::Client) -> Result<String, CreatioError> {
+        let Mode::OAuth { token, .. } = &self.mode else {
+            return Err(CreatioError::Protocol(
+                "forms login has no token URL".into(),
+            ));
+        };
+        let (document, cloud) = match token {
+            TokenEndpoint::Fixed(url) => return Ok(url.clone()),
+            TokenEndpoint::Discover { document, cloud } => (document, cloud),
+        };
+        if let Some(url) = self
+            .discovered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(url);
+        }
+        let url = match discover(http, document).await {
+            Ok(Some(url)) => url,
+            Ok(None) | Err(_) if cloud.is_some() => cloud.clone().unwrap_or_default(),
+            Ok(None) => {
+                return Err(CreatioError::Auth(format!(
+                    "no identity server is known: {document} publishes no token endpoint (Creatio before 8.3 has no discovery document), and the instance is not on Creatio cloud; set CREATIO_IDENTITY_URL to the instance's OAuth20IdentityServerUrl system setting"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        tracing::info!(token_url = %url, "Creatio identity server found");
+        *self.discovered.lock().unwrap_or_else(|p| p.into_inner()) = Some(url.clone());
+        Ok(url)
     }
 
     pub fn is_forms(&self) -> bool {
@@ -108,10 +162,11 @@ impl Authenticator {
             Mode::OAuth {
                 client_id,
                 client_secret,
-                token_url,
+                ..
             } => {
+                let token_url = self.token_url(http).await?;
                 let resp = http
-                    .post(token_url)
+                    .post(&token_url)
                     .form(&[
                         ("grant_type", "client_credentials"),
                         ("client_id", client_id.as_str()),
@@ -227,6 +282,28 @@ impl Authenticator {
             }
         }
     }
+}
+
+/// The token endpoint a discovery document names; None when there is no usable document.
+async fn discover(http: &reqwest::Client, document: &str) -> Result<Option<String>, CreatioError> {
+    let resp = http
+        .get(document)
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .map_err(transport)?;
+    if !resp.status().is_success() {
+        return Ok(None);
+    }
+    let body: serde_json::Value = match resp.json().await {
+        Ok(v) => v,
+        Err(_) => return Ok(None),
+    };
+    Ok(body
+        .get("token_endpoint")
+        .and_then(|v| v.as_str())
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .map(str::to_owned))
 }
 
 /// `name=value` pairs of every `Set-Cookie` header (attributes dropped).

@@ -1,5 +1,7 @@
-//! The connection check behind the operator CLI's `doctor`: sign in, read one row each of Case,
-//! Activity and Contact, and say what failed in words an admin can act on.
+//! The connection check behind the operator CLI's `doctor`: sign in (finding the identity server
+//! when it must be found), read one row each of Case, Activity, Contact and ContactCommunication
+//! (what casebridge reads and writes), and say what failed in words an admin can act on: the
+//! setting to fix, or the object and the right to grant.
 
 use super::{CreatioClient, CreatioError};
 
@@ -38,7 +40,7 @@ impl CreatioClient {
     pub async fn check_connection(&self) -> ConnectionReport {
         let sign_in = match self.auth.current(&self.http).await {
             Ok(_) => Ok(()),
-            Err(e) => Err(self.explain("Case", &e)),
+            Err(e) => Err(self.explain(&e)),
         };
         let signed_in = sign_in.is_ok();
         let mut steps = vec![CheckStep {
@@ -46,10 +48,10 @@ impl CreatioClient {
             outcome: sign_in,
         }];
         if signed_in {
-            for entity in ["Case", "Activity", "Contact"] {
+            for entity in ["Case", "Activity", "Contact", "ContactCommunication"] {
                 let outcome = match self.query(entity, None, &["Id"], Some(1)).await {
                     Ok(_) => Ok(()),
-                    Err(e) => Err(self.explain(entity, &e)),
+                    Err(e) => Err(self.explain(&e)),
                 };
                 steps.push(CheckStep {
                     what: format!("read one {entity}"),
@@ -60,7 +62,7 @@ impl CreatioClient {
         ConnectionReport { steps }
     }
 
-    fn explain(&self, entity: &str, e: &CreatioError) -> String {
+    fn explain(&self, e: &CreatioError) -> String {
         match e {
             CreatioError::Transport(m) => {
                 format!("cannot reach Creatio ({m}): check CREATIO_URL and that the instance is up")
@@ -70,12 +72,8 @@ impl CreatioClient {
                 "no OData service at {}: if this is a .NET Core / .NET 6+ instance set CREATIO_NETCORE=true, otherwise set it to false",
                 self.odata_root()
             ),
-            CreatioError::Api {
-                status: 403,
-                message,
-            } => format!(
-                "the integration user may not read {entity} ({message}): grant it read access to {entity} in Creatio's object permissions"
-            ),
+            // Names the entity and the right to grant.
+            e @ CreatioError::NoAccess { .. } => e.to_string(),
             other => other.to_string(),
         }
     }

@@ -30,8 +30,8 @@ use uuid::Uuid;
 pub use error::CreatioError;
 pub use odata::Filter;
 
-use crate::config::{CreatioAuth, CreatioConfig};
-use auth::{Authenticator, Credentials, Mode, transport};
+use crate::config::{CreatioAuth, CreatioConfig, IdentityServer};
+use auth::{Authenticator, Credentials, Mode, TokenEndpoint, transport};
 use error::error_message;
 use odata::{BatchBody, BatchResponseBody, BatchSubRequest, entity_path};
 
@@ -147,6 +147,8 @@ pub struct CreatioClient {
     odata_root: String,
     auth: Authenticator,
     retry: RetryPolicy,
+    /// Writes per `$batch` request (`CREATIO_BATCH_SIZE`).
+    batch_size: usize,
     /// (entity, name) → id, for the life of a warm container.
     lookups: std::sync::Mutex<HashMap<(String, String), Uuid>>,
 }
@@ -170,11 +172,19 @@ impl CreatioClient {
             CreatioAuth::OAuth {
                 client_id,
                 client_secret,
-                identity_url,
+                identity,
             } => Mode::OAuth {
                 client_id: client_id.clone(),
                 client_secret: client_secret.clone(),
-                token_url: identity_url.join("/connect/token"),
+                token: match identity {
+                    IdentityServer::Configured(url) => {
+                        TokenEndpoint::Fixed(url.join("/connect/token"))
+                    }
+                    IdentityServer::Discover { cloud } => TokenEndpoint::Discover {
+                        document: format!("{base}/0/.well-known/openid-configuration"),
+                        cloud: cloud.as_ref().map(|c| c.join("/connect/token")),
+                    },
+                },
             },
             CreatioAuth::Forms { username, password } => Mode::Forms {
                 username: username.clone(),
@@ -187,6 +197,7 @@ impl CreatioClient {
             odata_root,
             auth: Authenticator::new(mode),
             retry,
+            batch_size: config.batch_size.clamp(1, MAX_BATCH),
             lookups: std::sync::Mutex::new(HashMap::new()),
         }
     }
@@ -217,6 +228,13 @@ impl CreatioClient {
                 )),
                 // Credentials refused: nothing was written, and checking would only sign in again.
                 Err(e @ CreatioError::Auth(_)) => Err(e),
+                // The data itself refused (not a duplicate): nothing was written either.
+                Err(e)
+                    if e.data_kind().is_some()
+                        && e.data_kind() != Some(error::DataErrorKind::Duplicate) =>
+                {
+                    Err(e)
+                }
                 Err(e) => {
                     // Did an earlier attempt land, or is this Creatio's duplicate-key answer?
                     if self.exists(entity, id).await? {
@@ -346,13 +364,11 @@ impl CreatioClient {
                         ))),
                     }
                 }
-                Some((status, body)) => Err(CreatioError::Api {
+                Some((status, body)) => Err(CreatioError::from_answer(
                     status,
-                    message: error_message(
-                        status,
-                        &body.map(|b| b.to_string()).unwrap_or_default(),
-                    ),
-                }),
+                    &body.map(|b| b.to_string()).unwrap_or_default(),
+                    q.entity,
+                )),
                 None => Err(CreatioError::Transport(
                     "the batch answer has no result for this query".into(),
                 )),
@@ -392,7 +408,8 @@ impl CreatioClient {
         self.lookups.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `ops` as `$batch` requests of at most [`MAX_BATCH`] with `Prefer: continue-on-error`,
+    /// Runs `ops` as `$batch` requests of `CREATIO_BATCH_SIZE` (at most [`MAX_BATCH`]) with
+    /// `Prefer: continue-on-error`,
     /// and returns one result per op, in order. Creates that fail are checked with GETs (in a
     /// batch too) and count as done when the record is there. Ops that failed transiently are
     /// sent again (bounded, with backoff); permanent failures are returned, never retried.
@@ -418,7 +435,7 @@ impl CreatioClient {
                 tracing::warn!(attempt, ops = pending.len(), "retrying Creatio batch ops");
             }
             let mut failed: Vec<(usize, CreatioError)> = Vec::new();
-            for chunk in pending.chunks(MAX_BATCH) {
+            for chunk in pending.chunks(self.batch_size) {
                 let sub: Vec<(usize, &BatchOp)> = chunk.iter().map(|&i| (i, &ops[i])).collect();
                 match self.send_batch(&sub).await {
                     Ok(outcomes) => {
@@ -434,9 +451,21 @@ impl CreatioClient {
                 }
             }
             // A failed create whose record exists is done (duplicate Id, or it landed anyway).
+            // A refusal of the data itself (a lookup that does not exist, a text too long, a
+            // required column empty) wrote nothing: no need to look.
             let creates: Vec<usize> = failed
                 .iter()
-                .filter(|(i, _)| matches!(ops[*i], BatchOp::Create { .. }))
+                .filter(|(i, e)| {
+                    matches!(ops[*i], BatchOp::Create { .. })
+                        && !matches!(
+                            e.data_kind(),
+                            Some(
+                                error::DataErrorKind::ForeignKey
+                                    | error::DataErrorKind::TooLong
+                                    | error::DataErrorKind::Required
+                            )
+                        )
+                })
                 .map(|(i, _)| *i)
                 .collect();
             let present = self.which_exist(ops, &creates).await?;
@@ -530,18 +559,16 @@ impl CreatioClient {
             .collect();
         Ok(ops
             .iter()
-            .map(|(i, _)| {
+            .map(|(i, op)| {
                 let outcome = match by_id.remove(&i.to_string()) {
                     Some((status, body)) if (200..300).contains(&status) => {
                         Ok(body.unwrap_or(Value::Null))
                     }
-                    Some((status, body)) => Err(CreatioError::Api {
+                    Some((status, body)) => Err(CreatioError::from_answer(
                         status,
-                        message: error_message(
-                            status,
-                            &body.map(|b| b.to_string()).unwrap_or_default(),
-                        ),
-                    }),
+                        &body.map(|b| b.to_string()).unwrap_or_default(),
+                        op.entity(),
+                    )),
                     None => Err(CreatioError::Transport(
                         "the batch answer has no result for this request".into(),
                     )),
@@ -640,9 +667,14 @@ impl CreatioClient {
                 || (status == 403 && self.auth.is_forms() && !relogged);
             if lapsed {
                 if relogged {
-                    return Err(CreatioError::Auth(format!(
-                        "Creatio still refuses the session right after a fresh sign-in (HTTP {status})"
-                    )));
+                    // A fresh sign-in worked, and this is still refused: not the credentials but
+                    // the entity (no rights on it, or an entity set the instance lacks, which
+                    // some versions answer with 401).
+                    return Err(CreatioError::NoAccess {
+                        entity: self.entity_of(url),
+                        status,
+                        message: error_message(status, &text),
+                    });
                 }
                 tracing::info!(status, "Creatio sign-in lapsed; signing in again");
                 self.auth.invalidate(current.generation).await;
@@ -652,10 +684,22 @@ impl CreatioClient {
             if (200..300).contains(&status) {
                 return Ok(Answer { body: text });
             }
-            return Err(CreatioError::Api {
+            return Err(CreatioError::from_answer(
                 status,
-                message: error_message(status, &text),
-            });
+                &text,
+                &self.entity_of(url),
+            ));
         }
+    }
+
+    /// The entity set a URL of this client's OData root names (`Case` in `…/0/odata/Case(…)`).
+    fn entity_of(&self, url: &str) -> String {
+        url.strip_prefix(&self.odata_root)
+            .unwrap_or(url)
+            .trim_start_matches('/')
+            .split(['(', '?', '/'])
+            .next()
+            .unwrap_or("")
+            .to_owned()
     }
 }

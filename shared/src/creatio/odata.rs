@@ -21,6 +21,11 @@ impl Filter {
         Filter(format!("{path} eq {}", value.hyphenated()))
     }
 
+    /// `startswith(Column,'value')`, the value escaped as any literal.
+    pub fn starts_with(column: &str, value: &str) -> Self {
+        Filter(format!("startswith({column},{})", string_literal(value)))
+    }
+
     /// `Column gt <date>` (`CreatedOn gt 2026-12-04T10:00:00.123456Z`).
     pub fn after(column: &str, at: jiff::Timestamp) -> Self {
         Filter(format!("{column} gt {}", date_literal(at)))
@@ -162,6 +167,10 @@ mod tests {
         assert_eq!(
             Filter::eq_guid("Case/Id", id).as_str(),
             "Case/Id eq 00000000-0000-0000-0000-000000000000"
+        );
+        assert_eq!(
+            Filter::starts_with("SearchNumber", "7654321555").as_str(),
+            "startswith(SearchNumber,'7654321555')"
         );
         let at: jiff::Timestamp = "2026-12-04T10:00:00.323936Z".parse().unwrap();
         assert_eq!(

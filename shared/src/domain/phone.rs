@@ -160,6 +160,46 @@ impl PhoneNumber {
         &self.0[1..]
     }
 
+    /// The country calling code's digits (`1` of `+15551234567`). Calling codes are a prefix
+    /// code, so the first of the 1-, 2- and 3-digit prefixes that is one is the one; read from
+    /// the generated table, without libphonenumber's metadata.
+    pub fn calling_code(&self) -> &str {
+        let digits = self.digits();
+        (1..=3.min(digits.len()))
+            .find(|&n| {
+                digits[..n]
+                    .parse::<u16>()
+                    .is_ok_and(|v| CALLING_CODES.binary_search_by_key(&v, |c| c.code).is_ok())
+            })
+            .map(|n| &digits[..n])
+            .unwrap_or("")
+    }
+
+    /// The national significant number (`5551234567` of `+15551234567`): what every way of
+    /// typing the number ends with.
+    pub fn national_digits(&self) -> &str {
+        &self.digits()[self.calling_code().len()..]
+    }
+
+    /// Is `typed` (a number as a person typed it into a contact, in any national or
+    /// international form) this number? Its digits must be the national number, preceded by
+    /// nothing, the calling code, a national trunk prefix (`0`, `1`, `8`) or an international
+    /// one (`00`, `011`) with the calling code. No metadata is read.
+    pub fn is_typed_as(&self, typed: &str) -> bool {
+        let digits: String = typed.chars().filter(char::is_ascii_digit).collect();
+        let national = self.national_digits();
+        let Some(lead) = digits.strip_suffix(national) else {
+            return false;
+        };
+        let cc = self.calling_code();
+        matches!(lead, "" | "0" | "1" | "8")
+            || lead == cc
+            || lead
+                .strip_suffix(cc)
+                .is_some_and(|p| matches!(p, "00" | "011"))
+            || (lead.ends_with('0') && lead.strip_suffix('0') == Some(cc))
+    }
+
     /// The ways a CRM user may have typed this number into a contact: E.164, digits only,
     /// national (`(555) 123-4567`), national digits (`5551234567`), international
     /// (`+1 555-123-4567`). Formatting is libphonenumber's, through `phonenumber`.
@@ -303,6 +343,46 @@ mod tests {
     use super::*;
 
     const US: Option<DefaultCountry> = Some(DefaultCountry::US);
+
+    #[test]
+    fn a_number_is_recognised_however_it_was_typed() {
+        let p = PhoneNumber::parse("+15551234567", None).unwrap();
+        assert_eq!((p.calling_code(), p.national_digits()), ("1", "5551234567"));
+        for typed in [
+            "(555) 123-4567",
+            "555-123-4567",
+            "555.123.4567",
+            "+1 (555) 123 4567",
+            "+1 555 123 4567",
+            "1-555-123-4567",
+            "001 555 123 4567",
+            "011 1 555 123 4567",
+            "+15551234567",
+        ] {
+            assert!(p.is_typed_as(typed), "{typed}");
+        }
+        for other in [
+            "(555) 123-4568",
+            "123-4567",
+            "+44 555 123 4567",
+            "99 555 123 4567",
+        ] {
+            assert!(!p.is_typed_as(other), "{other}");
+        }
+        let uk = PhoneNumber::parse("+442079460958", None).unwrap();
+        assert_eq!(
+            (uk.calling_code(), uk.national_digits()),
+            ("44", "2079460958")
+        );
+        for typed in [
+            "020 7946 0958",
+            "+44 (0)20 7946 0958",
+            "+44 20 7946 0958",
+            "0044 20 7946 0958",
+        ] {
+            assert!(uk.is_typed_as(typed), "{typed}");
+        }
+    }
 
     #[test]
     fn stored_forms_cover_how_people_type_numbers() {
