@@ -128,3 +128,17 @@ async fn sms_to_case_to_console_reply_to_sms() {
     assert_eq!(sent[0].to, "+15551230001");
     assert_eq!(sent[0].body, "Hi, Bob here: it ships today.");
 }
+
+/// The README's first command is `cargo run -p casebridge-local`: with two binaries in the
+/// package, cargo needs `default-run` to know which one (scripts/test also runs the command).
+#[test]
+fn the_readme_command_names_the_stack_binary() {
+    let manifest = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../local/Cargo.toml"),
+    )
+    .unwrap();
+    assert!(
+        manifest.contains("default-run = \"casebridge-local\""),
+        "local/Cargo.toml must set default-run"
+    );
+}
