@@ -62,16 +62,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match &dynamo {
         Some(rows) => {
             println!(
-                "| operation | requests | by kind | write units | read units |\n|---|---|---|---|---|"
+                "| operation | requests | by kind | write units | read units | items queried |\n|---|---|---|---|---|---|"
             );
             for r in rows {
                 println!(
-                    "| {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} |",
                     r.what,
                     r.requests(),
                     r.kinds(),
                     r.write_units(),
-                    r.read_units()
+                    r.read_units(),
+                    r.items_read()
                 );
             }
             println!(

@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use casebridge::assistant::Concierge;
 use casebridge::assistant::rules::RulesAssistant;
 use casebridge::assistant::settings::Settings;
-use casebridge::config::{
-    AttachmentPolicy, BaseUrl, Config, CreatioAuth, CreatioConfig, WidgetConfig,
-};
+use casebridge::config::{BaseUrl, Config, CreatioAuth, CreatioConfig, WidgetConfig};
 use casebridge::creatio::CreatioClient;
 use casebridge::domain::*;
 use casebridge::http::RetryPolicy;
@@ -142,6 +140,11 @@ pub struct Row {
     pub counts: BTreeMap<String, usize>,
 }
 
+/// A counter key that counts requests (the others count items or bytes inside them).
+fn is_request(key: &str) -> bool {
+    !key.ends_with(" items") && !key.ends_with(" bytes")
+}
+
 impl Row {
     fn get(&self, k: &str) -> usize {
         self.counts.get(k).copied().unwrap_or(0)
@@ -150,7 +153,7 @@ impl Row {
     pub fn requests(&self) -> usize {
         self.counts
             .iter()
-            .filter(|(k, _)| !k.ends_with(" items"))
+            .filter(|(k, _)| is_request(k))
             .map(|(_, v)| v)
             .sum()
     }
@@ -158,7 +161,7 @@ impl Row {
     pub fn kinds(&self) -> String {
         self.counts
             .iter()
-            .filter(|(k, _)| !k.ends_with(" items"))
+            .filter(|(k, _)| is_request(k))
             .map(|(k, v)| format!("{v} {k}"))
             .collect::<Vec<_>>()
             .join(", ")
@@ -170,9 +173,18 @@ impl Row {
             + (self.get("PutItem") + self.get("UpdateItem") + self.get("DeleteItem")) as f64
     }
 
-    /// Estimated read request units (strongly consistent, under 4 KB; a batch read, one per key).
+    /// Items the queries answered with.
+    pub fn items_read(&self) -> usize {
+        self.get("Query items")
+    }
+
+    /// Estimated read request units: strongly consistent, 1 per 4 KB; a `GetItem` or a batch
+    /// read's key under 4 KB, a `Query` by the size of its answer (at least 1 each).
     pub fn read_units(&self) -> f64 {
-        (self.get("GetItem") + self.get("Query") + self.get("BatchGetItem items")) as f64
+        let query = self
+            .get("Query")
+            .max(self.get("Query bytes").div_ceil(4096));
+        (self.get("GetItem") + query + self.get("BatchGetItem items")) as f64
     }
 }
 
@@ -305,10 +317,8 @@ pub async fn dynamodb(endpoint: &str) -> Result<Vec<Row>, Error> {
     let widget = widget_inbound::Deps {
         concierge: Concierge::embedded_default(),
         widget: WidgetConfig {
-            secret: SECRET.to_owned().into(),
-            identity_secret: None,
             allowed_origins: vec![SITE.into()],
-            attachments: AttachmentPolicy::with_defaults(None),
+            ..WidgetConfig::with_defaults(SECRET)
         },
         attachments: None,
         public_base_url: None,
@@ -384,6 +394,80 @@ pub async fn dynamodb(endpoint: &str) -> Result<Vec<Row>, Error> {
     .await;
     rows.push(Row {
         what: "widget message while an agent has the case",
+        counts: counter.take(),
+    });
+    rows.extend(long_conversation(&store, &counter, now).await?);
+    Ok(rows)
+}
+
+/// The first and the 500th message of a widget conversation: the assistant reads a bounded
+/// window of the transcript, so both cost the same requests and read the same items.
+async fn long_conversation(
+    store: &DynamoStore,
+    counter: &casebridge::aws::RequestCounter,
+    now: Timestamp,
+) -> Result<Vec<Row>, Error> {
+    let mut config = WidgetConfig {
+        allowed_origins: vec![SITE.into()],
+        ..WidgetConfig::with_defaults(SECRET)
+    };
+    config.limits.max_messages = 1000;
+    config.limits.max_bytes = 1_000_000;
+    let widget = widget_inbound::Deps {
+        concierge: Concierge::embedded_default(),
+        widget: config,
+        attachments: None,
+        public_base_url: None,
+    };
+    let start = || widget_request("POST", "/widget/sessions", None, Some(json!({})));
+    let ask = |started: &serde_json::Value, client_id: &str| {
+        let path = format!(
+            "/widget/sessions/{}/messages",
+            started["session_id"].as_str().unwrap_or_default()
+        );
+        widget_request(
+            "POST",
+            &path,
+            started["token"].as_str(),
+            Some(json!({"text": "What is your return policy?", "client_id": client_id})),
+        )
+    };
+    let mut rows = Vec::new();
+    let fresh = json_of(&widget_inbound::handle(store, &widget, start(), now).await);
+    counter.take();
+    widget_inbound::handle(store, &widget, ask(&fresh, "first"), now).await;
+    rows.push(Row {
+        what: "widget message, the conversation's 1st",
+        counts: counter.take(),
+    });
+    // A conversation of 498 messages (each about 150 bytes), written straight to the store.
+    let long = json_of(&widget_inbound::handle(store, &widget, start(), now).await);
+    let id = SessionId::parse(long["session_id"].as_str().unwrap_or_default())
+        .map_err(|_| "session id")?;
+    let mut written = 0;
+    while written < 498 {
+        let session = store.session(id).await?.ok_or("session")?;
+        let n = (498 - written).min(24);
+        let batch = (written..written + n)
+            .map(|i| {
+                let role = if i % 2 == 0 {
+                    Role::Customer
+                } else {
+                    Role::Assistant
+                };
+                NewMessage::new(
+                    role,
+                    text(&format!("earlier message {i}: {}", "words ".repeat(20))),
+                )
+            })
+            .collect();
+        store.append(&session, batch, None, now).await?;
+        written += n;
+    }
+    counter.take();
+    widget_inbound::handle(store, &widget, ask(&long, "late"), now).await;
+    rows.push(Row {
+        what: "widget message, the conversation's 500th",
         counts: counter.take(),
     });
     Ok(rows)

@@ -248,7 +248,7 @@ async fn replies_left_in_the_outbox_are_listed_and_replayed() {
         .unwrap();
     assert_eq!(listed, "no reply is waiting to be delivered\n");
     let agent: Vec<String> = store
-        .messages_after(s.id, 0)
+        .messages_after(s.id, 0, 100)
         .await
         .unwrap()
         .into_iter()

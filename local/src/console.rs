@@ -4,12 +4,23 @@
 //! `/creatio/reply` exactly as the business process would: POST, JSON body, bearer token.
 //!
 //! Everything shown is HTML-escaped.
+//!
+//! **Who may use it.** The console acts on Creatio and, when they are configured, on a real
+//! Twilio account, so a page on another site must not drive it. Every request needs the
+//! process's console token ([`App::console_token`], random at start-up and printed in the
+//! console's link): in the query of `GET /console`, in the forms the page renders. The `Host`
+//! must be a loopback name or `PUBLIC_BASE_URL`'s host (another name pointing at 127.0.0.1, DNS
+//! rebinding, is refused), and a `POST` must come from the console's own origin (`Origin`
+//! equal to `Host`): a cross-site form post is answered 403 before anything is done. The page
+//! cannot be framed and sends no referrer ([`casebridge::http::page_headers`]), so the token
+//! does not leave it.
 
 use std::sync::Arc;
 
-use axum::extract::{Form, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::extract::{Form, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
 use casebridge::creatio::Filter;
+use http::HeaderMap;
 use quick_xml::escape::escape;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -21,9 +32,81 @@ fn text(v: &Value, k: &str) -> String {
     v.get(k).and_then(Value::as_str).unwrap_or("").to_owned()
 }
 
-pub async fn page(State(app): State<Arc<App>>) -> Response {
+/// A refused console request.
+fn refused(status: u16, why: &str) -> Response {
+    let mut r = crate::page(format!("<p>{}</p>", escape(why)));
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::FORBIDDEN);
+    r
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Is `host` (a `Host` header, `name[:port]`) one the console answers on?
+fn host_allowed(app: &App, host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((n, port)) if port.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => host,
+    };
+    if matches!(name, "127.0.0.1" | "localhost" | "[::1]") {
+        return true;
+    }
+    app.config.public_base_url.as_ref().is_some_and(|b| {
+        b.as_str()
+            .split_once("://")
+            .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
+            .is_some_and(|authority| authority.eq_ignore_ascii_case(host))
+    })
+}
+
+/// The checks in the module docs: the token, the `Host`, and for a `POST` the `Origin`. The
+/// refusal is the status and the reason ([`refused`] renders it).
+fn check(
+    app: &App,
+    headers: &HeaderMap,
+    token: &str,
+    post: bool,
+) -> Result<(), (u16, &'static str)> {
+    use subtle::ConstantTimeEq;
+    let host = header(headers, "host").unwrap_or("");
+    if !host_allowed(app, host) {
+        return Err((403, "the console answers on its own address only"));
+    }
+    if post {
+        let same_origin = header(headers, "origin")
+            .and_then(|o| o.split_once("://"))
+            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host));
+        if !same_origin {
+            return Err((403, "the console accepts forms from its own page only"));
+        }
+    }
+    let good: bool = token.as_bytes().ct_eq(app.console_token.as_bytes()).into();
+    if !good {
+        return Err((
+            401,
+            "open the console with the link the local stack printed at start-up",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn page(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    if let Err(r) = check(&app, &headers, &q.token, false) {
+        return refused(r.0, r.1);
+    }
     let Ok(deps) = &app.handoff else {
-        return Html("<p>Creatio is not configured.</p>".to_owned()).into_response();
+        return crate::page("<p>Creatio is not configured.</p>".to_owned());
     };
     let c = &deps.creatio;
     let cases = match c
@@ -37,9 +120,10 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
     {
         Ok(c) => c,
         Err(e) => {
-            return Html(format!("<p>Creatio: {}</p>", escape(e.to_string()))).into_response();
+            return crate::page(format!("<p>Creatio: {}</p>", escape(e.to_string())));
         }
     };
+    let token = escape(app.console_token.as_str()).into_owned();
     let mut html = String::from(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>casebridge console</title>\
          <style>body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}\
@@ -93,13 +177,14 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
             ));
         }
         html.push_str(&format!(
-            "</ol><form method=\"post\" action=\"/console/reply\"><input type=\"hidden\" name=\"case_id\" value=\"{}\">\
+            "</ol><form method=\"post\" action=\"/console/reply\"><input type=\"hidden\" name=\"case_id\" value=\"{id}\">\
+             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
              <label>Reply as an agent<textarea name=\"text\" required></textarea></label>\
              <button>Send reply</button></form>\
-             <form method=\"post\" action=\"/console/resolve\"><input type=\"hidden\" name=\"case_id\" value=\"{}\">\
+             <form method=\"post\" action=\"/console/resolve\"><input type=\"hidden\" name=\"case_id\" value=\"{id}\">\
+             <input type=\"hidden\" name=\"token\" value=\"{token}\">\
              <button>Resolve the case</button></form></div>",
-            escape(&id),
-            escape(&id)
+            id = escape(&id),
         ));
     }
     if let Some(t) = &app.twilio {
@@ -110,7 +195,12 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
         html.push_str("</ol>");
     }
     html.push_str("</body></html>");
-    Html(html).into_response()
+    crate::page(html)
+}
+
+/// Back to the console, with its token.
+fn back(app: &App) -> Response {
+    Redirect::to(&format!("/console?token={}", app.console_token)).into_response()
 }
 
 fn uuid_of(s: &str) -> Option<uuid::Uuid> {
@@ -122,6 +212,8 @@ pub struct ReplyForm {
     case_id: String,
     #[serde(default)]
     text: String,
+    #[serde(default)]
+    token: String,
 }
 
 /// Calls the webhook as Creatio's "Call web service" element would.
@@ -147,12 +239,19 @@ async fn call_webhook(app: &App, body: Value) -> Result<(), String> {
     }
 }
 
-pub async fn reply(State(app): State<Arc<App>>, Form(f): Form<ReplyForm>) -> Response {
+pub async fn reply(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(f): Form<ReplyForm>,
+) -> Response {
+    if let Err(r) = check(&app, &headers, &f.token, true) {
+        return refused(r.0, r.1);
+    }
     let (Ok(deps), Some(case)) = (&app.handoff, uuid_of(&f.case_id)) else {
-        return Redirect::to("/console").into_response();
+        return back(&app);
     };
     if f.text.trim().is_empty() {
-        return Redirect::to("/console").into_response();
+        return back(&app);
     }
     let activity = uuid::Uuid::new_v4();
     let created = deps
@@ -172,18 +271,25 @@ pub async fn reply(State(app): State<Arc<App>>, Form(f): Form<ReplyForm>) -> Res
         )
         .await;
     if let Err(e) = created {
-        return Html(format!("<p>Creatio: {}</p>", escape(e.to_string()))).into_response();
+        return crate::page(format!("<p>Creatio: {}</p>", escape(e.to_string())));
     }
     let body = json!({"event_type": "new_activity", "caseId": case.to_string(), "activityId": activity.to_string()});
     match call_webhook(&app, body).await {
-        Ok(()) => Redirect::to("/console").into_response(),
-        Err(e) => Html(format!("<p>{}</p>", escape(e))).into_response(),
+        Ok(()) => back(&app),
+        Err(e) => crate::page(format!("<p>{}</p>", escape(e))),
     }
 }
 
-pub async fn resolve(State(app): State<Arc<App>>, Form(f): Form<ReplyForm>) -> Response {
+pub async fn resolve(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(f): Form<ReplyForm>,
+) -> Response {
+    if let Err(r) = check(&app, &headers, &f.token, true) {
+        return refused(r.0, r.1);
+    }
     let (Ok(deps), Some(case)) = (&app.handoff, uuid_of(&f.case_id)) else {
-        return Redirect::to("/console").into_response();
+        return back(&app);
     };
     let status = casebridge::config::base_ids::CASE_STATUS_RESOLVED;
     if let Err(e) = deps
@@ -191,7 +297,7 @@ pub async fn resolve(State(app): State<Arc<App>>, Form(f): Form<ReplyForm>) -> R
         .patch("Case", case, json!({"StatusId": status}))
         .await
     {
-        return Html(format!("<p>Creatio: {}</p>", escape(e.to_string()))).into_response();
+        return crate::page(format!("<p>Creatio: {}</p>", escape(e.to_string())));
     }
     match call_webhook(
         &app,
@@ -199,7 +305,7 @@ pub async fn resolve(State(app): State<Arc<App>>, Form(f): Form<ReplyForm>) -> R
     )
     .await
     {
-        Ok(()) => Redirect::to("/console").into_response(),
-        Err(e) => Html(format!("<p>{}</p>", escape(e))).into_response(),
+        Ok(()) => back(&app),
+        Err(e) => crate::page(format!("<p>{}</p>", escape(e))),
     }
 }

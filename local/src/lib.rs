@@ -41,6 +41,9 @@ pub struct App {
     pub twilio: Option<Arc<creatio_sandbox::twilio::TwilioStandIn>>,
     /// Where widget attachments go locally (needs `PUBLIC_BASE_URL`, which the runner sets).
     pub uploads: Option<Arc<MemoryAttachments>>,
+    /// What the console asks of every request: random per process, printed at start-up in the
+    /// console's link ([`console`]).
+    pub console_token: String,
 }
 
 impl App {
@@ -60,6 +63,11 @@ impl App {
         let handoff = handoff::Deps::from_config(&config).map_err(|e| e.to_string());
         Self {
             twilio: None,
+            console_token: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
             uploads,
             handoff,
             store,
@@ -143,7 +151,25 @@ Open the chat at the bottom right, ask about returns or shipping, or ask for a p
 <script src="/widget.js" data-title="Example Co support" async></script></body></html>"#;
 
 async fn demo_page() -> Response {
-    ([("content-type", "text/html; charset=utf-8")], DEMO_PAGE).into_response()
+    page(DEMO_PAGE.to_owned())
+}
+
+/// An HTML answer with the headers every casebridge page carries
+/// ([`casebridge::http::page_headers`]).
+pub fn page(html: String) -> Response {
+    let mut r = ([("content-type", "text/html; charset=utf-8")], html).into_response();
+    casebridge::http::page_headers(r.headers_mut());
+    r
+}
+
+/// Serves the stack on `listener`, with each connection's peer address, which the functions
+/// see as API Gateway's `sourceIp` (the widget counts new conversations and handoffs by it).
+pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -219,23 +245,35 @@ async fn upload(
     let ticket = q.get("ticket").map(String::as_str).unwrap_or("");
     match files.put(&key, ticket, content_type, body.to_vec()) {
         Ok(()) => http::StatusCode::OK.into_response(),
-        Err((status, why)) => error(status, why),
+        Err(refusal) => error(refusal.status, refusal.reason),
     }
 }
 
-/// `GET /local/uploads/{key}`: where an attachment link redirects locally.
-async fn download(State(app): State<Arc<App>>, Path(key): Path<String>) -> Response {
-    match app.uploads.as_ref().and_then(|f| f.get(&key)) {
-        Some(f) => (
-            [
-                ("content-type", f.content_type),
-                ("content-disposition", f.disposition),
-                ("x-content-type-options", "nosniff".to_owned()),
-            ],
-            f.bytes,
-        )
-            .into_response(),
-        None => error(404, "no such file"),
+/// `GET /local/uploads/{key}?expires=…&sig=…`: where an attachment link redirects locally; like
+/// a presigned `GET`, only with the signature and before it expires.
+async fn download(
+    State(app): State<Arc<App>>,
+    Path(key): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> Response {
+    let Some(files) = &app.uploads else {
+        return error(404, "attachments are not enabled");
+    };
+    let field = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
+    match files.get(&key, field("expires"), field("sig")) {
+        Ok(f) => {
+            let mut r = (
+                [
+                    ("content-type", f.content_type),
+                    ("content-disposition", f.disposition),
+                ],
+                f.bytes,
+            )
+                .into_response();
+            casebridge::http::page_headers(r.headers_mut());
+            r
+        }
+        Err(refusal) => error(refusal.status, refusal.reason),
     }
 }
 
@@ -265,6 +303,10 @@ async fn invoke(
     path_params: HashMap<String, String>,
     req: Request,
 ) -> Response {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -280,9 +322,17 @@ async fn invoke(
                 .collect()
         })
         .unwrap_or_default();
+    // What API Gateway's HTTP API puts in the event: the peer as `sourceIp` (a client cannot
+    // set it with a header).
+    let mut context =
+        lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+    context.http.method = parts.method.clone();
+    context.http.path = Some(parts.uri.path().to_owned());
+    context.http.source_ip = peer;
     let event = http::Request::from_parts(parts, lambda_http::Body::from(bytes.to_vec()))
         .with_query_string_parameters(query)
-        .with_path_parameters(path_params);
+        .with_path_parameters(path_params)
+        .with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context));
     let store = app.store.as_ref();
     let result = match function {
         Function::SmsInbound => match &app.sms {

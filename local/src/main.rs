@@ -14,7 +14,7 @@ use casebridge::config::{Config, Source};
 use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
 use casebridge_local::{
-    App, LOCAL_TWILIO_FROM, LOCAL_TWILIO_SID, LOCAL_TWILIO_TOKEN, router, spawn_sync,
+    App, LOCAL_TWILIO_FROM, LOCAL_TWILIO_SID, LOCAL_TWILIO_TOKEN, serve, spawn_sync,
 };
 
 /// The process environment, then local defaults.
@@ -105,14 +105,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     spawn_sync(app.clone());
     eprintln!("casebridge local stack on {base}");
     eprintln!("  {base}/         demo page with the chat widget");
-    eprintln!("  {base}/console  cases in Creatio; reply as an agent");
+    eprintln!(
+        "  {base}/console?token={}  cases in Creatio; reply as an agent (the token is new each run)",
+        app.console_token
+    );
     eprintln!(
         "  cargo run -p casebridge-local --bin send-sms -- +15551234567 \"hello\"   a signed test SMS"
     );
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    tokio::select! {
+        served = serve(listener, app) => served?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
     Ok(())
 }

@@ -300,6 +300,30 @@ impl aws_sdk_dynamodb::config::Intercept for RequestCounter {
         *counts.entry(op).or_default() += 1;
         Ok(())
     }
+
+    /// What a `Query` returned: `Query items` and `Query bytes` (the answer's size, an
+    /// upper bound of the items' size, from which read units are estimated: 1 RRU per 4 KB read
+    /// strongly consistent).
+    fn read_before_deserialization(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let Some(bytes) = context.response().body().bytes() else {
+            return Ok(());
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return Ok(());
+        };
+        // Only a Query or a Scan answers with a ScannedCount.
+        if let (Some(n), Some(_)) = (v["Count"].as_u64(), v.get("ScannedCount")) {
+            let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            *counts.entry("Query items".to_owned()).or_default() += n as usize;
+            *counts.entry("Query bytes".to_owned()).or_default() += bytes.len();
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

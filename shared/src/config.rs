@@ -249,9 +249,59 @@ pub struct TwilioConfig {
 pub struct WidgetConfig {
     pub secret: SecretString,
     pub identity_secret: Option<SecretString>,
+    /// What a site's identity token must also satisfy (`WIDGET_IDENTITY_AUDIENCE`,
+    /// `WIDGET_IDENTITY_ISSUER`, `WIDGET_IDENTITY_MAX_MINUTES`).
+    pub identity: crate::widget_auth::IdentityPolicy,
     pub allowed_origins: Vec<String>,
     /// Visitor attachments: on when `WIDGET_ATTACHMENTS_BUCKET` is set (or, locally, always).
     pub attachments: AttachmentPolicy,
+    pub limits: WidgetLimits,
+}
+
+impl WidgetConfig {
+    /// A widget with `secret` and every other setting at its default (tests, the bench).
+    pub fn with_defaults(secret: &str) -> Self {
+        Self {
+            secret: SecretString::from(secret.to_owned()),
+            identity_secret: None,
+            identity: crate::widget_auth::IdentityPolicy::default(),
+            allowed_origins: Vec::new(),
+            attachments: AttachmentPolicy::with_defaults(None),
+            limits: WidgetLimits::default(),
+        }
+    }
+}
+
+/// What one visitor, one conversation and one client address may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WidgetLimits {
+    /// Messages in one conversation, replies included (`WIDGET_MAX_MESSAGES`, default 200).
+    pub max_messages: u64,
+    /// Bytes of text the visitor writes in one conversation (`WIDGET_MAX_BYTES`, default 100000).
+    pub max_bytes: u64,
+    /// Files the visitor attaches in one conversation (`WIDGET_MAX_ATTACHMENTS`, default 10).
+    pub max_attachments: u64,
+    /// Messages one poll answers at most; the widget asks again for the rest (50).
+    pub poll_page: usize,
+    /// New conversations one client address may start in an hour
+    /// (`WIDGET_SESSIONS_PER_HOUR`, default 20).
+    pub sessions_per_hour: u32,
+    /// Handoffs to a person one client address may ask for in a day
+    /// (`WIDGET_HANDOFFS_PER_DAY`, default 5): each is a case, and maybe a contact, in Creatio.
+    pub handoffs_per_day: u32,
+}
+
+impl Default for WidgetLimits {
+    fn default() -> Self {
+        Self {
+            max_messages: 200,
+            max_bytes: 100_000,
+            max_attachments: 10,
+            poll_page: 50,
+            sessions_per_hour: 20,
+            handoffs_per_day: 5,
+        }
+    }
 }
 
 /// What a visitor may attach. The bucket is where uploads go; without one the widget API answers
@@ -789,13 +839,52 @@ fn widget_config(src: &dyn Source) -> Result<Option<WidgetConfig>, ConfigError> 
                 reason: "HTML, SVG and script types could run in a reader's browser; they are not allowed".into(),
             });
         }
+        if let Some(bad) = types.iter().find(|t| !crate::file_type::is_checkable(t)) {
+            return Err(ConfigError::Invalid {
+                name: "WIDGET_ATTACHMENT_TYPES",
+                reason: format!(
+                    "{bad:?} has no signature casebridge can check a file's bytes against; \
+                     use text/plain or a type such as image/png or application/pdf"
+                ),
+            });
+        }
         attachments.allowed_types = types;
     }
+    let d = WidgetLimits::default();
+    let limits = WidgetLimits {
+        max_messages: positive(src, "WIDGET_MAX_MESSAGES", d.max_messages as i64)? as u64,
+        max_bytes: positive(src, "WIDGET_MAX_BYTES", d.max_bytes as i64)? as u64,
+        max_attachments: positive(src, "WIDGET_MAX_ATTACHMENTS", d.max_attachments as i64)? as u64,
+        poll_page: d.poll_page,
+        sessions_per_hour: u32::try_from(positive(
+            src,
+            "WIDGET_SESSIONS_PER_HOUR",
+            i64::from(d.sessions_per_hour),
+        )?)
+        .unwrap_or(u32::MAX),
+        handoffs_per_day: u32::try_from(positive(
+            src,
+            "WIDGET_HANDOFFS_PER_DAY",
+            i64::from(d.handoffs_per_day),
+        )?)
+        .unwrap_or(u32::MAX),
+    };
+    let identity = crate::widget_auth::IdentityPolicy {
+        audience: var(src, "WIDGET_IDENTITY_AUDIENCE"),
+        issuer: var(src, "WIDGET_IDENTITY_ISSUER"),
+        max_lifetime: SignedDuration::from_mins(positive(
+            src,
+            "WIDGET_IDENTITY_MAX_MINUTES",
+            24 * 60,
+        )?),
+    };
     Ok(Some(WidgetConfig {
         secret: SecretString::from(secret_value),
         identity_secret: secret(src, "WIDGET_IDENTITY_SECRET"),
+        identity,
         allowed_origins,
         attachments,
+        limits,
     }))
 }
 
@@ -916,6 +1005,14 @@ mod tests {
                 &[
                     ("WIDGET_SECRET", "0123456789abcdef0123456789abcdef-widget"),
                     ("WIDGET_ATTACHMENT_TYPES", "image/png,text/html"),
+                ],
+                "WIDGET_ATTACHMENT_TYPES",
+            ),
+            (
+                &[
+                    ("WIDGET_SECRET", "0123456789abcdef0123456789abcdef-widget"),
+                    // No signature to check a file's bytes against.
+                    ("WIDGET_ATTACHMENT_TYPES", "image/png,text/csv"),
                 ],
                 "WIDGET_ATTACHMENT_TYPES",
             ),

@@ -115,6 +115,50 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What a 5xx answer says: the cause stays in the log, under the request id the answer carries.
+pub const INTERNAL_ERROR: &str = "internal error; the operator can find it by its request_id";
+
+/// The id a 5xx answer and its log line share: the Lambda invocation's request id when there is
+/// one (it is also on every line the runtime logs), else a fresh one (the local stack).
+pub fn request_id(from_lambda: Option<&str>) -> String {
+    match from_lambda {
+        Some(id) if !id.is_empty() => id.to_owned(),
+        _ => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+/// The JSON answer for an error: the message for a 4xx; for a 5xx [`INTERNAL_ERROR`] and the
+/// request id, so that a table name or an SDK message never reaches the caller.
+pub fn error_response(status: u16, message: &str, request_id: &str) -> http::Response<String> {
+    if status >= 500 {
+        json_response(
+            status,
+            &serde_json::json!({ "error": INTERNAL_ERROR, "request_id": request_id }),
+        )
+    } else {
+        json_response(status, &serde_json::json!({ "error": message }))
+    }
+}
+
+/// The headers every page casebridge serves carries (the transcript, the attachment links, the
+/// local demo and console): no other site may frame it (a click-jacking page cannot put the
+/// console's buttons under a visitor's cursor), the browser takes the content type as given (a
+/// text answer is never run as a script), and no link followed from it carries its address (the
+/// transcript's signature is in its query).
+pub fn page_headers(headers: &mut http::HeaderMap) {
+    use http::HeaderValue;
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static("frame-ancestors 'none'; base-uri 'none'; form-action 'self'"),
+    );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+}
+
 /// A JSON answer with `status` (an unknown code becomes 500), for the HTTP functions' one error
 /// mapping each. Plain `http` types: the function crates turn the body into lambda_http's.
 pub fn json_response(status: u16, body: &serde_json::Value) -> http::Response<String> {

@@ -22,6 +22,7 @@ pub mod aws;
 pub mod config;
 pub mod creatio;
 pub mod domain;
+pub mod file_type;
 pub mod http;
 pub mod links;
 pub mod replies;

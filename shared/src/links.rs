@@ -20,6 +20,7 @@ fn mac(secret: &[u8], label: &[u8], subject: &str) -> Option<Hmac<Sha256>> {
 
 const TRANSCRIPT: &[u8] = b"casebridge transcript link\n";
 const ATTACHMENT: &[u8] = b"casebridge attachment link\n";
+const STORAGE: &[u8] = b"casebridge local storage link\n";
 
 pub fn transcript_signature(secret: &[u8], id: SessionId) -> String {
     hex(mac(secret, TRANSCRIPT, &id.to_string()))
@@ -54,6 +55,16 @@ pub fn attachment_url(
         "/attachments/{id}/{attachment}?sig={}",
         attachment_signature(secret, id, attachment)
     ))
+}
+
+/// The local stack's stand-in for a presigned `GET`: `key` until `expires` (Unix seconds), under
+/// the storage's own per-process key.
+pub fn storage_signature(secret: &[u8], key: &str, expires: u64) -> String {
+    hex(mac(secret, STORAGE, &format!("{key}\n{expires}")))
+}
+
+pub fn verify_storage_signature(secret: &[u8], key: &str, expires: u64, sig: &str) -> bool {
+    verify(mac(secret, STORAGE, &format!("{key}\n{expires}")), sig)
 }
 
 fn hex(mac: Option<Hmac<Sha256>>) -> String {

@@ -26,6 +26,14 @@ use crate::store::{Appended, StateChange, Store, StoreError};
 /// How long a customer's message may stay unstored while the assistant decides.
 pub const DURABLE_WITHIN: Duration = Duration::from_millis(500);
 
+/// Asked before a handoff is stored: the widget counts handoffs per client address (each is a
+/// case, and maybe a contact, in Creatio).
+#[async_trait::async_trait]
+pub trait HandoffGate: Send + Sync {
+    /// None: go ahead. Some(wait): refused until `wait` has passed.
+    async fn admit(&self) -> Result<Option<Duration>, StoreError>;
+}
+
 /// What [`answer`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -42,6 +50,9 @@ pub enum Outcome {
     /// The first message has a provider id that was stored before (a redelivery or a retried
     /// request): nothing was written. The caller answers from what is stored.
     AlreadySeen { session_id: SessionId, seq: u64 },
+    /// The assistant handed off and the gate refused it: nothing was written (unless a slow
+    /// assistant made the message go in first, when only the message is stored).
+    HandoffRefused { retry_after: Duration },
 }
 
 /// Stores `inbound` (the customer's message, and any notes that go with it) on `session`, asks the
@@ -58,6 +69,7 @@ pub async fn answer(
     session: &Session,
     mut transcript: Vec<Message>,
     inbound: Vec<NewMessage>,
+    gate: Option<&dyn HandoffGate>,
     now: Timestamp,
 ) -> Result<Outcome, StoreError> {
     // What the assistant sees: what is stored, then the new messages with the seqs they will most
@@ -76,13 +88,21 @@ pub async fn answer(
         () = tokio::time::sleep(DURABLE_WITHIN) => None,
     };
     match ready {
-        Some(decision) => together(store, session, inbound, decision, now).await,
+        Some(decision) => {
+            if let Some(wait) = refused(gate, &decision).await? {
+                return Ok(Outcome::HandoffRefused { retry_after: wait });
+            }
+            together(store, session, inbound, decision, now).await
+        }
         None => {
             tracing::info!(session_id = %session.id, "assistant is slow; storing the message first");
             let (stored, decision) =
                 tokio::join!(store.append(session, inbound, None, now), decision);
             match stored? {
                 Appended::Stored { session, messages } => {
+                    if let Some(wait) = refused(gate, &decision).await? {
+                        return Ok(Outcome::HandoffRefused { retry_after: wait });
+                    }
                     then_the_answer(store, session, messages, decision, now).await
                 }
                 Appended::AlreadySeen { session_id, seq } => {
@@ -90,6 +110,17 @@ pub async fn answer(
                 }
             }
         }
+    }
+}
+
+/// The gate's answer when the decision is a handoff.
+async fn refused(
+    gate: Option<&dyn HandoffGate>,
+    decision: &Decision,
+) -> Result<Option<Duration>, StoreError> {
+    match (gate, decision) {
+        (Some(g), Decision::Handoff { .. }) => g.admit().await,
+        _ => Ok(None),
     }
 }
 

@@ -9,7 +9,14 @@
 //! - **Session token** (`WIDGET_SECRET`): `sub` = session id, `vid` = the visitor it was issued to,
 //!   `exp`. It is bound to one session: a token for session A does not open session B.
 //! - **Identity token** (`WIDGET_IDENTITY_SECRET`, signed by the site): `email`, optional `name`,
-//!   `exp`. A valid one makes the email verified, so it is used to match the Creatio contact.
+//!   `exp`, and `nbf`, `iat`, `aud`, `iss` when the site sets them. A valid one makes the email
+//!   verified, so it is used to match the Creatio contact and resumes the visitor's conversation
+//!   on any device; so it is held to more than a signature: `nbf` honoured, a lifetime no longer
+//!   than `WIDGET_IDENTITY_MAX_MINUTES`, and `aud` / `iss` equal to `WIDGET_IDENTITY_AUDIENCE` /
+//!   `WIDGET_IDENTITY_ISSUER` when those are set.
+//!
+//! Time checks use the caller's clock with 30 s of leeway, in saturating arithmetic: a claim of
+//! `i64::MAX` is refused, not an overflow.
 
 use jiff::{SignedDuration, Timestamp};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
@@ -24,15 +31,57 @@ pub const SESSION_TOKEN_LIFETIME: SignedDuration = SignedDuration::from_hours(12
 pub enum TokenError {
     #[error("the token has expired")]
     Expired,
+    #[error("the token is not valid yet (nbf)")]
+    NotYetValid,
+    #[error("the token lives longer than allowed ({0} minutes)")]
+    TooLong(i64),
+    #[error("the token is for another audience (aud)")]
+    WrongAudience,
+    #[error("the token is from another issuer (iss)")]
+    WrongIssuer,
     #[error("the token is not valid")]
     Invalid,
 }
 
-fn check_exp(exp: i64, now: Timestamp) -> Result<(), TokenError> {
-    if exp + LEEWAY_SECONDS < now.as_second() {
-        Err(TokenError::Expired)
-    } else {
-        Ok(())
+/// `exp` (and `nbf` when present) against `now`, and at most `max_lifetime` ahead.
+fn check_times(
+    exp: i64,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    now: Timestamp,
+    max_lifetime: SignedDuration,
+) -> Result<(), TokenError> {
+    let now = now.as_second();
+    if exp.saturating_add(LEEWAY_SECONDS) < now {
+        return Err(TokenError::Expired);
+    }
+    if nbf.is_some_and(|nbf| nbf.saturating_sub(LEEWAY_SECONDS) > now) {
+        return Err(TokenError::NotYetValid);
+    }
+    let max = max_lifetime.as_secs();
+    let from = iat.unwrap_or(now).min(now);
+    if exp.saturating_sub(from) > max.saturating_add(LEEWAY_SECONDS) {
+        return Err(TokenError::TooLong(max / 60));
+    }
+    Ok(())
+}
+
+/// What a site's identity token must also satisfy (`WIDGET_IDENTITY_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityPolicy {
+    pub audience: Option<String>,
+    pub issuer: Option<String>,
+    pub max_lifetime: SignedDuration,
+}
+
+impl Default for IdentityPolicy {
+    /// No audience or issuer required; a day at most.
+    fn default() -> Self {
+        Self {
+            audience: None,
+            issuer: None,
+            max_lifetime: SignedDuration::from_hours(24),
+        }
     }
 }
 
@@ -102,10 +151,33 @@ pub fn verify_session_token(
         &validation(Some(AUDIENCE)),
     )
     .map_err(map_err)?;
-    check_exp(data.claims.exp, now)?;
+    check_times(data.claims.exp, None, None, now, SESSION_TOKEN_LIFETIME)?;
     let id = SessionId::parse(&data.claims.sub).map_err(|_| TokenError::Invalid)?;
     let vid = VisitorId::parse(&data.claims.vid).map_err(|_| TokenError::Invalid)?;
     Ok((id, vid))
+}
+
+/// The proof that goes with an anonymous visitor id: HMAC-SHA256 of the id under
+/// `WIDGET_SECRET`, base64url. The widget keeps both in the browser and presents both to
+/// resume; nothing stores the proof, and it never reaches Creatio, a log or a page. Whoever
+/// learns an id (from a case, say) cannot resume the conversation without it.
+pub fn visitor_proof(secret: &[u8], visitor: &VisitorId) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(b"casebridge-visitor:");
+    mac.update(visitor.as_str().as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Does `proof` go with `visitor`? Compared in constant time.
+pub fn verify_visitor_proof(secret: &[u8], visitor: &VisitorId, proof: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    visitor_proof(secret, visitor)
+        .as_bytes()
+        .ct_eq(proof.trim().as_bytes())
+        .into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -113,7 +185,15 @@ struct IdentityClaims {
     email: String,
     exp: i64,
     #[serde(default)]
+    nbf: Option<i64>,
+    #[serde(default)]
+    iat: Option<i64>,
+    #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+    #[serde(default)]
+    iss: Option<String>,
 }
 
 /// A verified visitor identity.
@@ -123,16 +203,42 @@ pub struct Identity {
     pub name: Option<String>,
 }
 
-pub fn verify_identity(secret: &[u8], token: &str, now: Timestamp) -> Result<Identity, TokenError> {
+pub fn verify_identity(
+    secret: &[u8],
+    token: &str,
+    policy: &IdentityPolicy,
+    now: Timestamp,
+) -> Result<Identity, TokenError> {
     let data =
         decode::<IdentityClaims>(token, &DecodingKey::from_secret(secret), &validation(None))
             .map_err(map_err)?;
-    check_exp(data.claims.exp, now)?;
-    let email = VerifiedEmail::parse(&data.claims.email).map_err(|_| TokenError::Invalid)?;
-    let name = data
-        .claims
+    let c = data.claims;
+    check_times(c.exp, c.nbf, c.iat, now, policy.max_lifetime)?;
+    if let Some(want) = &policy.audience {
+        let ok = match &c.aud {
+            Some(serde_json::Value::String(a)) => a == want,
+            Some(serde_json::Value::Array(all)) => all.iter().any(|a| a.as_str() == Some(want)),
+            _ => false,
+        };
+        if !ok {
+            return Err(TokenError::WrongAudience);
+        }
+    }
+    if let Some(want) = &policy.issuer
+        && c.iss.as_deref() != Some(want.as_str())
+    {
+        return Err(TokenError::WrongIssuer);
+    }
+    let email = VerifiedEmail::parse(&c.email).map_err(|_| TokenError::Invalid)?;
+    let name = c
         .name
-        .map(|n| n.trim().chars().take(200).collect::<String>())
+        .map(|n| {
+            crate::domain::without_hidden_chars(&n)
+                .trim()
+                .chars()
+                .take(200)
+                .collect::<String>()
+        })
         .filter(|n| !n.is_empty());
     Ok(Identity { email, name })
 }
@@ -203,8 +309,8 @@ mod tests {
             ),
             KEY,
         );
-        let id = verify_identity(KEY, &good, Timestamp::now()).unwrap();
-        assert_eq!(id.email.as_str(), "Ann@example.com");
+        let id = verify_identity(KEY, &good, &IdentityPolicy::default(), Timestamp::now()).unwrap();
+        assert_eq!(id.email.as_str(), "ann@example.com");
         assert_eq!(id.name.as_deref(), Some("Ann Lee"));
         let expired = jwt(
             r#"{"alg":"HS256","typ":"JWT"}"#,
@@ -212,7 +318,7 @@ mod tests {
             KEY,
         );
         assert_eq!(
-            verify_identity(KEY, &expired, Timestamp::now()),
+            verify_identity(KEY, &expired, &IdentityPolicy::default(), Timestamp::now()),
             Err(TokenError::Expired)
         );
         let wrong_key = jwt(
@@ -221,7 +327,12 @@ mod tests {
             b"not-the-key",
         );
         assert_eq!(
-            verify_identity(KEY, &wrong_key, Timestamp::now()),
+            verify_identity(
+                KEY,
+                &wrong_key,
+                &IdentityPolicy::default(),
+                Timestamp::now()
+            ),
             Err(TokenError::Invalid)
         );
         // alg none, unsigned.
@@ -234,13 +345,13 @@ mod tests {
             ))
         );
         assert_eq!(
-            verify_identity(KEY, &none, Timestamp::now()),
+            verify_identity(KEY, &none, &IdentityPolicy::default(), Timestamp::now()),
             Err(TokenError::Invalid)
         );
         // No exp.
         let no_exp = jwt(r#"{"alg":"HS256"}"#, r#"{"email":"ann@example.com"}"#, KEY);
         assert_eq!(
-            verify_identity(KEY, &no_exp, Timestamp::now()),
+            verify_identity(KEY, &no_exp, &IdentityPolicy::default(), Timestamp::now()),
             Err(TokenError::Invalid)
         );
         // Not an email.
@@ -250,8 +361,114 @@ mod tests {
             KEY,
         );
         assert_eq!(
-            verify_identity(KEY, &bad, Timestamp::now()),
+            verify_identity(KEY, &bad, &IdentityPolicy::default(), Timestamp::now()),
             Err(TokenError::Invalid)
         );
+    }
+
+    #[test]
+    fn times_are_checked_without_overflow_and_lifetimes_are_bounded() {
+        let now = Timestamp::now();
+        let t = |claims: String| jwt(r#"{"alg":"HS256"}"#, &claims, KEY);
+        let policy = IdentityPolicy::default();
+        // exp = i64::MAX: refused as too long-lived, never an overflow or a panic.
+        let forever = t(format!(r#"{{"email":"a@b.co","exp":{}}}"#, i64::MAX));
+        assert_eq!(
+            verify_identity(KEY, &forever, &policy, now),
+            Err(TokenError::TooLong(1440))
+        );
+        let session = {
+            let claims = format!(
+                r#"{{"sub":"{}","vid":"{}","exp":{},"aud":"casebridge-widget"}}"#,
+                SessionId::new_random(),
+                VisitorId::new_random().as_str(),
+                i64::MAX
+            );
+            t(claims)
+        };
+        assert!(verify_session_token(KEY, &session, now).is_err());
+        let ancient = t(format!(r#"{{"email":"a@b.co","exp":{}}}"#, i64::MIN));
+        assert!(verify_identity(KEY, &ancient, &policy, now).is_err());
+        // A future nbf is not valid yet; a past one is fine.
+        let soon = now.as_second() + 600;
+        let later = t(format!(
+            r#"{{"email":"a@b.co","exp":{},"nbf":{soon}}}"#,
+            soon + 60
+        ));
+        assert_eq!(
+            verify_identity(KEY, &later, &policy, now),
+            Err(TokenError::NotYetValid)
+        );
+        let fine = t(format!(
+            r#"{{"email":"a@b.co","exp":{},"nbf":{},"iat":{}}}"#,
+            future(),
+            now.as_second() - 5,
+            now.as_second() - 5
+        ));
+        assert!(verify_identity(KEY, &fine, &policy, now).is_ok());
+        // Issued for a week: longer than a day.
+        let week = t(format!(
+            r#"{{"email":"a@b.co","exp":{},"iat":{}}}"#,
+            now.as_second() + 7 * 86_400,
+            now.as_second()
+        ));
+        assert_eq!(
+            verify_identity(KEY, &week, &policy, now),
+            Err(TokenError::TooLong(1440))
+        );
+    }
+
+    #[test]
+    fn a_visitor_resumes_only_with_the_proof_issued_for_its_id() {
+        let v = VisitorId::new_random();
+        let proof = visitor_proof(KEY, &v);
+        assert!(verify_visitor_proof(KEY, &v, &proof));
+        assert!(!verify_visitor_proof(KEY, &VisitorId::new_random(), &proof));
+        assert!(!verify_visitor_proof(
+            b"another-widget-secret-0123456789",
+            &v,
+            &proof
+        ));
+        assert!(!verify_visitor_proof(KEY, &v, ""));
+        assert!(!verify_visitor_proof(KEY, &v, &proof[1..]));
+    }
+
+    #[test]
+    fn audience_and_issuer_are_checked_when_configured() {
+        let now = Timestamp::now();
+        let t = |claims: &str| jwt(r#"{"alg":"HS256"}"#, claims, KEY);
+        let policy = IdentityPolicy {
+            audience: Some("casebridge".into()),
+            issuer: Some("https://shop.example.com".into()),
+            ..IdentityPolicy::default()
+        };
+        let exp = future();
+        let good = t(&format!(
+            r#"{{"email":"a@b.co","exp":{exp},"aud":["other","casebridge"],"iss":"https://shop.example.com"}}"#
+        ));
+        assert!(verify_identity(KEY, &good, &policy, now).is_ok());
+        let wrong_aud = t(&format!(
+            r#"{{"email":"a@b.co","exp":{exp},"aud":"another-app","iss":"https://shop.example.com"}}"#
+        ));
+        assert_eq!(
+            verify_identity(KEY, &wrong_aud, &policy, now),
+            Err(TokenError::WrongAudience)
+        );
+        let no_aud = t(&format!(
+            r#"{{"email":"a@b.co","exp":{exp},"iss":"https://shop.example.com"}}"#
+        ));
+        assert_eq!(
+            verify_identity(KEY, &no_aud, &policy, now),
+            Err(TokenError::WrongAudience)
+        );
+        let wrong_iss = t(&format!(
+            r#"{{"email":"a@b.co","exp":{exp},"aud":"casebridge","iss":"https://evil.example"}}"#
+        ));
+        assert_eq!(
+            verify_identity(KEY, &wrong_iss, &policy, now),
+            Err(TokenError::WrongIssuer)
+        );
+        // Unset, neither is required.
+        assert!(verify_identity(KEY, &no_aud, &IdentityPolicy::default(), now).is_ok());
     }
 }

@@ -885,11 +885,128 @@ async fn polling_reads_only_what_is_new(store: DynStore) {
             .await
             .unwrap(),
     );
-    assert_eq!(store.messages_after(s.id, 0).await.unwrap().len(), 2);
-    let after1 = store.messages_after(s.id, 1).await.unwrap();
+    assert_eq!(store.messages_after(s.id, 0, 50).await.unwrap().len(), 2);
+    let after1 = store.messages_after(s.id, 1, 50).await.unwrap();
     assert_eq!(after1.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![2]);
-    assert!(store.messages_after(s.id, 2).await.unwrap().is_empty());
-    assert!(store.messages_after(s.id, 500).await.unwrap().is_empty());
+    assert!(store.messages_after(s.id, 2, 50).await.unwrap().is_empty());
+    assert!(
+        store
+            .messages_after(s.id, 500, 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A page at most: the oldest new ones first.
+    let page = store.messages_after(s.id, 0, 1).await.unwrap();
+    assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1]);
+}
+
+async fn a_long_conversation_is_read_in_a_window_of_its_latest_messages(store: DynStore) {
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230061"), now())
+        .await
+        .unwrap();
+    let batch: Vec<NewMessage> = (1..=30)
+        .map(|i| NewMessage::new(Role::Customer, text(&format!("message {i}"))))
+        .collect();
+    stored(store.append(&s, batch, None, now()).await.unwrap());
+    let (session, recent) = store.recent(s.id, 5).await.unwrap().unwrap();
+    assert_eq!(session.last_seq, 30);
+    assert_eq!(
+        recent.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![26, 27, 28, 29, 30]
+    );
+    let (_, all) = store.recent(s.id, 100).await.unwrap().unwrap();
+    assert_eq!(all.len(), 30);
+    assert!(
+        store
+            .recent(SessionId::new_random(), 5)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // What the customer wrote is counted on the session: bytes of text and attachments.
+    assert_eq!(
+        session.customer_bytes,
+        (1..=30)
+            .map(|i| format!("message {i}").len() as u64)
+            .sum::<u64>()
+    );
+    let with_file =
+        NewMessage::new(Role::Customer, text("see file")).with_attachments(vec![Attachment {
+            url: "https://x/a".into(),
+            content_type: None,
+        }]);
+    let (after, _) = stored(
+        store
+            .append(
+                &session,
+                vec![with_file, NewMessage::new(Role::Assistant, text("thanks"))],
+                None,
+                now(),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(after.customer_attachments, 1);
+    assert_eq!(after.customer_bytes, session.customer_bytes + 8);
+    let read = store.session(s.id).await.unwrap().unwrap();
+    assert_eq!(
+        (read.customer_bytes, read.customer_attachments),
+        (after.customer_bytes, 1)
+    );
+    // An open turn reads the window too.
+    let turn = store
+        .open_turn(&sms_key("+15551230061"), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        turn.transcript.len(),
+        32.min(casebridge::store::TRANSCRIPT_WINDOW)
+    );
+    assert_eq!(turn.transcript.last().unwrap().seq, 32);
+}
+
+async fn allowances_are_counted_per_key_and_window(store: DynStore) {
+    use casebridge::store::Allowance;
+    use std::time::Duration;
+    let hour = Duration::from_secs(3600);
+    let t: Timestamp = "2026-12-04T10:15:00Z".parse().unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            store
+                .take_allowance("ip:sessions:192.0.2.1", hour, 3, t)
+                .await
+                .unwrap(),
+            Allowance::Granted
+        );
+    }
+    // The fourth in the same hour is refused until the next hour starts.
+    assert_eq!(
+        store
+            .take_allowance("ip:sessions:192.0.2.1", hour, 3, t)
+            .await
+            .unwrap(),
+        Allowance::Exhausted {
+            retry_after: Duration::from_secs(45 * 60)
+        }
+    );
+    // Another address is counted apart; the next window starts afresh.
+    assert_eq!(
+        store
+            .take_allowance("ip:sessions:192.0.2.2", hour, 3, t)
+            .await
+            .unwrap(),
+        Allowance::Granted
+    );
+    let next = t + jiff::SignedDuration::from_mins(50);
+    assert_eq!(
+        store
+            .take_allowance("ip:sessions:192.0.2.1", hour, 3, next)
+            .await
+            .unwrap(),
+        Allowance::Granted
+    );
 }
 
 async fn sync_errors_are_recorded_and_cleared(store: DynStore) {
@@ -1197,6 +1314,8 @@ contract!(
     an_activity_is_queued_once_and_moves_only_from_the_state_named,
     a_waiting_reply_is_found_by_its_case_and_queued_again,
     the_catchup_marks_only_move_forward,
+    a_long_conversation_is_read_in_a_window_of_its_latest_messages,
+    allowances_are_counted_per_key_and_window,
 );
 
 // ---- DynamoDB-only: what the table itself must look like --------------------------------------

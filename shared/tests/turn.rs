@@ -40,6 +40,7 @@ async fn ask(
         &turn.session,
         turn.transcript.clone(),
         vec![message],
+        None,
         now(),
     )
     .await
@@ -133,6 +134,7 @@ async fn a_slow_assistant_never_holds_the_message_back() {
                 &turn.session,
                 turn.transcript,
                 vec![customer("Where is my order?")],
+                None,
                 now(),
             )
             .await

@@ -699,7 +699,7 @@ async fn a_widget_reply_follows_the_same_rules_and_is_stored_once() {
     stream(&w, t0()).await;
     let agent: Vec<String> = w
         .store
-        .messages_after(s.id, 0)
+        .messages_after(s.id, 0, 100)
         .await
         .unwrap()
         .into_iter()

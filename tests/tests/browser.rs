@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use casebridge::config::Config;
 use casebridge::store::memory::MemoryStore;
-use casebridge_local::{App, router, spawn_sync};
+use casebridge_local::{App, spawn_sync};
 use creatio_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -63,7 +63,7 @@ async fn widget_chat_to_a_creatio_case_and_back_in_a_real_browser() {
     let app = Arc::new(App::new(Arc::new(MemoryStore::new()), config));
     assert!(app.widget.is_ok() && app.reply.is_ok() && app.handoff.is_ok());
     spawn_sync(app.clone());
-    tokio::spawn(async move { axum::serve(listener, router(app)).await });
+    tokio::spawn(async move { casebridge_local::serve(listener, app).await });
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e");
     std::fs::create_dir_all(&shots).unwrap();

@@ -7,9 +7,13 @@
 use casebridge::assistant::Concierge;
 use casebridge::config::BaseUrl;
 use casebridge::domain::DefaultCountry;
+use casebridge::domain::MessageText;
 use casebridge::domain::{SessionId, VisitorId};
 use casebridge::sms::signature::sign;
-use casebridge::widget_auth::{issue_session_token, verify_identity, verify_session_token};
+use casebridge::widget_auth::{
+    IdentityPolicy, issue_session_token, verify_identity, verify_session_token,
+    verify_visitor_proof, visitor_proof,
+};
 use jiff::Timestamp;
 
 const ROUNDS: usize = 4000;
@@ -132,7 +136,44 @@ fn widget_tokens_and_identity_jwts_survive_mutation() {
             assert_eq!(sid, id, "a forged token named another session: {m}");
         }
         // The same strings as identity JWTs: never valid without the identity key.
-        assert!(verify_identity(b"fuzz-identity-secret", &m, now()).is_err());
+        assert!(
+            verify_identity(
+                b"fuzz-identity-secret",
+                &m,
+                &IdentityPolicy::default(),
+                now()
+            )
+            .is_err()
+        );
+    }
+}
+
+#[test]
+fn visitor_ids_proofs_and_message_texts_survive_mutation() {
+    let secret = b"fuzz-widget-secret-0123456789abcdef";
+    let visitor = VisitorId::new_random();
+    let proof = visitor_proof(secret, &visitor);
+    let seed = format!("{}.{proof}", visitor.as_str());
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0005);
+    for _ in 0..ROUNDS {
+        let m = String::from_utf8_lossy(&mutate(&mut rng, seed.as_bytes())).into_owned();
+        let (id, p) = m.split_once('.').unwrap_or((&m, ""));
+        if let Ok(v) = VisitorId::parse_issued(id)
+            && verify_visitor_proof(secret, &v, p)
+        {
+            assert_eq!(v, visitor, "a mutated id passed with a proof: {m}");
+            assert_eq!(p, proof, "a mutated proof passed: {m}");
+        }
+        if let Ok(text) = MessageText::parse(&m) {
+            // What is stored has no control or format characters left but line breaks and tabs.
+            assert!(
+                !text
+                    .as_str()
+                    .chars()
+                    .any(|c| c.is_control() && !"\n\r\t".contains(c)),
+                "a control character survived: {m:?}"
+            );
+        }
     }
 }
 

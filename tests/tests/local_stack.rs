@@ -9,9 +9,7 @@ use std::time::Duration;
 use casebridge::config::Config;
 use casebridge::sms::signature::sign;
 use casebridge::store::memory::MemoryStore;
-use casebridge_local::{
-    App, LOCAL_TWILIO_FROM, LOCAL_TWILIO_SID, LOCAL_TWILIO_TOKEN, router, spawn_sync,
-};
+use casebridge_local::{App, LOCAL_TWILIO_FROM, LOCAL_TWILIO_SID, LOCAL_TWILIO_TOKEN, spawn_sync};
 use creatio_sandbox::twilio::TwilioStandIn;
 use creatio_sandbox::{Sandbox, SandboxConfig};
 
@@ -43,8 +41,9 @@ async fn sms_to_case_to_console_reply_to_sms() {
     );
     app.twilio = Some(twilio.clone());
     let app = Arc::new(app);
+    let token = app.console_token.clone();
     spawn_sync(app.clone());
-    tokio::spawn(async move { axum::serve(listener, router(app)).await });
+    tokio::spawn(async move { casebridge_local::serve(listener, app).await });
     let http = reqwest::Client::new();
 
     // A customer texts and asks for a person (signed as Twilio signs).
@@ -86,7 +85,7 @@ async fn sms_to_case_to_console_reply_to_sms() {
     .await
     .expect("the case is created");
     let console = http
-        .get(format!("{base}/console"))
+        .get(format!("{base}/console?token={token}"))
         .send()
         .await
         .unwrap()
@@ -104,9 +103,11 @@ async fn sms_to_case_to_console_reply_to_sms() {
         .unwrap();
     let r = no_redirect
         .post(format!("{base}/console/reply"))
+        .header("origin", &base)
         .form(&[
             ("case_id", case.as_str()),
             ("text", "<p>Hi, Bob here: it ships today.</p>"),
+            ("token", token.as_str()),
         ])
         .send()
         .await
@@ -141,4 +142,102 @@ fn the_readme_command_names_the_stack_binary() {
         manifest.contains("default-run = \"casebridge-local\""),
         "local/Cargo.toml must set default-run"
     );
+}
+
+/// The console acts on Creatio (and on a real Twilio when configured): another site's page, a
+/// request without the printed token, or a name that only resolves to loopback (DNS rebinding)
+/// must not drive it; local uploads are served only with the signed link.
+#[tokio::test]
+async fn the_console_and_local_uploads_refuse_what_they_did_not_issue() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let env = HashMap::from([
+        ("PUBLIC_BASE_URL", base.as_str()),
+        ("CREATIO_URL", sandbox.url.as_str()),
+        ("CREATIO_USERNAME", "Supervisor"),
+        ("CREATIO_PASSWORD", "Supervisor"),
+        ("CREATIO_WEBHOOK_TOKEN", "local-test-webhook-token"),
+        ("WIDGET_SECRET", "local-test-widget-secret-0123456789abcdef"),
+    ]);
+    let app = Arc::new(App::new(
+        Arc::new(MemoryStore::new()),
+        Config::from_source(&env).unwrap(),
+    ));
+    let token = app.console_token.clone();
+    tokio::spawn(async move { casebridge_local::serve(listener, app).await });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let reply = |origin: Option<String>, host: Option<String>, token: &str| {
+        let mut r = http.post(format!("{base}/console/reply")).form(&[
+            ("case_id", "00000000-0000-0000-0000-000000000001"),
+            ("text", "hi"),
+            ("token", token),
+        ]);
+        if let Some(o) = origin {
+            r = r.header("origin", o);
+        }
+        if let Some(h) = host {
+            r = r.header("host", h);
+        }
+        r.send()
+    };
+
+    // WHEN another site's page posts a reply form (the browser sends its own Origin)
+    let r = reply(Some("https://evil.example".into()), None, &token)
+        .await
+        .unwrap();
+    // THEN 403, whatever the token
+    assert_eq!(r.status(), 403);
+    // AND a post without an Origin is refused too
+    assert_eq!(reply(None, None, &token).await.unwrap().status(), 403);
+    // AND the console's own origin without the token is 401
+    assert_eq!(
+        reply(Some(base.clone()), None, "guess")
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    // AND a rebinding name is refused even with everything else right
+    let rebound = format!("casebridge.attacker.example:{}", addr.port());
+    let r = reply(
+        Some(format!("http://{rebound}")),
+        Some(rebound.clone()),
+        &token,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    // AND the page itself needs the token
+    let page = http.get(format!("{base}/console")).send().await.unwrap();
+    assert_eq!(page.status(), 401);
+    let page = http
+        .get(format!("{base}/console?token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    // AND no case was touched by any refused form
+    assert!(sandbox.records("Activity").is_empty());
+
+    // WHEN someone asks for a stored file without the signed link
+    for path in [
+        "/local/uploads/attachments/s/a",
+        "/local/uploads/attachments/s/a?expires=99999999999&sig=00",
+    ] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        // THEN it is refused before the store is even read
+        assert_eq!(r.status(), 403, "{path}");
+    }
 }

@@ -20,7 +20,7 @@ use casebridge::replies::closure::{ClosureError, close_if_closed};
 use casebridge::replies::deliver::ReplyClients;
 use casebridge::store::{Store, StoreError};
 use jiff::Timestamp;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use secrecy::SecretString;
 use serde_json::json;
 
@@ -54,7 +54,7 @@ pub enum ReplyError {
 }
 
 impl ReplyError {
-    pub fn into_response(self) -> Response<Body> {
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
         let status = match &self {
             ReplyError::Unauthorized => 401,
             ReplyError::BadRequest(_) => 400,
@@ -65,11 +65,11 @@ impl ReplyError {
             ReplyError::Closure(_) => 502,
         };
         if status >= 500 {
-            tracing::error!(error = %self, status, "creatio webhook failed");
+            tracing::error!(error = %self, status, request_id, "creatio webhook failed");
         } else {
             tracing::warn!(error = %self, status, "creatio webhook refused");
         }
-        json_response(status, &json!({ "error": self.to_string() }))
+        casebridge::http::error_response(status, &self.to_string(), request_id).map(Body::from)
     }
 }
 
@@ -87,9 +87,14 @@ pub async fn handler(
     deps: &Deps,
     event: Request,
 ) -> Result<Response<Body>, lambda_http::Error> {
+    let request_id = casebridge::http::request_id(
+        event
+            .lambda_context_ref()
+            .map(|context| context.request_id.as_str()),
+    );
     Ok(handle(store, deps, event)
         .await
-        .unwrap_or_else(ReplyError::into_response))
+        .unwrap_or_else(|e| e.into_response(&request_id)))
 }
 
 async fn handle(

@@ -168,7 +168,7 @@ fn create(customer: &Customer) -> ContactMatch {
     let body = match customer {
         Customer::Phone(p) => json!({"Name": p.as_e164(), "MobilePhone": p.as_e164()}),
         Customer::Email(e) => json!({"Name": e.as_str(), "Email": e.as_str()}),
-        Customer::Visitor(v) => json!({"Name": format!("Website visitor {}", v.as_str())}),
+        Customer::Visitor(v) => json!({"Name": format!("Website {}", v.label())}),
     };
     ContactMatch::Create {
         id,

@@ -20,6 +20,7 @@ use casebridge::creatio::error::DataErrorKind;
 use casebridge::creatio::{BatchOp, BatchResult, Created, CreatioError};
 use casebridge::domain::{
     Channel, CreatioLink, Message, Role, Session, SessionId, SessionState, Transition,
+    without_hidden_chars,
 };
 use casebridge::store::{SessionChanges, Store, StoreError};
 use secrecy::ExposeSecret;
@@ -206,7 +207,12 @@ async fn case_body(
     };
     let mut body = Map::new();
     body.insert("Subject".into(), json!(case_subject(session, transcript)));
-    body.insert("Symptoms".into(), json!(brief.summary));
+    // The summary and the AI fields are the model's words, not the customer's: they pass the
+    // same filter as message texts before they reach a rep.
+    body.insert(
+        "Symptoms".into(),
+        json!(without_hidden_chars(&brief.summary)),
+    );
     body.insert("ContactId".into(), json!(contact_id.to_string()));
     body.insert("OriginId".into(), json!(origin.to_string()));
     body.insert("StatusId".into(), json!(c.new_status_id.to_string()));
@@ -219,7 +225,7 @@ async fn case_body(
     let mut fields = Map::new();
     for f in &brief.fields {
         let value = match &f.value {
-            FieldContent::Text(t) => json!(t),
+            FieldContent::Text(t) => json!(without_hidden_chars(t)),
             FieldContent::Lookup { entity, name } => {
                 match deps.creatio.lookup_id(entity, name).await {
                     Ok(id) => json!(id.to_string()),

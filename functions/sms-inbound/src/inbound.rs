@@ -23,7 +23,9 @@ use casebridge::domain::{
     SessionState, Transition,
 };
 use casebridge::sms::keywords::{self, Keyword};
-use casebridge::store::{Appended, Consent, SessionChanges, StateChange, Store, StoreError, Turn};
+use casebridge::store::{
+    Appended, Consent, SessionChanges, StateChange, Store, StoreError, TRANSCRIPT_WINDOW, Turn,
+};
 use casebridge::turn::{self, Outcome};
 use jiff::Timestamp;
 use lambda_http::{Body, Response};
@@ -56,9 +58,17 @@ pub async fn receive(
         let keyword = keywords::classify(&sms.body);
         if keyword.is_none() && turn.consent == Consent::Granted {
             let inbound = vec![inbound_message(&sms)];
-            match turn::answer(store, &deps.concierge, &session, turn.transcript, inbound, now)
-                .await
-            {
+            let answered = turn::answer(
+                store,
+                &deps.concierge,
+                &session,
+                turn.transcript,
+                inbound,
+                None,
+                now,
+            )
+            .await;
+            match answered {
                 Ok(Outcome::Stored { reply, .. }) => {
                     return Ok(twiml::reply(reply.as_ref().map(MessageText::as_str)));
                 }
@@ -66,6 +76,8 @@ pub async fn receive(
                     tracing::info!(seq, "duplicate delivery");
                     return answer_turn(store, deps, &sms, session_id, seq, now).await;
                 }
+                // SMS hands off without a gate.
+                Ok(Outcome::HandoffRefused { .. }) => return Ok(twiml::reply(None)),
                 // Closed since it was read (the case was just resolved): the path below opens
                 // the next session.
                 Err(StoreError::Closed(_)) => {}
@@ -189,7 +201,7 @@ async fn answer_turn(
     seq: u64,
     now: Timestamp,
 ) -> Result<Response<Body>, SmsError> {
-    let Some((session, transcript)) = store.transcript(id).await? else {
+    let Some((session, transcript)) = store.recent(id, TRANSCRIPT_WINDOW).await? else {
         return Ok(twiml::reply(None));
     };
     let customer = Customer::Phone(sms.from.clone());

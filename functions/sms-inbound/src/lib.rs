@@ -20,7 +20,7 @@ use casebridge::config::{BaseUrl, Config, ConfigError};
 use casebridge::domain::DefaultCountry;
 use casebridge::store::{Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use secrecy::SecretString;
 
 /// Everything the handler needs besides the store; built once per container.
@@ -68,7 +68,7 @@ pub enum SmsError {
 impl SmsError {
     /// The one place errors become HTTP answers. A 5xx makes Twilio retry (and the retry is
     /// deduplicated); a 4xx tells it not to.
-    pub fn into_response(self) -> Response<Body> {
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
         let status = match &self {
             SmsError::MissingSignature | SmsError::BadSignature => 403,
             SmsError::BadRequest(_) => 400,
@@ -79,11 +79,11 @@ impl SmsError {
             SmsError::Store(_) => 500,
         };
         if status >= 500 {
-            tracing::error!(error = %self, "sms webhook failed");
+            tracing::error!(error = %self, request_id, "sms webhook failed");
         } else {
             tracing::warn!(error = %self, status, "sms webhook refused");
         }
-        json_response(status, &serde_json::json!({ "error": self.to_string() }))
+        casebridge::http::error_response(status, &self.to_string(), request_id).map(Body::from)
     }
 }
 
@@ -108,6 +108,11 @@ pub async fn handle(
     now: Timestamp,
 ) -> Response<Body> {
     let path = event.uri().path().to_owned();
+    let request_id = casebridge::http::request_id(
+        event
+            .lambda_context_ref()
+            .map(|context| context.request_id.as_str()),
+    );
     let result = if path.ends_with("/sms/inbound") {
         route(&event, deps, "/sms/inbound", |form| {
             inbound::receive(store, deps, form, now)
@@ -121,7 +126,7 @@ pub async fn handle(
     } else {
         Err(SmsError::NotFound)
     };
-    result.unwrap_or_else(SmsError::into_response)
+    result.unwrap_or_else(|e| e.into_response(&request_id))
 }
 
 async fn route<F, Fut>(

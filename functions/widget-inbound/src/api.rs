@@ -1,19 +1,38 @@
 //! The widget API: start or resume a session, send a message, poll for what is new.
 //!
-//! Identity: a valid identity JWT from the site makes the visitor a verified email (the contact
-//! is matched by it, and the visitor resumes their open session from any device). Without one the
-//! visitor is anonymous, known by the visitor id the widget keeps; a name or email they type is
-//! noted in the transcript as unverified and never used to match a contact. An anonymous visitor
-//! who signs in later (the same visitor id, now with a JWT) keeps the conversation: it is linked
-//! to the verified email.
+//! **Who the visitor is.** A valid identity JWT from the site makes the visitor a verified
+//! email: the contact is matched by it, and the visitor resumes their open conversation from any
+//! device. Without one the visitor is anonymous: casebridge issues a visitor id (244 random bits)
+//! and its proof (an HMAC of the id under `WIDGET_SECRET`), the widget keeps both in the browser,
+//! and only the two together resume the conversation. An id the server did not issue is refused
+//! with a 400; an id without its proof with a 401, so whoever saw an id (it never reaches
+//! Creatio or a page, which show [`casebridge::domain::VisitorId::label`]) gets neither the
+//! conversation nor its history. A name or email the visitor types is noted as unverified and
+//! never used to match a contact. A proven anonymous visitor who signs in later keeps the
+//! conversation: it is linked to the verified email.
+//!
+//! **What a visitor may do** ([`casebridge::config::WidgetLimits`]): per conversation, a number
+//! of messages, bytes of text and attachments; per client address, new conversations an hour
+//! and handoffs a day (each is a case in Creatio), counted in the table with a TTL. Past a limit
+//! the answer is 429 (with `Retry-After` for the per-client ones) and nothing more is stored.
+//! The assistant reads the latest messages only ([`casebridge::store::TRANSCRIPT_WINDOW`]) and a
+//! poll answers one page, so a long conversation costs no more per message than a short one.
+//!
+//! **Dedupe.** The widget's `client_id` for a message is scoped to its session: a retried POST
+//! is stored once, and no other session's ids can make a message look seen.
 
+use std::time::Duration;
+
+use casebridge::config::WidgetLimits;
 use casebridge::domain::{
     Channel, ConversationKey, Customer, MAX_MESSAGE_CHARS, Message, MessageText, NewMessage,
-    ProviderMessageId, Role, Session, SessionId, SessionState, VisitorId,
+    ProviderMessageId, Role, Session, SessionId, SessionState, VisitorId, without_hidden_chars,
 };
-use casebridge::store::{Appended, Store, StoreError};
-use casebridge::turn::{self, Outcome};
-use casebridge::widget_auth::{issue_session_token, verify_identity, verify_session_token};
+use casebridge::store::{Allowance, Appended, Store, StoreError, TRANSCRIPT_WINDOW};
+use casebridge::turn::{self, HandoffGate, Outcome};
+use casebridge::widget_auth::{
+    issue_session_token, verify_identity, verify_session_token, verify_visitor_proof, visitor_proof,
+};
 use jiff::Timestamp;
 use lambda_http::{Body, Request, RequestExt, Response};
 use secrecy::ExposeSecret;
@@ -26,6 +45,10 @@ use crate::{Deps, WidgetError, json_response};
 const MAX_BODY: usize = 64 * 1024;
 /// Our side of every widget conversation (one widget per deployment).
 const ENDPOINT: &str = "widget";
+/// Longest `client_id` the widget may send (it is stored with the session id in front).
+const MAX_CLIENT_ID: usize = 64;
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
 
 pub async fn route(
     store: &dyn Store,
@@ -57,7 +80,7 @@ pub async fn route(
     authorize(event, deps, id, now)?;
     match (attachments, method.clone()) {
         (false, http::Method::POST) => send(store, deps, event, id, now).await,
-        (false, http::Method::GET) => poll(store, event, id).await,
+        (false, http::Method::GET) => poll(store, deps, event, id).await,
         (true, http::Method::POST) => crate::attachments::create(store, deps, event, id).await,
         _ => Err(WidgetError::MethodNotAllowed),
     }
@@ -78,6 +101,16 @@ pub(crate) fn body_json<T: for<'de> Deserialize<'de> + Default>(
         return Ok(T::default());
     }
     serde_json::from_slice(bytes).map_err(|e| WidgetError::BadRequest(format!("invalid JSON: {e}")))
+}
+
+/// The client's address as API Gateway saw it (`requestContext.http.sourceIp`; the local stack
+/// sets it from the connection). Headers are not trusted: a client writes its own.
+pub(crate) fn client_address(event: &Request) -> String {
+    match event.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The session token must be for this session.
@@ -136,7 +169,9 @@ fn visible(messages: &[Message]) -> Vec<Value> {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct StartRequest {
+    /// An anonymous visitor's id and its proof, as this widget issued them.
     visitor_id: Option<String>,
+    visitor_secret: Option<String>,
     /// The site's signed identity JWT.
     identity: Option<String>,
     /// What the visitor typed: kept as unverified.
@@ -145,12 +180,60 @@ struct StartRequest {
 }
 
 fn clean(s: &str) -> String {
-    s.chars()
+    without_hidden_chars(s)
+        .chars()
         .filter(|c| !c.is_control())
         .take(200)
         .collect::<String>()
         .trim()
         .to_owned()
+}
+
+/// The visitor the request proves it is, or None for a new one.
+fn proven_visitor(deps: &Deps, req: &StartRequest) -> Result<Option<VisitorId>, WidgetError> {
+    match (&req.visitor_id, &req.visitor_secret) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(WidgetError::BadRequest(
+            "visitor_secret without visitor_id".into(),
+        )),
+        (Some(raw), proof) => {
+            let visitor = VisitorId::parse_issued(raw.trim())
+                .map_err(|e| WidgetError::BadRequest(format!("visitor_id: {e}")))?;
+            let secret = deps.widget.secret.expose_secret().as_bytes();
+            match proof {
+                Some(p) if verify_visitor_proof(secret, &visitor, p) => Ok(Some(visitor)),
+                Some(_) => Err(WidgetError::Unauthorized(
+                    "visitor_id and visitor_secret do not match".into(),
+                )),
+                None => Err(WidgetError::Unauthorized(
+                    "visitor_secret is missing: a visitor resumes with the id and the secret it was issued".into(),
+                )),
+            }
+        }
+    }
+}
+
+/// Counts a new conversation for the client's address; 429 past the hour's allowance.
+async fn admit_new_session(
+    store: &dyn Store,
+    limits: &WidgetLimits,
+    event: &Request,
+    now: Timestamp,
+) -> Result<(), WidgetError> {
+    let key = format!("widget-sessions:{}", client_address(event));
+    match store
+        .take_allowance(&key, HOUR, limits.sessions_per_hour, now)
+        .await?
+    {
+        Allowance::Granted => Ok(()),
+        Allowance::Exhausted { retry_after } => Err(WidgetError::TooMany {
+            message: format!(
+                "too many new conversations from this address; at most {} an hour",
+                limits.sessions_per_hour
+            ),
+            retry_after: Some(retry_after),
+        }),
+    }
 }
 
 async fn start(
@@ -160,16 +243,16 @@ async fn start(
     now: Timestamp,
 ) -> Result<Response<Body>, WidgetError> {
     let req: StartRequest = body_json(event)?;
-    let visitor = match req.visitor_id.as_deref() {
-        Some(v) => {
-            VisitorId::parse(v).map_err(|e| WidgetError::BadRequest(format!("visitor_id: {e}")))?
-        }
-        None => VisitorId::new_random(),
-    };
+    let proven = proven_visitor(deps, &req)?;
     let identity = match (&req.identity, &deps.widget.identity_secret) {
         (Some(jwt), Some(secret)) => Some(
-            verify_identity(secret.expose_secret().as_bytes(), jwt, now)
-                .map_err(|e| WidgetError::Unauthorized(format!("identity: {e}")))?,
+            verify_identity(
+                secret.expose_secret().as_bytes(),
+                jwt,
+                &deps.widget.identity,
+                now,
+            )
+            .map_err(|e| WidgetError::Unauthorized(format!("identity: {e}")))?,
         ),
         (Some(_), None) => {
             return Err(WidgetError::BadRequest(
@@ -178,22 +261,27 @@ async fn start(
         }
         (None, _) => None,
     };
+    let visitor = match &proven {
+        Some(v) => v.clone(),
+        None => VisitorId::new_random(),
+    };
     let customer = match &identity {
         Some(i) => Customer::Email(i.email.clone()),
         None => Customer::Visitor(visitor.clone()),
     };
     let key = ConversationKey::new(Channel::Widget, customer, ENDPOINT);
+    let limits = &deps.widget.limits;
     let mut linked = false;
-    let (mut session, opened) = match (&identity, &req.visitor_id) {
-        // A verified identity on a device with an open anonymous conversation: that
+    let (mut session, opened) = match (&identity, &proven) {
+        // A verified identity on a device with a proven anonymous conversation: that
         // conversation becomes the verified visitor's, unless they already have one open
         // (then that one resumes, on this device too).
-        (Some(_), Some(_)) => match store.active_session(&key).await? {
+        (Some(_), Some(anon_visitor)) => match store.active_session(&key).await? {
             Some(s) => (s, false),
             None => {
                 let anon = ConversationKey::new(
                     Channel::Widget,
-                    Customer::Visitor(visitor.clone()),
+                    Customer::Visitor(anon_visitor.clone()),
                     ENDPOINT,
                 );
                 match store.active_session(&anon).await? {
@@ -207,11 +295,27 @@ async fn start(
                         }
                         Err(e) => return Err(e.into()),
                     },
-                    None => store.find_or_open(&key, now).await?,
+                    None => {
+                        admit_new_session(store, limits, event, now).await?;
+                        store.find_or_open(&key, now).await?
+                    }
                 }
             }
         },
-        _ => store.find_or_open(&key, now).await?,
+        (Some(_), None) => match store.active_session(&key).await? {
+            Some(s) => (s, false),
+            None => {
+                admit_new_session(store, limits, event, now).await?;
+                store.find_or_open(&key, now).await?
+            }
+        },
+        // A new anonymous visitor always opens a conversation: counted for its address.
+        (None, None) => {
+            admit_new_session(store, limits, event, now).await?;
+            store.find_or_open(&key, now).await?
+        }
+        // A proven visitor resumes (or, its conversation closed, starts its next one).
+        (None, Some(_)) => store.find_or_open(&key, now).await?,
     };
     let mut notes = Vec::new();
     if let Some(i) = &identity
@@ -247,13 +351,14 @@ async fn start(
             session = *s;
         }
     }
-    let messages = store.messages_after(session.id, 0).await?;
-    let token = issue_session_token(
-        deps.widget.secret.expose_secret().as_bytes(),
-        session.id,
-        &visitor,
-        now,
-    );
+    // The latest page: a resumed conversation shows what the visitor needs, and older
+    // messages stay where they are.
+    let from = session.last_seq.saturating_sub(limits.poll_page as u64);
+    let messages = store
+        .messages_after(session.id, from, limits.poll_page)
+        .await?;
+    let secret = deps.widget.secret.expose_secret().as_bytes();
+    let token = issue_session_token(secret, session.id, &visitor, now);
     tracing::info!(session_id = %session.id, opened, verified = identity.is_some(), "widget session");
     Ok(json_response(
         200,
@@ -261,10 +366,11 @@ async fn start(
             "session_id": session.id.to_string(),
             "token": token,
             "visitor_id": visitor.as_str(),
+            "visitor_secret": visitor_proof(secret, &visitor),
             "state": session.state.as_str(),
             "greeting": deps.concierge.settings().assistant.greeting,
             "messages": visible(&messages),
-            "last_seq": messages.last().map(|m| m.seq).unwrap_or(0),
+            "last_seq": messages.last().map(|m| m.seq).unwrap_or(from),
             "attachments": deps.attachments.as_ref().map(|_| json!({
                 "max_bytes": deps.widget.attachments.max_bytes,
                 "types": deps.widget.attachments.allowed_types,
@@ -280,6 +386,82 @@ struct SendRequest {
     client_id: Option<String>,
     /// A file uploaded through `/attachments` to go with this message.
     attachment_id: Option<String>,
+}
+
+/// 429 for a conversation that reached one of its limits.
+pub(crate) fn session_full(what: &str) -> WidgetError {
+    WidgetError::TooMany {
+        message: format!("this conversation has reached its limit of {what}; start a new one"),
+        retry_after: None,
+    }
+}
+
+/// Before anything is stored: would this message take the conversation past a limit?
+fn check_session_limits(
+    limits: &WidgetLimits,
+    session: &Session,
+    text_bytes: usize,
+    attachment: bool,
+) -> Result<(), WidgetError> {
+    // The visitor's message and the reply to it.
+    if session.last_seq + 2 > limits.max_messages {
+        return Err(session_full(&format!("{} messages", limits.max_messages)));
+    }
+    if session.customer_bytes + text_bytes as u64 > limits.max_bytes {
+        return Err(session_full(&format!("{} bytes of text", limits.max_bytes)));
+    }
+    if attachment && session.customer_attachments + 1 > limits.max_attachments {
+        return Err(session_full(&format!("{} files", limits.max_attachments)));
+    }
+    Ok(())
+}
+
+/// The client's handoffs a day, counted when the assistant hands off.
+struct HandoffsPerAddress<'a> {
+    store: &'a dyn Store,
+    key: String,
+    max: u32,
+    now: Timestamp,
+}
+
+#[async_trait::async_trait]
+impl HandoffGate for HandoffsPerAddress<'_> {
+    async fn admit(&self) -> Result<Option<Duration>, StoreError> {
+        Ok(
+            match self
+                .store
+                .take_allowance(&self.key, DAY, self.max, self.now)
+                .await?
+            {
+                Allowance::Granted => None,
+                Allowance::Exhausted { retry_after } => Some(retry_after),
+            },
+        )
+    }
+}
+
+/// The dedupe key of a message: the widget's id for it (or the attachment's), in this session.
+fn dedupe_key(
+    id: SessionId,
+    client_id: Option<&str>,
+    attachment_id: Option<&str>,
+) -> Result<Option<ProviderMessageId>, WidgetError> {
+    let key = match (client_id, attachment_id) {
+        (Some(c), _) => {
+            let c = c.trim();
+            if c.is_empty() || c.len() > MAX_CLIENT_ID || !c.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(WidgetError::BadRequest(format!(
+                    "client_id must be 1 to {MAX_CLIENT_ID} printable ASCII characters"
+                )));
+            }
+            format!("w:{id}:{c}")
+        }
+        (None, Some(a)) => format!("w:{id}:attachment-{}", a.trim()),
+        (None, None) => return Ok(None),
+    };
+    ProviderMessageId::parse(&key)
+        .map(Some)
+        .map_err(|e| WidgetError::BadRequest(format!("client_id: {e}")))
 }
 
 async fn send(
@@ -298,11 +480,19 @@ async fn send(
             .map(|t| MessageText::parse_with_limit(t, MAX_MESSAGE_CHARS))
             .transpose()?,
     };
-    // One read for the session and its transcript, one write for the message and the answer.
-    let (session, transcript) = store.transcript(id).await?.ok_or(WidgetError::NotFound)?;
+    let dedupe = dedupe_key(id, req.client_id.as_deref(), req.attachment_id.as_deref())?;
+    // One read for the session and its latest messages, one write for the message and the
+    // answer.
+    let (session, transcript) = store
+        .recent(id, TRANSCRIPT_WINDOW)
+        .await?
+        .ok_or(WidgetError::NotFound)?;
     if session.state == SessionState::Closed {
         return Ok(closed());
     }
+    let limits = &deps.widget.limits;
+    let text_bytes = typed.as_ref().map(|t| t.as_str().len()).unwrap_or(0);
+    check_session_limits(limits, &session, text_bytes, req.attachment_id.is_some())?;
     let mut message = match (&req.attachment_id, typed) {
         (Some(raw), typed) => {
             let (attachment, said) = crate::attachments::resolve(deps, event, id, raw).await?;
@@ -315,23 +505,22 @@ async fn send(
         (None, Some(text)) => NewMessage::new(Role::Customer, text),
         (None, None) => return Err(WidgetError::BadRequest("text is missing".into())),
     };
-    // A retried POST is stored once: by the widget's id for it, else by the attachment's.
-    let dedupe = match (&req.client_id, &req.attachment_id) {
-        (Some(c), _) => Some(c.clone()),
-        (None, Some(a)) => Some(format!("attachment-{}", a.trim())),
-        (None, None) => None,
-    };
-    if let Some(c) = dedupe.as_deref() {
-        let pid = ProviderMessageId::parse(c)
-            .map_err(|e| WidgetError::BadRequest(format!("client_id: {e}")))?;
+    if let Some(pid) = dedupe {
         message = message.with_provider_id(pid);
     }
+    let gate = HandoffsPerAddress {
+        store,
+        key: format!("widget-handoffs:{}", client_address(event)),
+        max: limits.handoffs_per_day,
+        now,
+    };
     let outcome = turn::answer(
         store,
         &deps.concierge,
         &session,
         transcript,
         vec![message],
+        Some(&gate),
         now,
     )
     .await;
@@ -341,6 +530,13 @@ async fn send(
         }) => Ok(sent(&session, &messages, session.last_seq)),
         // A retried POST: answer from what is stored.
         Ok(Outcome::AlreadySeen { seq, .. }) => answer(store, deps, id, seq, now).await,
+        Ok(Outcome::HandoffRefused { retry_after }) => Err(WidgetError::TooMany {
+            message: format!(
+                "too many requests for a person from this address; at most {} a day",
+                limits.handoffs_per_day
+            ),
+            retry_after: Some(retry_after),
+        }),
         Err(StoreError::Closed(_)) => Ok(closed()),
         Err(e) => Err(e.into()),
     }
@@ -366,7 +562,10 @@ async fn answer(
     seq: u64,
     now: Timestamp,
 ) -> Result<Response<Body>, WidgetError> {
-    let (session, transcript) = store.transcript(id).await?.ok_or(WidgetError::NotFound)?;
+    let (session, transcript) = store
+        .recent(id, TRANSCRIPT_WINDOW)
+        .await?
+        .ok_or(WidgetError::NotFound)?;
     let already = transcript
         .iter()
         .any(|m| m.seq > seq && m.role != Role::System);
@@ -375,7 +574,7 @@ async fn answer(
     } else {
         decide(store, deps, &session, &transcript, now).await?
     };
-    // Built from the transcript already read plus what `decide` wrote; only a lost race reads
+    // Built from the messages already read plus what `decide` wrote; only a lost race reads
     // again.
     let new = match added {
         Some(added) => {
@@ -383,7 +582,11 @@ async fn answer(
             new.extend(added);
             new
         }
-        None => store.messages_after(id, seq - 1).await?,
+        None => {
+            store
+                .messages_after(id, seq - 1, deps.widget.limits.poll_page)
+                .await?
+        }
     };
     Ok(sent(&session, &new, seq))
 }
@@ -416,6 +619,7 @@ async fn decide(
 
 async fn poll(
     store: &dyn Store,
+    deps: &Deps,
     event: &Request,
     id: SessionId,
 ) -> Result<Response<Body>, WidgetError> {
@@ -436,13 +640,18 @@ async fn poll(
             .parse::<u64>()
             .map_err(|_| WidgetError::BadRequest("after must be a whole number".into()))?,
     };
-    // One query; nothing new costs the same and returns an empty list.
-    let new = store.messages_after(id, after).await?;
+    // One query of one page (one more row tells whether there is another); nothing new costs
+    // the same and returns an empty list.
+    let page = deps.widget.limits.poll_page;
+    let mut new = store.messages_after(id, after, page + 1).await?;
+    let more = new.len() > page;
+    new.truncate(page);
     Ok(json_response(
         200,
         &json!({
             "messages": visible(&new),
             "last_seq": new.last().map(|m| m.seq).unwrap_or(after),
+            "more": more,
         }),
     ))
 }

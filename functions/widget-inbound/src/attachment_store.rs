@@ -1,17 +1,18 @@
 //! Where visitor attachments are kept: the [`AttachmentStore`] seam, S3 behind it in production
 //! and [`MemoryAttachments`] in the local stack. The flow that uses it is in [`crate::attachments`].
 //!
-//! Why `aws-sdk-s3` and not hand-signed SigV4 URLs: presigning, `HEAD` and `DELETE` are three
-//! calls of a client that is built like the DynamoDB one (same TLS stack, same credentials
+//! Why `aws-sdk-s3` and not hand-signed SigV4 URLs: presigning, `GET`, `PUT`, `HEAD` and
+//! `DELETE` are calls of a client that is built like the DynamoDB one (same TLS stack, same credentials
 //! chain), and S3's signing rules are not something to re-derive. The measured size cost is in
 //! the README (“Figures”).
 //!
 //! [`MemoryAttachments`] stands in for S3 in the local stack with the same rules: an upload must
-//! present its ticket, the declared type and exactly the declared size.
+//! present its ticket, the declared type and exactly the declared size, and a download a signed,
+//! unexpired link.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use casebridge::config::BaseUrl;
@@ -39,13 +40,31 @@ pub struct StoredObject {
     pub name: Option<String>,
 }
 
+/// An uploaded object, read whole to be checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    Missing,
+    /// Larger than the caller would read: not read.
+    TooLarge {
+        size: u64,
+    },
+    Object {
+        object: StoredObject,
+        bytes: Vec<u8>,
+    },
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("attachment storage failed: {0}")]
 pub struct AttachmentError(pub String);
 
-/// Where attachments live. One key per attachment: `attachments/{session}/{attachment}`.
+/// Where attachments live. Two keys per attachment: the browser uploads to
+/// `uploads/{session}/{attachment}`; what was checked is written by the function itself to
+/// `attachments/{session}/{attachment}`, the only key a link serves. A presigned upload stays
+/// usable for [`UPLOAD_TTL`], so whatever is put there after the check is never read again.
 #[async_trait]
 pub trait AttachmentStore: Send + Sync {
+    /// A presigned upload of exactly `size` bytes of `content_type` to `key`.
     async fn upload(
         &self,
         key: &str,
@@ -53,8 +72,19 @@ pub trait AttachmentStore: Send + Sync {
         size: u64,
         disposition: &str,
     ) -> Result<Upload, AttachmentError>;
+    /// The object under `key`, read whole when it is at most `max_bytes`.
+    async fn fetch(&self, key: &str, max_bytes: u64) -> Result<Fetched, AttachmentError>;
+    /// Writes `bytes` under `key`, to be served as a download named by `disposition`.
+    async fn keep(
+        &self,
+        key: &str,
+        content_type: &str,
+        disposition: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), AttachmentError>;
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, AttachmentError>;
     async fn delete(&self, key: &str) -> Result<(), AttachmentError>;
+    /// A short-lived URL that serves `key` ([`DOWNLOAD_TTL`]).
     async fn download_url(&self, key: &str) -> Result<String, AttachmentError>;
 }
 
@@ -135,6 +165,65 @@ impl AttachmentStore for S3Attachments {
         })
     }
 
+    async fn fetch(&self, key: &str, max_bytes: u64) -> Result<Fetched, AttachmentError> {
+        let o = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Ok(Fetched::Missing);
+            }
+            Err(e) => return Err(s3_error(e)),
+        };
+        let size = o
+            .content_length()
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0);
+        if size > max_bytes {
+            // Dropping the body closes the connection: nothing more is read.
+            return Ok(Fetched::TooLarge { size });
+        }
+        let object = StoredObject {
+            size,
+            content_type: o.content_type().unwrap_or_default().to_owned(),
+            name: o
+                .content_disposition()
+                .and_then(crate::attachments::name_from_disposition),
+        };
+        let bytes = o.body.collect().await.map_err(s3_error)?.to_vec();
+        if bytes.len() as u64 > max_bytes {
+            return Ok(Fetched::TooLarge {
+                size: bytes.len() as u64,
+            });
+        }
+        Ok(Fetched::Object { object, bytes })
+    }
+
+    async fn keep(
+        &self,
+        key: &str,
+        content_type: &str,
+        disposition: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), AttachmentError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_disposition(disposition)
+            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(s3_error)
+    }
+
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, AttachmentError> {
         match self
             .client
@@ -184,97 +273,134 @@ impl AttachmentStore for S3Attachments {
 }
 
 /// The local stack's storage: files in memory, uploaded to and served from
-/// `{base}/local/uploads/{key}`. Like a presigned URL, an upload needs the ticket it was given,
-/// the declared content type and no more than the declared size.
+/// `{base}/local/uploads/{key}`. It keeps S3's rules: an upload needs the ticket it was given
+/// (its "signature"), the declared content type and exactly the declared size, and stays usable
+/// for [`UPLOAD_TTL`], so a second `PUT` replaces the object as S3's would; a download needs a
+/// link signed with this process's own key that lives [`DOWNLOAD_TTL`], as a presigned `GET`.
 pub struct MemoryAttachments {
     base: BaseUrl,
-    inner: Mutex<HashMap<String, Slot>>,
+    /// Signs download links; random per process, never written anywhere.
+    key: [u8; 32],
+    inner: Mutex<Slots>,
 }
 
-enum Slot {
-    Pending {
-        ticket: String,
-        content_type: String,
-        size: u64,
-        disposition: String,
-    },
-    Stored {
-        content_type: String,
-        disposition: String,
-        bytes: Vec<u8>,
-    },
+#[derive(Default)]
+struct Slots {
+    tickets: HashMap<String, Ticket>,
+    objects: HashMap<String, LocalFile>,
+}
+
+struct Ticket {
+    ticket: String,
+    content_type: String,
+    size: u64,
+    disposition: String,
+    expires: Instant,
 }
 
 /// A stored file as the local stack serves it.
+#[derive(Clone)]
 pub struct LocalFile {
     pub content_type: String,
     pub disposition: String,
     pub bytes: Vec<u8>,
 }
 
+/// Why the local storage refused a request, as S3 would answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalRefusal {
+    pub status: u16,
+    pub reason: &'static str,
+}
+
+const fn refused(status: u16, reason: &'static str) -> LocalRefusal {
+    LocalRefusal { status, reason }
+}
+
 impl MemoryAttachments {
     pub fn new(base: BaseUrl) -> Self {
+        let mut key = [0u8; 32];
+        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
         Self {
             base,
-            inner: Mutex::new(HashMap::new()),
+            key,
+            inner: Mutex::new(Slots::default()),
         }
     }
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<String, Slot>> {
+    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// `PUT /local/uploads/{key}?ticket=…`: `Err` carries the status and the reason, as S3 would
-    /// answer 403 to a bad signature.
+    /// `PUT /local/uploads/{key}?ticket=…`, answered as S3 answers a presigned `PUT`: 403 for a
+    /// missing, wrong or expired ticket or another content type, 400 for another size.
     pub fn put(
         &self,
         key: &str,
         ticket: &str,
         content_type: &str,
         bytes: Vec<u8>,
-    ) -> Result<(), (u16, &'static str)> {
+    ) -> Result<(), LocalRefusal> {
         let mut slots = self.slots();
-        let Some(Slot::Pending {
-            ticket: t,
-            content_type: ct,
-            size,
-            disposition,
-        }) = slots.get(key)
-        else {
-            return Err((403, "no upload is expected for this key"));
+        let Some(t) = slots.tickets.get(key) else {
+            return Err(refused(403, "no upload is expected for this key"));
         };
-        if t != ticket {
-            return Err((403, "the upload ticket does not match"));
+        if t.ticket != ticket {
+            return Err(refused(403, "the upload ticket does not match"));
         }
-        if ct != content_type {
-            return Err((403, "the content type is not the one declared"));
+        if Instant::now() > t.expires {
+            return Err(refused(403, "the upload ticket has expired"));
         }
-        if bytes.len() as u64 != *size {
-            return Err((400, "the body is not the declared size"));
+        if t.content_type != content_type {
+            return Err(refused(403, "the content type is not the one declared"));
         }
-        let stored = Slot::Stored {
-            content_type: ct.clone(),
-            disposition: disposition.clone(),
+        if bytes.len() as u64 != t.size {
+            return Err(refused(400, "the body is not the declared size"));
+        }
+        let file = LocalFile {
+            content_type: t.content_type.clone(),
+            disposition: t.disposition.clone(),
             bytes,
         };
-        slots.insert(key.to_owned(), stored);
+        slots.objects.insert(key.to_owned(), file);
         Ok(())
     }
 
-    /// `GET /local/uploads/{key}`.
-    pub fn get(&self, key: &str) -> Option<LocalFile> {
-        match self.slots().get(key) {
-            Some(Slot::Stored {
-                content_type,
-                disposition,
-                bytes,
-            }) => Some(LocalFile {
-                content_type: content_type.clone(),
-                disposition: disposition.clone(),
-                bytes: bytes.clone(),
-            }),
-            _ => None,
+    /// `GET /local/uploads/{key}?expires=…&sig=…`: only through a link [`download_url`] signed,
+    /// before it expires (S3 answers 403 to an unsigned or expired request).
+    ///
+    /// [`download_url`]: AttachmentStore::download_url
+    pub fn get(&self, key: &str, expires: &str, sig: &str) -> Result<LocalFile, LocalRefusal> {
+        let Ok(expires) = expires.parse::<u64>() else {
+            return Err(refused(403, "the download link is not signed"));
+        };
+        if !casebridge::links::verify_storage_signature(&self.key, key, expires, sig) {
+            return Err(refused(403, "the download link's signature does not match"));
         }
+        if unix_now() > expires {
+            return Err(refused(403, "the download link has expired"));
+        }
+        self.slots()
+            .objects
+            .get(key)
+            .cloned()
+            .ok_or(refused(404, "no such file"))
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn stored(file: &LocalFile) -> StoredObject {
+    StoredObject {
+        size: file.bytes.len() as u64,
+        content_type: file.content_type.clone(),
+        name: crate::attachments::name_from_disposition(&file.disposition),
     }
 }
 
@@ -288,13 +414,14 @@ impl AttachmentStore for MemoryAttachments {
         disposition: &str,
     ) -> Result<Upload, AttachmentError> {
         let ticket = uuid::Uuid::new_v4().simple().to_string();
-        self.slots().insert(
+        self.slots().tickets.insert(
             key.to_owned(),
-            Slot::Pending {
+            Ticket {
                 ticket: ticket.clone(),
                 content_type: content_type.to_owned(),
                 size,
                 disposition: disposition.to_owned(),
+                expires: Instant::now() + UPLOAD_TTL,
             },
         );
         Ok(Upload {
@@ -305,27 +432,51 @@ impl AttachmentStore for MemoryAttachments {
         })
     }
 
-    async fn head(&self, key: &str) -> Result<Option<StoredObject>, AttachmentError> {
-        Ok(match self.slots().get(key) {
-            Some(Slot::Stored {
-                content_type,
-                bytes,
-                disposition,
-            }) => Some(StoredObject {
-                size: bytes.len() as u64,
-                content_type: content_type.clone(),
-                name: crate::attachments::name_from_disposition(disposition),
-            }),
-            _ => None,
+    async fn fetch(&self, key: &str, max_bytes: u64) -> Result<Fetched, AttachmentError> {
+        Ok(match self.slots().objects.get(key) {
+            None => Fetched::Missing,
+            Some(f) if f.bytes.len() as u64 > max_bytes => Fetched::TooLarge {
+                size: f.bytes.len() as u64,
+            },
+            Some(f) => Fetched::Object {
+                object: stored(f),
+                bytes: f.bytes.clone(),
+            },
         })
     }
 
+    async fn keep(
+        &self,
+        key: &str,
+        content_type: &str,
+        disposition: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), AttachmentError> {
+        self.slots().objects.insert(
+            key.to_owned(),
+            LocalFile {
+                content_type: content_type.to_owned(),
+                disposition: disposition.to_owned(),
+                bytes,
+            },
+        );
+        Ok(())
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<StoredObject>, AttachmentError> {
+        Ok(self.slots().objects.get(key).map(stored))
+    }
+
     async fn delete(&self, key: &str) -> Result<(), AttachmentError> {
-        self.slots().remove(key);
+        self.slots().objects.remove(key);
         Ok(())
     }
 
     async fn download_url(&self, key: &str) -> Result<String, AttachmentError> {
-        Ok(self.base.join(&format!("/local/uploads/{key}")))
+        let expires = unix_now() + DOWNLOAD_TTL.as_secs();
+        let sig = casebridge::links::storage_signature(&self.key, key, expires);
+        Ok(self
+            .base
+            .join(&format!("/local/uploads/{key}?expires={expires}&sig={sig}")))
     }
 }

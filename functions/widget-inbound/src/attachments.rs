@@ -2,23 +2,37 @@
 //! never through the function, and the conversation keeps a signed link to it.
 //!
 //! 1. `POST /widget/sessions/{id}/attachments` `{name, content_type, size}`: the type and size
-//!    are checked against [`AttachmentPolicy`] and the answer is a presigned `PUT` (S3 in
-//!    production) that only accepts that type and that many bytes, for 15 minutes.
+//!    are checked against [`AttachmentPolicy`], and the conversation's file allowance, and the
+//!    answer is a presigned `PUT` (S3 in production) to `uploads/{session}/{attachment}` that
+//!    only accepts that type and that many bytes, for 15 minutes.
 //! 2. The browser uploads the file with that `PUT`.
-//! 3. `POST /widget/sessions/{id}/messages` `{attachment_id, text?}`: the object is looked up
-//!    (`HEAD`), and checked again, since the upload is the visitor's and only what storage holds
-//!    counts. Too big or the wrong type → deleted and refused. Otherwise the message is stored
-//!    with a link `/attachments/{session}/{attachment}?sig=…`, which the transcript page and the
-//!    case activities carry like any other attachment.
+//! 3. `POST /widget/sessions/{id}/messages` `{attachment_id, text?}`: the upload is read whole
+//!    and checked again, since the upload is the visitor's and only what storage holds counts:
+//!    size, declared type, and the first bytes against that type
+//!    ([`casebridge::file_type::check`]). Refused → deleted. Accepted → the function writes the
+//!    bytes it checked to `attachments/{session}/{attachment}` under a name whose extension is
+//!    the accepted type's ([`casebridge::file_type::kept_name`]) and deletes the upload. The
+//!    presigned `PUT` stays usable until it expires, but only the upload key takes it, and that
+//!    key is never read again: a file replaced after the check is never served. The message is
+//!    stored with a link `/attachments/{session}/{attachment}?sig=…`, which the transcript page
+//!    and the case activities carry like any other attachment. A retried message finds the kept
+//!    file and links it again.
 //! 4. `GET /attachments/{session}/{attachment}?sig=…`: the signature is checked and the answer
-//!    is a redirect to a presigned `GET` that lives 5 minutes, so the link in Creatio never
-//!    expires but the storage URL behind it always does. The object is served as a download
-//!    (`Content-Disposition: attachment`), never rendered as a page.
+//!    is a redirect to a presigned `GET` of the kept file that lives 5 minutes, so the link in
+//!    Creatio never expires but the storage URL behind it always does. The object is served as
+//!    a download (`Content-Disposition: attachment`), never rendered as a page.
+//!
+//! Reading the file through the function (at most `WIDGET_ATTACHMENT_MAX_BYTES`, 10 MiB by
+//! default) costs a `GET` and a `PUT` inside the region; a server-side copy would be cheaper but
+//! leaves a window between the check and the copy in which a second `PUT` changes what is
+//! copied, unless the copy is made conditional on the checked ETag, which the local S3 the
+//! tests run against does not enforce.
 //!
 //! Storage is behind [`crate::attachment_store::AttachmentStore`].
 
 use casebridge::config::{AttachmentPolicy, BaseUrl};
 use casebridge::domain::{Attachment, SessionId, SessionState};
+use casebridge::file_type;
 use casebridge::links::{attachment_url, verify_attachment_signature};
 use casebridge::store::Store;
 use lambda_http::{Body, Request, Response};
@@ -27,7 +41,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::api::{body_json, closed};
-use crate::attachment_store::{StoredObject, UPLOAD_TTL};
+use crate::attachment_store::{AttachmentStore, Fetched, UPLOAD_TTL};
 use crate::{Deps, WidgetError, json_response};
 
 /// An attachment's id: a random UUID, so keys cannot be guessed from one another.
@@ -43,6 +57,12 @@ impl AttachmentId {
         uuid::Uuid::try_parse(raw.trim()).ok().map(Self)
     }
 
+    /// Where the browser uploads it.
+    pub fn upload_key(&self, session: SessionId) -> String {
+        format!("uploads/{session}/{}", self.0)
+    }
+
+    /// Where the checked file is kept and served from.
     pub fn key(&self, session: SessionId) -> String {
         format!("attachments/{session}/{}", self.0)
     }
@@ -54,11 +74,12 @@ impl std::fmt::Display for AttachmentId {
     }
 }
 
-/// A file name fit for a header and a transcript: no path, no control characters, no quotes,
-/// at most 100 characters.
+/// A file name fit for a header and a transcript: no path, no control or hidden characters, no
+/// quotes, at most 100 characters. (The name a kept file gets is
+/// [`casebridge::file_type::kept_name`] of it.)
 pub fn clean_name(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let name: String = base
+    let name: String = casebridge::domain::without_hidden_chars(base)
         .chars()
         .filter(|c| !c.is_control() && !matches!(c, '"' | '\\'))
         .take(100)
@@ -105,11 +126,7 @@ pub fn check(policy: &AttachmentPolicy, content_type: &str, size: u64) -> Result
         return Err(Refusal::Invalid("the file is empty".into()));
     }
     if size > policy.max_bytes {
-        return Err(Refusal::TooLarge(format!(
-            "the file is {size} bytes; the limit is {} bytes ({})",
-            policy.max_bytes,
-            human_size(policy.max_bytes)
-        )));
+        return Err(too_large(policy, size));
     }
     if !policy.allows_type(content_type) {
         return Err(Refusal::Invalid(format!(
@@ -118,6 +135,14 @@ pub fn check(policy: &AttachmentPolicy, content_type: &str, size: u64) -> Result
         )));
     }
     Ok(())
+}
+
+fn too_large(policy: &AttachmentPolicy, size: u64) -> Refusal {
+    Refusal::TooLarge(format!(
+        "the file is {size} bytes; the limit is {} bytes ({})",
+        policy.max_bytes,
+        human_size(policy.max_bytes)
+    ))
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -169,10 +194,14 @@ pub async fn create(
     if session.state == SessionState::Closed {
         return Ok(closed());
     }
+    let limit = deps.widget.limits.max_attachments;
+    if session.customer_attachments >= limit {
+        return Err(crate::api::session_full(&format!("{limit} files")));
+    }
     let attachment = AttachmentId::new_random();
     let upload = files
         .upload(
-            &attachment.key(id),
+            &attachment.upload_key(id),
             &content_type,
             size,
             &disposition(&name),
@@ -194,8 +223,9 @@ pub async fn create(
     ))
 }
 
-/// The attachment a message refers to, checked again as storage holds it. The text is what the
-/// transcript says when the visitor wrote nothing with the file.
+/// The attachment a message refers to, checked as storage holds it and kept ([module
+/// docs](self), step 3). The text is what the transcript says when the visitor wrote nothing
+/// with the file.
 pub async fn resolve(
     deps: &Deps,
     event: &Request,
@@ -208,23 +238,16 @@ pub async fn resolve(
         .ok_or(WidgetError::AttachmentsOff)?;
     let attachment = AttachmentId::parse(raw)
         .ok_or_else(|| WidgetError::BadRequest("attachment_id is not a valid id".into()))?;
-    let key = attachment.key(id);
-    let Some(StoredObject {
-        size,
-        content_type,
-        name,
-    }) = files.head(&key).await?
-    else {
-        return Err(WidgetError::BadRequest(format!(
-            "attachment {attachment} has not been uploaded"
-        )));
+    let kept = attachment.key(id);
+    // A retried message: the file was checked and kept the first time.
+    let (content_type, name, size) = match files.head(&kept).await? {
+        Some(o) => (
+            o.content_type,
+            o.name.unwrap_or_else(|| "file".into()),
+            o.size,
+        ),
+        None => keep(deps, files.as_ref(), id, attachment).await?,
     };
-    if let Err(refusal) = check(&deps.widget.attachments, &content_type, size) {
-        // What was uploaded is not what was declared: it is not kept.
-        files.delete(&key).await?;
-        tracing::info!(session_id = %id, %attachment, size, "uploaded attachment refused and deleted");
-        return Err(refusal.into());
-    }
     let base = base_url(deps, event)?;
     let url = attachment_url(
         &base,
@@ -232,11 +255,7 @@ pub async fn resolve(
         id,
         &attachment.to_string(),
     );
-    let text = format!(
-        "Sent a file: {} ({})",
-        name.as_deref().unwrap_or("file"),
-        human_size(size)
-    );
+    let text = format!("Sent a file: {name} ({})", human_size(size));
     Ok((
         Attachment {
             url,
@@ -244,6 +263,61 @@ pub async fn resolve(
         },
         text,
     ))
+}
+
+/// Reads the upload, checks it, writes what was checked to the kept key and removes the upload.
+/// Returns the kept file's type, name and size.
+async fn keep(
+    deps: &Deps,
+    files: &dyn AttachmentStore,
+    id: SessionId,
+    attachment: AttachmentId,
+) -> Result<(String, String, u64), WidgetError> {
+    let policy = &deps.widget.attachments;
+    let upload = attachment.upload_key(id);
+    let refuse = |refusal: Refusal, size: u64| async move {
+        // What was uploaded is not what was declared: it is not kept.
+        files.delete(&upload).await?;
+        tracing::info!(session_id = %id, %attachment, size, "uploaded attachment refused and deleted");
+        Err::<(String, String, u64), WidgetError>(refusal.into())
+    };
+    let (object, bytes) = match files
+        .fetch(&attachment.upload_key(id), policy.max_bytes)
+        .await?
+    {
+        Fetched::Missing => {
+            return Err(WidgetError::BadRequest(format!(
+                "attachment {attachment} has not been uploaded"
+            )));
+        }
+        Fetched::TooLarge { size } => {
+            return refuse(too_large(policy, size), size).await;
+        }
+        Fetched::Object { object, bytes } => (object, bytes),
+    };
+    let size = bytes.len() as u64;
+    if let Err(refusal) = check(policy, &object.content_type, size) {
+        return refuse(refusal, size).await;
+    }
+    let extension = match file_type::check(&object.content_type, &bytes) {
+        Ok(ext) => ext,
+        Err(mismatch) => return refuse(Refusal::Invalid(mismatch.to_string()), size).await,
+    };
+    let name = file_type::kept_name(object.name.as_deref().unwrap_or(""), extension);
+    files
+        .keep(
+            &attachment.key(id),
+            &object.content_type,
+            &disposition(&name),
+            bytes,
+        )
+        .await?;
+    if let Err(e) = files.delete(&attachment.upload_key(id)).await {
+        // The kept copy is what counts; the bucket's lifecycle removes a stray upload.
+        tracing::warn!(session_id = %id, %attachment, error = %e, "upload not deleted after keeping it");
+    }
+    tracing::info!(session_id = %id, %attachment, size, "attachment checked and kept");
+    Ok((object.content_type, name, size))
 }
 
 /// Where links point: `PUBLIC_BASE_URL`, else the host the request came to (API Gateway's own

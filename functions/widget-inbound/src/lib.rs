@@ -21,6 +21,7 @@ pub mod cors;
 pub mod transcript;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use attachment_store::{AttachmentError, AttachmentStore};
 
@@ -30,8 +31,7 @@ use casebridge::domain::InvalidText;
 use casebridge::store::{Store, StoreError};
 use casebridge::widget_auth::TokenError;
 use jiff::Timestamp;
-use lambda_http::{Body, Request, Response};
-use serde_json::json;
+use lambda_http::{Body, Request, RequestExt, Response};
 
 /// The embeddable script, served as is.
 pub const WIDGET_JS: &str = include_str!("widget.js");
@@ -88,6 +88,13 @@ pub enum WidgetError {
     Attachment(#[from] AttachmentError),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// A limit was reached ([`casebridge::config::WidgetLimits`]): 429, with `Retry-After` when
+    /// waiting helps.
+    #[error("{message}")]
+    TooMany {
+        message: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl From<InvalidText> for WidgetError {
@@ -113,20 +120,42 @@ impl WidgetError {
             | WidgetError::Store(StoreError::NotFound(_)) => 404,
             WidgetError::MethodNotAllowed => 405,
             WidgetError::TooLarge | WidgetError::FileTooLarge(_) => 413,
+            WidgetError::TooMany { .. } => 429,
             WidgetError::Attachment(_) => 503,
             WidgetError::Store(e) if e.is_transient() => 503,
             WidgetError::Store(_) => 500,
         }
     }
 
-    pub fn into_response(self) -> Response<Body> {
+    /// The answer for this error. A 5xx says only that something failed and which request it
+    /// was: the cause (a table name, an SDK message) goes to the log under the same request id,
+    /// never to the browser.
+    pub fn into_response(self, request_id: &str) -> Response<Body> {
         let status = self.status();
         if status >= 500 {
-            tracing::error!(error = %self, "widget request failed");
+            tracing::error!(error = %self, request_id, "widget request failed");
         } else {
             tracing::info!(error = %self, status, "widget request refused");
         }
-        json_response(status, &json!({ "error": self.to_string() }))
+        let mut response =
+            casebridge::http::error_response(status, &self.to_string(), request_id).map(Body::from);
+        response
+            .headers_mut()
+            .insert("cache-control", http::HeaderValue::from_static("no-store"));
+        if let WidgetError::TooMany {
+            retry_after: Some(wait),
+            ..
+        } = &self
+        {
+            // Whole seconds, rounded up: a client that waits as told is never early.
+            let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+                .max(1)
+                .to_string();
+            if let Ok(v) = http::HeaderValue::from_str(&seconds) {
+                response.headers_mut().insert("retry-after", v);
+            }
+        }
+        response
     }
 }
 
@@ -153,6 +182,12 @@ pub async fn handle(
 ) -> Response<Body> {
     let path = event.uri().path().trim_end_matches('/').to_owned();
     let method = event.method().clone();
+    let request_id = casebridge::http::request_id(
+        event
+            .lambda_context_ref()
+            .map(|context| context.request_id.as_str()),
+    );
+    let failed = |e: WidgetError| e.into_response(&request_id);
     // The script and the transcript page are not API calls: no CORS, no token.
     if path.ends_with("/widget.js") {
         let mut r = Response::new(Body::from(WIDGET_JS));
@@ -164,29 +199,94 @@ pub async fn handle(
             "cache-control",
             http::HeaderValue::from_static("public, max-age=300"),
         );
+        r.headers_mut().insert(
+            "x-content-type-options",
+            http::HeaderValue::from_static("nosniff"),
+        );
         return r;
     }
     if let Some(rest) = path.split("/transcripts/").nth(1) {
-        return transcript::page(store, deps, &event, rest, now)
+        let mut r = transcript::page(store, deps, &event, rest, now)
             .await
-            .unwrap_or_else(WidgetError::into_response);
+            .unwrap_or_else(failed);
+        casebridge::http::page_headers(r.headers_mut());
+        return r;
     }
     if !path.contains("/widget/")
         && let Some(rest) = path.split("/attachments/").nth(1)
     {
-        return attachments::download(deps, &event, rest)
+        let mut r = attachments::download(deps, &event, rest)
             .await
-            .unwrap_or_else(WidgetError::into_response);
+            .unwrap_or_else(failed);
+        casebridge::http::page_headers(r.headers_mut());
+        return r;
     }
     let origin = match cors::check(&event, &deps.widget) {
         Ok(o) => o,
-        Err(e) => return e.into_response(),
+        Err(e) => return failed(e),
     };
     if method == http::Method::OPTIONS {
         return cors::preflight(origin.as_deref());
     }
     let result = api::route(store, deps, &event, &path, now).await;
-    let mut response = result.unwrap_or_else(WidgetError::into_response);
+    let mut response = result.unwrap_or_else(failed);
+    response.headers_mut().insert(
+        "x-content-type-options",
+        http::HeaderValue::from_static("nosniff"),
+    );
     cors::decorate(&mut response, origin.as_deref());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(r: &Response<Body>) -> serde_json::Value {
+        match r.body() {
+            Body::Text(t) => serde_json::from_str(t).unwrap(),
+            other => panic!("not a text body: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failure_inside_answers_a_generic_500_with_the_request_id() {
+        // GIVEN the store failing with a message that names the table and the account
+        let e = WidgetError::Store(StoreError::Backend {
+            message: "ResourceNotFoundException: arn:aws:dynamodb:eu-west-1:123456789012:table/casebridge-prod".into(),
+            retryable: false,
+        });
+        // WHEN it is answered
+        let r = e.into_response("req-42");
+        // THEN the visitor sees a generic message and the request id to quote, nothing more
+        assert_eq!(r.status(), 500);
+        let b = body(&r);
+        assert_eq!(b["error"], casebridge::http::INTERNAL_ERROR);
+        assert_eq!(b["request_id"], "req-42");
+        assert!(!b.to_string().contains("arn:aws"), "{b}");
+        assert!(!b.to_string().contains("casebridge-prod"), "{b}");
+    }
+
+    #[test]
+    fn a_limit_answers_429_with_retry_after_in_whole_seconds() {
+        let e = WidgetError::TooMany {
+            message: "too many new conversations from this address".into(),
+            retry_after: Some(Duration::from_millis(1500)),
+        };
+        let r = e.into_response("req-1");
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()["retry-after"], "2");
+        assert_eq!(
+            body(&r)["error"],
+            "too many new conversations from this address"
+        );
+        // AND a limit that waiting does not lift says so by sending no Retry-After
+        let e = WidgetError::TooMany {
+            message: "this conversation has reached 200 messages".into(),
+            retry_after: None,
+        };
+        let r = e.into_response("req-2");
+        assert_eq!(r.status(), 429);
+        assert!(r.headers().get("retry-after").is_none());
+    }
 }

@@ -3,7 +3,10 @@
  * No framework, no build step. Every message is rendered with textContent, never as HTML.
  * Agent replies arrive by polling: every 2 s while a person is on the case, backing off to 30 s
  * when nothing is new, and paused while the tab is hidden. A file (when the deployment allows
- * attachments) goes straight to storage with the presigned upload the API hands out. */
+ * attachments) goes straight to storage with the presigned upload the API hands out.
+ * The visitor id and its secret the API issues are kept in localStorage and presented together
+ * to resume; a message's client_id is random per page load, so a retry is stored once and no
+ * two visitors' ids meet. A 429 (a limit) is shown to the visitor as the API words it. */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -19,7 +22,7 @@
   var state = { session: null, token: null, last: 0, open: false, timer: null, delay: 2000, phase: "assistant" };
   try { Object.assign(state, JSON.parse(store.getItem(KEY) || "{}"), { open: false, timer: null, delay: 2000 }); } catch (e) { /* fresh start */ }
   function save() {
-    try { store.setItem(KEY, JSON.stringify({ session: state.session, token: state.token, visitor: state.visitor, last: state.last, files: state.files })); } catch (e) { /* private mode */ }
+    try { store.setItem(KEY, JSON.stringify({ session: state.session, token: state.token, visitor: state.visitor, secret: state.secret, last: state.last, files: state.files })); } catch (e) { /* private mode */ }
   }
 
   function el(tag, attrs, text) {
@@ -118,11 +121,14 @@
 
   function start() {
     var body = {};
-    if (state.visitor) body.visitor_id = state.visitor;
+    if (state.visitor && state.secret) { body.visitor_id = state.visitor; body.visitor_secret = state.secret; }
     if (identity) body.identity = identity;
     return request("POST", "/widget/sessions", body).then(function (r) {
+      // An id from before ids were issued, or a secret that no longer matches: start afresh.
+      if ((r.status === 400 || r.status === 401) && body.visitor_id) { state.visitor = state.secret = null; save(); return start(); }
       if (r.status !== 200) throw new Error(r.body.error || "could not start");
-      state.session = r.body.session_id; state.token = r.body.token; state.visitor = r.body.visitor_id;
+      state.session = r.body.session_id; state.token = r.body.token;
+      state.visitor = r.body.visitor_id; state.secret = r.body.visitor_secret;
       state.files = r.body.attachments || null;
       showAttach();
       save();
@@ -141,7 +147,8 @@
       var fresh = r.body.messages || [];
       fresh.forEach(render);
       if (r.body.last_seq > state.last) { state.last = r.body.last_seq; save(); }
-      state.delay = fresh.length ? 2000 : Math.min(state.delay * 2, 30000);
+      // One page at a time: more waiting is fetched at once.
+      state.delay = r.body.more ? 0 : fresh.length ? 2000 : Math.min(state.delay * 2, 30000);
     }).catch(function () { state.delay = Math.min(state.delay * 2, 30000); })
       .then(schedule);
   }
@@ -150,12 +157,19 @@
     if (state.phase === "assistant" && !state.open) return;
     state.timer = setTimeout(poll, state.delay);
   }
+  // 128 random bits per page load, then a counter: unique to this page, never reused.
+  var pageId = (function () {
+    var b = new Uint8Array(16);
+    (window.crypto || window.msCrypto).getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+  })();
   document.addEventListener("visibilitychange", function () { if (!document.hidden) { state.delay = 2000; poll(); } });
 
   var counter = 0;
   function busy(on) { send.disabled = on; attachBtn.disabled = on; if (!on) input.focus(); }
   function failed(err) { note("Sorry, that did not go through (" + err.message + "). Please try again."); }
   function shown200(r) {
+    if (r.status === 429) throw new Error(r.body.error || "too many messages; please wait");
     if (r.status !== 200) throw new Error(r.body.error || "not sent");
     r.body.messages.forEach(render);
     state.last = Math.max(state.last, r.body.last_seq);
@@ -170,7 +184,7 @@
     if (!text) return;
     input.value = "";
     busy(true);
-    var clientId = "w-" + Date.now().toString(36) + "-" + (counter++);
+    var clientId = "w-" + pageId + "-" + (counter++);
     var go = function () {
       return request("POST", "/widget/sessions/" + state.session + "/messages", { text: text, client_id: clientId });
     };

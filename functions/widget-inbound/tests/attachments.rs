@@ -5,26 +5,25 @@
 //! Needs `AWS_ENDPOINT_URL_DYNAMODB` (moto serves S3 on the same port; `scripts/test` starts it).
 //! Without it the S3 tests are skipped with a note, unless `CASEBRIDGE_REQUIRE_MOTO` is set.
 
+mod helpers;
+
 use std::sync::Arc;
 
-use casebridge::assistant::Concierge;
 use casebridge::config::{AttachmentPolicy, BaseUrl, WidgetConfig};
 use casebridge::domain::*;
 use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
-use jiff::Timestamp;
+use helpers::{SECRET, now, req};
 use lambda_http::Body;
 use serde_json::{Value, json};
 use widget_inbound::attachment_store::{AttachmentStore, MemoryAttachments, S3Attachments};
 use widget_inbound::{Deps, handle};
 
-const SECRET: &str = "widget-secret-for-tests-0123456789abcdef";
-const SITE: &str = "https://shop.example.com";
 const PDF: &[u8] = b"%PDF-1.4\n% a small test document\n%%EOF\n";
-
-fn now() -> Timestamp {
-    "2026-01-14T15:00:00Z".parse().unwrap()
-}
+/// Another PDF of the same size: what a second `PUT` to the same presigned URL could carry.
+const OTHER_PDF: &[u8] = b"%PDF-1.4\n% a replaced document!!\n%%EOF\n";
+/// The start of a Windows executable (the "MZ" header).
+const EXE: &[u8] = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00 not a pdf at all";
 
 fn policy(max_bytes: u64) -> AttachmentPolicy {
     AttachmentPolicy {
@@ -34,18 +33,17 @@ fn policy(max_bytes: u64) -> AttachmentPolicy {
 }
 
 fn deps(files: Option<Arc<dyn AttachmentStore>>, max_bytes: u64) -> Deps {
+    let base = helpers::deps();
     Deps {
-        concierge: Concierge::embedded_default(),
         widget: WidgetConfig {
-            secret: SECRET.to_owned().into(),
-            identity_secret: None,
-            allowed_origins: vec![SITE.into()],
             attachments: policy(max_bytes),
+            ..base.widget
         },
         attachments: files,
         public_base_url: Some(
             BaseUrl::parse("PUBLIC_BASE_URL", "https://api.example.com").unwrap(),
         ),
+        ..base
     }
 }
 
@@ -69,33 +67,12 @@ async fn s3() -> Option<(Arc<S3Attachments>, aws_sdk_s3::Client, String)> {
     ))
 }
 
-fn req(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> lambda_http::Request {
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri(format!("https://api.example.com{path}"))
-        .header("origin", SITE)
-        .header("content-type", "application/json");
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    b.body(
-        body.map(|v| Body::from(v.to_string()))
-            .unwrap_or(Body::Empty),
-    )
-    .unwrap()
-}
-
 async fn call(
     store: &MemoryStore,
     deps: &Deps,
     r: lambda_http::Request,
 ) -> (u16, Value, http::HeaderMap) {
-    let resp = handle(store, deps, r, now()).await;
-    let status = resp.status().as_u16();
-    let body = match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::String(t.clone())),
-        _ => Value::Null,
-    };
+    let (status, body, resp) = helpers::call_with(store, deps, r).await;
     (status, body, resp.headers().clone())
 }
 
@@ -151,7 +128,7 @@ async fn upload(ticket: &Value, bytes: &[u8]) -> u16 {
 
 async fn stored(store: &MemoryStore, v: &Visitor) -> Vec<Message> {
     store
-        .messages_after(SessionId::parse(&v.session).unwrap(), 0)
+        .messages_after(SessionId::parse(&v.session).unwrap(), 0, 100)
         .await
         .unwrap()
 }
@@ -244,7 +221,7 @@ async fn a_visitor_attaches_a_pdf_and_the_case_link_downloads_it() {
         "{disposition}"
     );
     assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
-    // AND the object is where the key says
+    // AND the checked file is kept under its own key, and the upload is gone
     let key = format!("attachments/{}/{id}", v.session);
     client
         .head_object()
@@ -253,6 +230,14 @@ async fn a_visitor_attaches_a_pdf_and_the_case_link_downloads_it() {
         .send()
         .await
         .unwrap();
+    let upload_key = format!("uploads/{}/{id}", v.session);
+    let gone = client
+        .head_object()
+        .bucket(&bucket)
+        .key(&upload_key)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the upload was left behind");
     // AND the transcript page links it
     let sig = casebridge::links::transcript_signature(
         SECRET.as_bytes(),
@@ -364,6 +349,8 @@ async fn an_upload_that_is_not_what_was_declared_is_deleted_and_refused() {
     for (content_type, bytes, want) in [
         ("application/pdf", vec![b'x'; 1001], 413),
         ("text/html", b"<script>alert(1)</script>".to_vec(), 400),
+        // The declared type, but not its bytes.
+        ("application/pdf", EXE.to_vec(), 400),
     ] {
         let (status, ticket) = declare(
             &store,
@@ -374,7 +361,7 @@ async fn an_upload_that_is_not_what_was_declared_is_deleted_and_refused() {
         .await;
         assert_eq!(status, 200);
         let id = ticket["attachment_id"].as_str().unwrap();
-        let key = format!("attachments/{}/{id}", v.session);
+        let key = format!("uploads/{}/{id}", v.session);
         client
             .put_object()
             .bucket(&bucket)
@@ -398,6 +385,9 @@ async fn an_upload_that_is_not_what_was_declared_is_deleted_and_refused() {
         assert_eq!(status, want, "{b}");
         let gone = client.head_object().bucket(&bucket).key(&key).send().await;
         assert!(gone.is_err(), "{content_type} upload was kept");
+        let kept = format!("attachments/{}/{id}", v.session);
+        let never = client.head_object().bucket(&bucket).key(&kept).send().await;
+        assert!(never.is_err(), "{content_type} was kept for serving");
     }
     // Never uploaded, or not an id at all: refused, nothing stored.
     let (_, ticket) = declare(
@@ -503,10 +493,12 @@ async fn without_storage_attachments_are_off_and_the_widget_is_told() {
 
 #[tokio::test]
 async fn the_local_store_holds_uploads_to_the_same_rules_as_a_presigned_url() {
+    use widget_inbound::attachment_store::{Fetched, LocalRefusal};
+    let refused = |status, reason| Err(LocalRefusal { status, reason });
     let files = MemoryAttachments::new(BaseUrl::parse("x", "http://127.0.0.1:3000").unwrap());
     let up = files
         .upload(
-            "attachments/s/f",
+            "uploads/s/f",
             "image/png",
             4,
             "attachment; filename=\"a.png\"",
@@ -515,34 +507,241 @@ async fn the_local_store_holds_uploads_to_the_same_rules_as_a_presigned_url() {
         .unwrap();
     let ticket = up.url.split("ticket=").nth(1).unwrap().to_owned();
     assert_eq!(
-        files.put("attachments/s/f", "forged", "image/png", vec![1; 4]),
-        Err((403, "the upload ticket does not match"))
+        files.put("uploads/s/f", "forged", "image/png", vec![1; 4]),
+        refused(403, "the upload ticket does not match")
     );
     assert_eq!(
-        files.put("attachments/s/f", &ticket, "text/html", vec![1; 4]),
-        Err((403, "the content type is not the one declared"))
+        files.put("uploads/s/f", &ticket, "text/html", vec![1; 4]),
+        refused(403, "the content type is not the one declared")
     );
     assert_eq!(
-        files.put("attachments/s/f", &ticket, "image/png", vec![1; 5]),
-        Err((400, "the body is not the declared size"))
+        files.put("uploads/s/f", &ticket, "image/png", vec![1; 5]),
+        refused(400, "the body is not the declared size")
     );
     assert_eq!(
-        files.put("attachments/s/other", &ticket, "image/png", vec![1; 4]),
-        Err((403, "no upload is expected for this key"))
+        files.put("uploads/s/other", &ticket, "image/png", vec![1; 4]),
+        refused(403, "no upload is expected for this key")
     );
-    assert!(files.head("attachments/s/f").await.unwrap().is_none());
+    assert!(files.head("uploads/s/f").await.unwrap().is_none());
     files
-        .put("attachments/s/f", &ticket, "image/png", vec![1; 4])
+        .put("uploads/s/f", &ticket, "image/png", vec![1; 4])
         .unwrap();
-    let head = files.head("attachments/s/f").await.unwrap().unwrap();
+    let head = files.head("uploads/s/f").await.unwrap().unwrap();
     assert_eq!(
         (head.size, head.content_type.as_str(), head.name.as_deref()),
         (4, "image/png", Some("a.png"))
     );
-    // A ticket is used once.
+    // As with S3, the same presigned upload can be used again until it expires.
+    files
+        .put("uploads/s/f", &ticket, "image/png", vec![2; 4])
+        .unwrap();
+    assert!(matches!(
+        files.fetch("uploads/s/f", 3).await.unwrap(),
+        Fetched::TooLarge { size: 4 }
+    ));
+    // A download needs the signed link, unchanged.
+    let link = files.download_url("uploads/s/f").await.unwrap();
+    let query = link.split_once('?').unwrap().1;
+    let field = |k: &str| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+            .unwrap()
+    };
+    let (expires, sig) = (field("expires"), field("sig"));
     assert_eq!(
-        files.put("attachments/s/f", &ticket, "image/png", vec![2; 4]),
-        Err((403, "no upload is expected for this key"))
+        files.get("uploads/s/f", &expires, &sig).unwrap().bytes,
+        vec![2; 4]
     );
-    assert_eq!(files.get("attachments/s/f").unwrap().bytes, vec![1; 4]);
+    let later = (expires.parse::<u64>().unwrap() + 3600).to_string();
+    for (what, expires, sig, key) in [
+        ("no signature", "", "", "uploads/s/f"),
+        ("a longer life", later.as_str(), sig.as_str(), "uploads/s/f"),
+        ("another key", expires.as_str(), sig.as_str(), "uploads/s/g"),
+        ("a forged signature", expires.as_str(), "00", "uploads/s/f"),
+    ] {
+        assert_eq!(
+            files.get(key, expires, sig).err().map(|r| r.status),
+            Some(403),
+            "{what}"
+        );
+    }
+}
+
+/// Declares, uploads and sends one file; the message's JSON.
+async fn send_file(
+    store: &MemoryStore,
+    deps: &Deps,
+    v: &Visitor,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> (u16, Value, Value) {
+    let (status, ticket) = declare(
+        store,
+        deps,
+        v,
+        json!({"name": name, "content_type": content_type, "size": bytes.len()}),
+    )
+    .await;
+    assert_eq!(status, 200, "{ticket}");
+    assert_eq!(upload(&ticket, bytes).await, 200);
+    let (status, b, _) = call(
+        store,
+        deps,
+        req(
+            "POST",
+            &v.path("messages"),
+            Some(&v.token),
+            Some(json!({"attachment_id": ticket["attachment_id"]})),
+        ),
+    )
+    .await;
+    (status, b, ticket)
+}
+
+/// Follows a case's attachment link to the bytes and the name they download as.
+async fn download(store: &MemoryStore, deps: &Deps, link: &str) -> (String, Vec<u8>) {
+    let path = link.trim_start_matches("https://api.example.com");
+    let resp = handle(store, deps, req("GET", path, None, None), now()).await;
+    assert_eq!(resp.status(), 302);
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let http = casebridge::http::client(std::time::Duration::from_secs(10)).unwrap();
+    let got = http.get(&location).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    let disposition = got.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (disposition, got.bytes().await.unwrap().to_vec())
+}
+
+#[tokio::test]
+async fn the_name_a_file_is_kept_under_ends_in_its_checked_type() {
+    let Some((files, ..)) = s3().await else {
+        return;
+    };
+    // GIVEN a visitor whose files are named to mislead
+    let deps = deps(Some(files), 1024 * 1024);
+    let store = MemoryStore::new();
+    let (v, _) = start(&store, &deps).await;
+    for (name, content_type, bytes, kept) in [
+        (
+            "payroll-2026.exe",
+            "application/pdf",
+            PDF,
+            "payroll-2026.pdf",
+        ),
+        (
+            "x.html",
+            "text/plain",
+            b"plain words only".as_slice(),
+            "x.txt",
+        ),
+        // A right-to-left override would make this read "invoiceexe.pdf" to the rep.
+        (
+            "invoice\u{202e}fdp.exe",
+            "application/pdf",
+            PDF,
+            "invoicefdp.pdf",
+        ),
+    ] {
+        // WHEN each is sent
+        let (status, b, _) = send_file(&store, &deps, &v, name, content_type, bytes).await;
+        assert_eq!(status, 200, "{name}: {b}");
+        // THEN the message, the transcript and the download name the kept file, hidden
+        // characters gone and the extension the checked type's
+        let text = b["messages"][0]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with(&format!("Sent a file: {kept} (")),
+            "{text}"
+        );
+        assert!(!text.contains('\u{202e}'));
+        let link = b["messages"][0]["attachments"][0]["url"].as_str().unwrap();
+        let (disposition, got) = download(&store, &deps, link).await;
+        assert!(
+            disposition.starts_with(&format!("attachment; filename=\"{kept}\"")),
+            "{name}: {disposition}"
+        );
+        assert_eq!(got, bytes);
+    }
+    // AND a text file that is really a page or a program is refused
+    for bytes in [b"<!DOCTYPE html><html><body>hi".as_slice(), EXE] {
+        let (status, b, _) = send_file(&store, &deps, &v, "notes.txt", "text/plain", bytes).await;
+        assert_eq!(status, 400, "{b}");
+    }
+}
+
+#[tokio::test]
+async fn a_file_replaced_after_the_check_is_not_served() {
+    let Some((files, ..)) = s3().await else {
+        return;
+    };
+    // GIVEN a PDF that was checked and sent
+    let deps = deps(Some(files), 1024 * 1024);
+    let store = MemoryStore::new();
+    let (v, _) = start(&store, &deps).await;
+    let (status, b, ticket) =
+        send_file(&store, &deps, &v, "receipt.pdf", "application/pdf", PDF).await;
+    assert_eq!(status, 200, "{b}");
+    let link = b["messages"][0]["attachments"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // WHEN the visitor uses the same presigned upload again (S3 accepts it until it expires)
+    assert_eq!(upload(&ticket, OTHER_PDF).await, 200);
+    // AND retries the message
+    let (status, _, _) = call(
+        &store,
+        &deps,
+        req(
+            "POST",
+            &v.path("messages"),
+            Some(&v.token),
+            Some(json!({"attachment_id": ticket["attachment_id"]})),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // THEN the case's link still serves what was checked
+    let (_, got) = download(&store, &deps, &link).await;
+    assert_eq!(got, PDF);
+}
+
+#[tokio::test]
+async fn a_conversation_takes_a_limited_number_of_files() {
+    let files: Arc<dyn AttachmentStore> = Arc::new(MemoryAttachments::new(
+        BaseUrl::parse("x", "https://api.example.com").unwrap(),
+    ));
+    // GIVEN a widget that takes one file per conversation, and a visitor who sent one
+    let mut deps = deps(Some(files), 1000);
+    deps.widget.limits.max_attachments = 1;
+    let store = MemoryStore::new();
+    let (v, _) = start(&store, &deps).await;
+    let session = store
+        .session(SessionId::parse(&v.session).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let sent = NewMessage::new(Role::Customer, MessageText::parse("Sent a file").unwrap())
+        .with_attachments(vec![Attachment {
+            url: "https://api.example.com/attachments/x".into(),
+            content_type: Some("application/pdf".into()),
+        }]);
+    store
+        .append(&session, vec![sent], None, now())
+        .await
+        .unwrap();
+    // WHEN they ask to upload another
+    let (status, b) = declare(
+        &store,
+        &deps,
+        &v,
+        json!({"name": "b.pdf", "content_type": "application/pdf", "size": 5}),
+    )
+    .await;
+    // THEN the answer is 429 and no upload is issued
+    assert_eq!(status, 429, "{b}");
+    assert!(b["error"].as_str().unwrap().contains("1 files"), "{b}");
+    assert!(b.get("upload").is_none());
 }

@@ -1,99 +1,15 @@
 //! The widget API as a browser drives it, on the memory store.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use casebridge::assistant::Concierge;
-use casebridge::config::WidgetConfig;
+mod helpers;
+
 use casebridge::domain::*;
 use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
-use hmac::{Hmac, KeyInit, Mac};
+use helpers::*;
 use jiff::Timestamp;
-use lambda_http::{Body, Response};
+use lambda_http::Body;
 use serde_json::{Value, json};
-use widget_inbound::{Deps, handle};
-
-const SECRET: &str = "widget-secret-for-tests-0123456789abcdef";
-const IDENTITY: &str = "site-identity-secret-0123456789";
-const SITE: &str = "https://shop.example.com";
-
-fn deps() -> Deps {
-    Deps {
-        concierge: Concierge::embedded_default(),
-        widget: WidgetConfig {
-            secret: SECRET.to_owned().into(),
-            identity_secret: Some(IDENTITY.to_owned().into()),
-            allowed_origins: vec![SITE.into()],
-            attachments: casebridge::config::AttachmentPolicy::with_defaults(None),
-        },
-        attachments: None,
-        public_base_url: None,
-    }
-}
-
-// Wednesday 10:00 in New York, inside business hours.
-fn now() -> Timestamp {
-    "2026-01-14T15:00:00Z".parse().unwrap()
-}
-
-fn req(method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> lambda_http::Request {
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri(format!("https://api.example.com{path}"))
-        .header("origin", SITE)
-        .header("content-type", "application/json");
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    b.body(
-        body.map(|v| Body::from(v.to_string()))
-            .unwrap_or(Body::Empty),
-    )
-    .unwrap()
-}
-
-async fn call(store: &MemoryStore, r: lambda_http::Request) -> (u16, Value, Response<Body>) {
-    let resp = handle(store, &deps(), r, now()).await;
-    let status = resp.status().as_u16();
-    let body = match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::String(t.clone())),
-        _ => Value::Null,
-    };
-    (status, body, resp)
-}
-
-async fn start(store: &MemoryStore, body: Value) -> Value {
-    let (status, b, _) = call(store, req("POST", "/widget/sessions", None, Some(body))).await;
-    assert_eq!(status, 200, "{b}");
-    b
-}
-
-fn messages_path(b: &Value) -> String {
-    format!(
-        "/widget/sessions/{}/messages",
-        b["session_id"].as_str().unwrap()
-    )
-}
-
-/// An HS256 JWT written from RFC 7519, not with the code under test.
-fn jwt(header: &str, claims: &Value, key: &str) -> String {
-    let input = format!("{}.{}", B64.encode(header), B64.encode(claims.to_string()));
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
-    mac.update(input.as_bytes());
-    format!("{input}.{}", B64.encode(mac.finalize().into_bytes()))
-}
-
-fn identity(email: &str, exp: i64, key: &str) -> String {
-    jwt(
-        r#"{"alg":"HS256","typ":"JWT"}"#,
-        &json!({"email": email, "name": "Ann Lee", "exp": exp}),
-        key,
-    )
-}
-
-fn later() -> i64 {
-    now().as_second() + 3600
-}
+use widget_inbound::handle;
 
 #[tokio::test]
 async fn a_visitor_chats_with_the_assistant_and_polls_for_the_agent() {
@@ -207,8 +123,8 @@ async fn tokens_are_checked_and_bound_to_their_session() {
     );
     let none_alg = format!(
         "{}.{}.",
-        B64.encode(r#"{"alg":"none"}"#),
-        B64.encode(json!({"sub": a["session_id"], "vid": "abcdefgh", "exp": later(), "aud": "casebridge-widget"}).to_string())
+        b64(r#"{"alg":"none"}"#),
+        b64(&json!({"sub": a["session_id"], "vid": "abcdefgh", "exp": later(), "aud": "casebridge-widget"}).to_string())
     );
     for (what, token) in [
         ("missing", None),
@@ -345,16 +261,8 @@ async fn cors_is_limited_to_the_allowed_origins() {
 async fn a_verified_visitor_is_matched_by_email_and_resumes_on_another_device() {
     let store = MemoryStore::new();
     let jwt = identity("ann@example.com", later(), IDENTITY);
-    let phone = start(
-        &store,
-        json!({"identity": jwt, "visitor_id": "device-phone-1"}),
-    )
-    .await;
-    let laptop = start(
-        &store,
-        json!({"identity": jwt, "visitor_id": "device-laptop-1"}),
-    )
-    .await;
+    let phone = start(&store, json!({"identity": jwt})).await;
+    let laptop = start(&store, json!({"identity": jwt})).await;
     assert_eq!(
         phone["session_id"], laptop["session_id"],
         "the open session resumes"
@@ -376,8 +284,8 @@ async fn a_verified_visitor_is_matched_by_email_and_resumes_on_another_device() 
             "alg none",
             format!(
                 "{}.{}.",
-                B64.encode(r#"{"alg":"none"}"#),
-                B64.encode(json!({"email": "eve@example.com", "exp": later()}).to_string())
+                b64(r#"{"alg":"none"}"#),
+                b64(&json!({"email": "eve@example.com", "exp": later()}).to_string())
             ),
         ),
     ] {
@@ -415,8 +323,8 @@ async fn what_a_visitor_types_about_themselves_stays_unverified() {
     assert!(t[0].text.as_str().contains("(unverified)"));
     // The visitor does not see casebridge's notes.
     assert!(s["messages"].as_array().unwrap().is_empty());
-    // The same visitor id resumes the same session.
-    let again = start(&store, json!({"visitor_id": s["visitor_id"]})).await;
+    // The same visitor (id and secret) resumes the same session.
+    let again = start(&store, resume(&s)).await;
     assert_eq!(again["session_id"], s["session_id"]);
 }
 
@@ -499,7 +407,7 @@ async fn the_widget_script_is_small_and_never_renders_html() {
 async fn an_anonymous_visitor_who_signs_in_keeps_the_conversation() {
     let store = MemoryStore::new();
     // GIVEN an anonymous chat
-    let anon = start(&store, json!({"visitor_id": "device-anon-42"})).await;
+    let anon = start(&store, json!({})).await;
     let token = anon["token"].as_str().unwrap();
     call(
         &store,
@@ -513,11 +421,9 @@ async fn an_anonymous_visitor_who_signs_in_keeps_the_conversation() {
     .await;
     // WHEN the site signs the visitor in (same device, now with an identity JWT)
     let jwt = identity("ann.signed@example.com", later(), IDENTITY);
-    let signed = start(
-        &store,
-        json!({"visitor_id": "device-anon-42", "identity": jwt}),
-    )
-    .await;
+    let mut with_identity = resume(&anon);
+    with_identity["identity"] = json!(jwt);
+    let signed = start(&store, with_identity).await;
     // THEN the conversation continues, now under the verified email
     assert_eq!(signed["session_id"], anon["session_id"]);
     let id = SessionId::parse(signed["session_id"].as_str().unwrap()).unwrap();
@@ -532,11 +438,7 @@ async fn an_anonymous_visitor_who_signs_in_keeps_the_conversation() {
             .any(|m| m.role == Role::System && m.text.as_str().contains("verified by the site"))
     );
     // AND the visitor's other device finds it by the identity
-    let laptop = start(
-        &store,
-        json!({"visitor_id": "device-laptop-42", "identity": jwt}),
-    )
-    .await;
+    let laptop = start(&store, json!({"identity": jwt})).await;
     assert_eq!(laptop["session_id"], anon["session_id"]);
 }
 

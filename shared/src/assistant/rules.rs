@@ -129,7 +129,7 @@ pub fn describe_customer(customer: &Customer) -> String {
     match customer {
         Customer::Phone(p) => p.as_e164().to_owned(),
         Customer::Email(e) => format!("{} (verified email)", e.as_str()),
-        Customer::Visitor(v) => format!("anonymous website visitor {}", v.as_str()),
+        Customer::Visitor(v) => format!("anonymous website {}", v.label()),
     }
 }
 

@@ -50,8 +50,10 @@ pub struct VerifiedEmail(String);
 pub struct InvalidEmail(&'static str);
 
 impl VerifiedEmail {
-    /// Syntax check with `email_address` (RFC 5322 addr-spec, tiny, no dependencies); the domain
-    /// part is lower-cased so `Ann@Example.COM` and `ann@example.com` match the same contact.
+    /// Syntax check with `email_address` (RFC 5322 addr-spec, tiny, no dependencies), then the
+    /// whole address lower-cased: `Pat@x.com` and `pat@x.com` are one customer. (RFC 5321 lets a
+    /// server treat local parts case-sensitively; none of the mail providers customers use does,
+    /// and two records for one person is the worse failure.)
     pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
         let s = raw.trim();
         if s.is_empty() {
@@ -64,7 +66,7 @@ impl VerifiedEmail {
             s.parse().map_err(|_| InvalidEmail("not an address"))?;
         Ok(Self(format!(
             "{}@{}",
-            parsed.local_part(),
+            parsed.local_part().to_lowercase(),
             parsed.domain().to_ascii_lowercase()
         )))
     }
@@ -103,7 +105,10 @@ impl From<VerifiedEmail> for String {
     }
 }
 
-/// An anonymous widget visitor: an opaque id the widget keeps in the browser.
+/// An anonymous widget visitor: an id casebridge issued (244 random bits, 64 hex characters),
+/// which the widget keeps in the browser with the proof that goes with it
+/// (`casebridge::widget_auth::visitor_proof`). The id alone resumes nothing, and what Creatio,
+/// the logs and the transcript page show is [`VisitorId::label`], not the id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct VisitorId(String);
@@ -112,7 +117,14 @@ pub struct VisitorId(String);
 #[error("visitor id must be 8 to 64 characters of letters, digits, '-' or '_'")]
 pub struct InvalidVisitorId;
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "visitor_id must be one this widget issued (64 hexadecimal characters); leave it out to start as a new visitor"
+)]
+pub struct NotIssuedVisitorId;
+
 impl VisitorId {
+    /// The form stored in conversation keys (older ids were shorter).
     pub fn parse(raw: &str) -> Result<Self, InvalidVisitorId> {
         let ok = (8..=64).contains(&raw.len())
             && raw
@@ -125,8 +137,35 @@ impl VisitorId {
         }
     }
 
+    /// What a browser may present as its visitor id: the form casebridge issues, no other.
+    pub fn parse_issued(raw: &str) -> Result<Self, NotIssuedVisitorId> {
+        let ok = raw.len() == 64
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(NotIssuedVisitorId)
+        }
+    }
+
+    /// A fresh id: two version-4 UUIDs from the system's random source (244 random bits).
     pub fn new_random() -> Self {
-        Self(uuid::Uuid::new_v4().simple().to_string())
+        Self(format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ))
+    }
+
+    /// What a person may see of the visitor (a case, a contact, a log line, the transcript
+    /// page): eight characters, enough to tell visitors apart, and not the id.
+    pub fn label(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("visitor-label:{}", self.0).as_bytes());
+        let hex: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        format!("visitor {hex}")
     }
 
     pub fn as_str(&self) -> &str {
@@ -190,7 +229,7 @@ impl Customer {
         match self {
             Customer::Phone(p) => p.masked(),
             Customer::Email(e) => e.masked(),
-            Customer::Visitor(v) => format!("visitor:{}", v.as_str()),
+            Customer::Visitor(v) => v.label(),
         }
     }
 }
@@ -253,10 +292,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn emails_parse_and_normalise_the_domain() {
+    fn emails_parse_and_compare_case_insensitively() {
         let e = VerifiedEmail::parse(" Ann.Lee@Example.COM ").unwrap();
-        assert_eq!(e.as_str(), "Ann.Lee@example.com");
-        assert_eq!(e.masked(), "A***@example.com");
+        assert_eq!(e.as_str(), "ann.lee@example.com");
+        assert_eq!(e, VerifiedEmail::parse("ann.lee@example.com").unwrap());
+        assert_eq!(e.masked(), "a***@example.com");
         for bad in ["", "ann", "ann@", "@example.com", "a b@example.com"] {
             assert!(VerifiedEmail::parse(bad).is_err(), "{bad}");
         }
@@ -265,7 +305,26 @@ mod tests {
     #[test]
     fn visitor_ids_are_bounded_and_plain() {
         assert!(VisitorId::parse("abcdef12").is_ok());
-        assert!(VisitorId::parse(&VisitorId::new_random().0).is_ok());
+        let issued = VisitorId::new_random();
+        assert!(VisitorId::parse(&issued.0).is_ok());
+        assert_eq!(VisitorId::parse_issued(&issued.0), Ok(issued.clone()));
+        for chosen in [
+            "weakid01",
+            "device-phone-1",
+            &"A".repeat(64),
+            &"0".repeat(63),
+        ] {
+            assert!(VisitorId::parse_issued(chosen).is_err(), "{chosen}");
+        }
+        assert_ne!(VisitorId::new_random(), VisitorId::new_random());
+        // The label shows nothing of the id.
+        let label = issued.label();
+        assert!(
+            label.starts_with("visitor ") && label.len() == 16,
+            "{label}"
+        );
+        assert!(!issued.0.contains(&label[8..]));
+        assert_eq!(Customer::Visitor(issued.clone()).masked(), label);
         for bad in ["short", "has space here", "quote'in", &"x".repeat(65)] {
             assert!(VisitorId::parse(bad).is_err(), "{bad}");
         }

@@ -55,8 +55,29 @@ pub enum InvalidText {
     TooLong { len: usize, max: usize },
 }
 
-/// Message text: not empty (after trimming), at most [`MAX_MESSAGE_CHARS`] characters, no NUL.
-/// Debug never prints the text: message bodies stay out of logs.
+/// `s` without the characters that hide or reorder text: NUL and the other controls but line
+/// breaks and tabs, and Unicode format characters (category Cf: bidi overrides such as U+202E,
+/// zero-width spaces, the byte-order mark, tag characters). A right-to-left override makes
+/// `invoice\u{202e}fdp.exe` read as `invoiceexe.pdf` to a rep; nothing that reaches Creatio or a
+/// page keeps one. The zero-width joiner and non-joiner (U+200D, U+200C) stay: emoji sequences
+/// and several scripts (Persian, the Indic ones) are written with them, and they reorder nothing.
+pub fn without_hidden_chars(s: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    let hidden = |c: char| {
+        (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+            || (c.general_category() == GeneralCategory::Format
+                && !matches!(c, '\u{200c}' | '\u{200d}'))
+    };
+    if s.chars().any(hidden) {
+        std::borrow::Cow::Owned(s.chars().filter(|c| !hidden(*c)).collect())
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// Message text: not empty (after trimming), at most [`MAX_MESSAGE_CHARS`] characters, without
+/// hidden characters ([`without_hidden_chars`]). Debug never prints the text: message bodies
+/// stay out of logs.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct MessageText(String);
@@ -68,7 +89,9 @@ impl MessageText {
 
     /// With a channel's own, smaller limit.
     pub fn parse_with_limit(raw: &str, max: usize) -> Result<Self, InvalidText> {
-        let s = raw.trim();
+        // Hidden characters go first, so that a text of nothing else is empty.
+        let visible = without_hidden_chars(raw);
+        let s = visible.trim();
         if s.is_empty() {
             return Err(InvalidText::Empty);
         }
@@ -76,7 +99,7 @@ impl MessageText {
         if len > max {
             return Err(InvalidText::TooLong { len, max });
         }
-        Ok(Self(s.replace('\0', "")))
+        Ok(Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -215,6 +238,16 @@ impl NewMessage {
         }
     }
 
+    /// What a message adds to its session's customer counters: (text bytes, attachments).
+    pub fn customer_share(&self) -> (u64, u64) {
+        share(self.role, &self.text, &self.attachments)
+    }
+
+    /// [`NewMessage::customer_share`] of a message as stored.
+    pub fn customer_share_of(m: &Message) -> (u64, u64) {
+        share(m.role, &m.text, &m.attachments)
+    }
+
     pub fn as_fallback(mut self) -> Self {
         self.fallback = true;
         self
@@ -228,6 +261,13 @@ impl NewMessage {
     pub fn with_attachments(mut self, attachments: Vec<Attachment>) -> Self {
         self.attachments = attachments;
         self
+    }
+}
+
+fn share(role: Role, text: &MessageText, attachments: &[Attachment]) -> (u64, u64) {
+    match role {
+        Role::Customer => (text.as_str().len() as u64, attachments.len() as u64),
+        _ => (0, 0),
     }
 }
 
@@ -273,6 +313,30 @@ mod tests {
                 .to_string(),
             "message text is 6 characters long; the limit is 5"
         );
+    }
+
+    #[test]
+    fn hidden_characters_are_dropped_and_a_text_of_nothing_else_is_empty() {
+        assert_eq!(MessageText::parse("\0\0\0"), Err(InvalidText::Empty));
+        assert_eq!(
+            MessageText::parse("\u{202e}\u{200b}\u{feff}"),
+            Err(InvalidText::Empty)
+        );
+        assert_eq!(
+            MessageText::parse("invoice\u{202e}fdp.exe")
+                .unwrap()
+                .as_str(),
+            "invoicefdp.exe"
+        );
+        assert_eq!(
+            MessageText::parse("a\u{2066}b\u{2069}c\u{0}d\u{7}e")
+                .unwrap()
+                .as_str(),
+            "abcde"
+        );
+        // Line breaks, tabs and the joiners that emoji and scripts need stay.
+        let kept = "line one\n\tline two 👨\u{200d}👩\u{200d}👧 می\u{200c}خواهم";
+        assert_eq!(MessageText::parse(kept).unwrap().as_str(), kept);
     }
 
     #[test]

@@ -11,11 +11,13 @@ pub mod phone;
 mod phone_codes;
 pub mod session;
 
-pub use identity::{Channel, ConversationKey, Customer, VerifiedEmail, VisitorId};
+pub use identity::{
+    Channel, ConversationKey, Customer, NotIssuedVisitorId, VerifiedEmail, VisitorId,
+};
 pub use ids::{ActivityId, CaseId, ContactId, InvalidId, LookupId, SessionId};
 pub use message::{
     Attachment, DeliveryStatus, InvalidText, MAX_MESSAGE_CHARS, Message, MessageText, NewMessage,
-    ProviderMessageId, Role,
+    ProviderMessageId, Role, without_hidden_chars,
 };
 pub use outbox::{CatchUpMark, CatchUpMarks, OutboxChange, OutboxEntry, OutboxSource, OutboxState};
 pub use phone::{DefaultCountry, InvalidPhoneNumber, PhoneNumber, mask_phone};

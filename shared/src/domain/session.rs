@@ -135,6 +135,10 @@ pub struct Session {
     pub handoff_reason: Option<String>,
     /// The last permanent sync failure, with Creatio's message, for the operator CLI.
     pub sync_error: Option<String>,
+    /// What the customer has written in this session: bytes of text, and attachments (the
+    /// widget's per-session limits).
+    pub customer_bytes: u64,
+    pub customer_attachments: u64,
 }
 
 impl Session {
@@ -151,6 +155,8 @@ impl Session {
             creatio: None,
             handoff_reason: None,
             sync_error: None,
+            customer_bytes: 0,
+            customer_attachments: 0,
         }
     }
 

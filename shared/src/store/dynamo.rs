@@ -50,7 +50,8 @@ use aws_sdk_dynamodb::types::{
 use jiff::Timestamp;
 
 use super::{
-    Appended, Consent, MessageRef, Retention, SessionChanges, StateChange, Store, StoreError, Turn,
+    Allowance, Appended, Consent, MessageRef, Retention, SessionChanges, StateChange, Store,
+    StoreError, Turn,
 };
 use crate::domain::{
     ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ContactId, ConversationKey,
@@ -173,6 +174,38 @@ impl DynamoStore {
             }
         }
         // `M#` sorts before `META`, and seqs are zero-padded, so messages are already in order.
+        Ok(session.map(|s| (s, messages)))
+    }
+
+    /// The session item and its latest `n` messages, in one `Query` of the partition read
+    /// backwards (`META` sorts after every `M#…`, so it comes first), `Limit` n + 1.
+    async fn read_recent(
+        &self,
+        id: SessionId,
+        n: usize,
+    ) -> Result<Option<(Session, Vec<Message>)>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(session_pk(id)))
+            .scan_index_forward(false)
+            .limit(i32::try_from(n.saturating_add(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(backend)?;
+        let mut session = None;
+        let mut messages = Vec::with_capacity(n);
+        for item in out.items() {
+            match str_attr(item, "kind")? {
+                "session" => session = Some(session_from_item(item)?),
+                "message" => messages.push(message_from_item(item)?),
+                other => return Err(StoreError::Corrupt(format!("unexpected item kind {other}"))),
+            }
+        }
+        messages.reverse();
         Ok(session.map(|s| (s, messages)))
     }
 
@@ -431,7 +464,7 @@ impl Store for DynamoStore {
             let mut stale = None;
             if let Some(ptr) = pointer {
                 let sid = session_id_attr(&ptr)?;
-                match self.read_transcript(sid).await? {
+                match self.read_recent(sid, super::TRANSCRIPT_WINDOW).await? {
                     Some((session, transcript)) if session.state != SessionState::Closed => {
                         return Ok(Turn {
                             session,
@@ -480,14 +513,34 @@ impl Store for DynamoStore {
         self.read_transcript(id).await
     }
 
-    async fn messages_after(&self, id: SessionId, after: u64) -> Result<Vec<Message>, StoreError> {
-        let items = self
-            .query_partition(
-                id,
-                Some((message_sk(after.saturating_add(1)), message_sk(MAX_SEQ))),
-            )
-            .await?;
-        items.iter().map(message_from_item).collect()
+    async fn recent(
+        &self,
+        id: SessionId,
+        n: usize,
+    ) -> Result<Option<(Session, Vec<Message>)>, StoreError> {
+        self.read_recent(id, n).await
+    }
+
+    async fn messages_after(
+        &self,
+        id: SessionId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(session_pk(id)))
+            .expression_attribute_values(":lo", s(message_sk(after.saturating_add(1))))
+            .expression_attribute_values(":hi", s(message_sk(MAX_SEQ)))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(backend)?;
+        out.items().iter().map(message_from_item).collect()
     }
 
     async fn append(
@@ -519,6 +572,10 @@ impl Store for DynamoStore {
                 .map(|(i, m)| m.stored(base + 1 + i as u64, now))
                 .collect();
             let new_last = base + stored.len() as u64;
+            let (bytes, files) = stored.iter().fold((0, 0), |(b, f), m| {
+                let (mb, mf) = NewMessage::customer_share_of(m);
+                (b + mb, f + mf)
+            });
 
             let mut upd = Update::builder()
                 .table_name(&self.table)
@@ -530,10 +587,14 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":now", s(now.to_string()))
                 .expression_attribute_values(":exp", n(expires))
                 .expression_attribute_values(":closed", s(SessionState::Closed.as_str()))
-                .expression_attribute_values(":token", s(token.clone()));
-            let mut set =
-                "SET last_seq = :new, last_activity_at = :now, expires_at = :exp, last_append = :token"
-                    .to_owned();
+                .expression_attribute_values(":token", s(token.clone()))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":cb", n(bytes))
+                .expression_attribute_values(":ca", n(files));
+            let mut set = "SET last_seq = :new, last_activity_at = :now, expires_at = :exp, last_append = :token, \
+                 customer_bytes = if_not_exists(customer_bytes, :zero) + :cb, \
+                 customer_attachments = if_not_exists(customer_attachments, :zero) + :ca"
+                .to_owned();
             let mut cond = "attribute_exists(pk) AND last_seq = :old AND #st <> :closed".to_owned();
             if let Some(t) = transition {
                 set.push_str(", #st = :to");
@@ -594,6 +655,8 @@ impl Store for DynamoStore {
                 Ok(_) => {
                     current.last_seq = new_last;
                     current.last_activity_at = now;
+                    current.customer_bytes += bytes;
+                    current.customer_attachments += files;
                     if let Some(t) = transition {
                         current.state = t.to();
                     }
@@ -1060,6 +1123,38 @@ impl Store for DynamoStore {
         self.scan_unfinished_outbox().await
     }
 
+    async fn take_allowance(
+        &self,
+        key: &str,
+        window: std::time::Duration,
+        max: u32,
+        now: Timestamp,
+    ) -> Result<Allowance, StoreError> {
+        let (index, retry_after) = super::window_of(window, now);
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("L#{key}#{index}")))
+            .key("sk", s("LIMIT"))
+            .update_expression("ADD used :one SET kind = :kind, expires_at = :exp")
+            .condition_expression("attribute_not_exists(used) OR used < :max")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":max", n(max))
+            .expression_attribute_values(":kind", s("limit"))
+            .expression_attribute_values(
+                ":exp",
+                n(now.as_second() + retry_after.as_secs() as i64 + 3600),
+            )
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(Allowance::Granted),
+            Err(e) if is_condition_failure(&e) => Ok(Allowance::Exhausted { retry_after }),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
     async fn catchup_marks(&self) -> Result<CatchUpMarks, StoreError> {
         self.read_catchup_marks().await
     }
@@ -1198,6 +1293,11 @@ fn session_to_item(session: &Session, expires: i64) -> Item {
     );
     item.insert("last_seq".into(), n(session.last_seq));
     item.insert("synced_seq".into(), n(session.synced_seq));
+    item.insert("customer_bytes".into(), n(session.customer_bytes));
+    item.insert(
+        "customer_attachments".into(),
+        n(session.customer_attachments),
+    );
     item.insert(TTL_ATTRIBUTE.into(), n(expires));
     if let Some(link) = &session.creatio {
         item.insert("case_id".into(), s(link.case_id.to_string()));
@@ -1253,6 +1353,8 @@ fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         creatio,
         handoff_reason: opt_str(item, "handoff_reason"),
         sync_error: opt_str(item, "sync_error"),
+        customer_bytes: num_attr(item, "customer_bytes").unwrap_or(0),
+        customer_attachments: num_attr(item, "customer_attachments").unwrap_or(0),
     })
 }
 

@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{Appended, Consent, MessageRef, SessionChanges, StateChange, Store, StoreError};
+use super::{
+    Allowance, Appended, Consent, MessageRef, SessionChanges, StateChange, Store, StoreError,
+};
 use crate::domain::{
     ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ConversationKey, CreatioLink, Customer,
     DeliveryStatus, Message, NewMessage, OutboxChange, OutboxEntry, OutboxSource, OutboxState,
@@ -22,6 +24,7 @@ struct Inner {
     consent: HashMap<String, Consent>,
     outbox: HashMap<ActivityId, OutboxEntry>,
     catchup: CatchUpMarks,
+    allowances: HashMap<(String, i64), u32>,
 }
 
 #[derive(Default)]
@@ -122,10 +125,31 @@ impl Store for MemoryStore {
         Ok(self.lock().sessions.get(&id).cloned())
     }
 
-    async fn messages_after(&self, id: SessionId, after: u64) -> Result<Vec<Message>, StoreError> {
+    async fn recent(
+        &self,
+        id: SessionId,
+        n: usize,
+    ) -> Result<Option<(Session, Vec<Message>)>, StoreError> {
+        Ok(self.lock().sessions.get(&id).map(|(s, msgs)| {
+            let from = msgs.len().saturating_sub(n);
+            (s.clone(), msgs[from..].to_vec())
+        }))
+    }
+
+    async fn messages_after(
+        &self,
+        id: SessionId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
         let inner = self.lock();
         let (_, msgs) = inner.sessions.get(&id).ok_or(StoreError::NotFound(id))?;
-        Ok(msgs.iter().filter(|m| m.seq > after).cloned().collect())
+        Ok(msgs
+            .iter()
+            .filter(|m| m.seq > after)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn append(
@@ -172,6 +196,9 @@ impl Store for MemoryStore {
         }
         let mut stored = Vec::with_capacity(messages.len());
         for m in messages {
+            let (bytes, files) = m.customer_share();
+            session.customer_bytes += bytes;
+            session.customer_attachments += files;
             session.last_seq += 1;
             let msg = m.stored(session.last_seq, now);
             msgs.push(msg.clone());
@@ -437,6 +464,23 @@ impl Store for MemoryStore {
             .collect();
         out.sort_by_key(|e| e.queued_at);
         Ok(out)
+    }
+
+    async fn take_allowance(
+        &self,
+        key: &str,
+        window: std::time::Duration,
+        max: u32,
+        now: Timestamp,
+    ) -> Result<Allowance, StoreError> {
+        let (index, retry_after) = super::window_of(window, now);
+        let mut inner = self.lock();
+        let used = inner.allowances.entry((key.to_owned(), index)).or_default();
+        if *used >= max {
+            return Ok(Allowance::Exhausted { retry_after });
+        }
+        *used += 1;
+        Ok(Allowance::Granted)
     }
 
     async fn catchup_marks(&self) -> Result<CatchUpMarks, StoreError> {

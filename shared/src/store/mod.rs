@@ -136,6 +136,32 @@ pub struct Turn {
     pub opened: bool,
 }
 
+/// How many of a session's latest messages a turn reads: what the assistant decides on. A long
+/// conversation costs no more per message than a short one.
+pub const TRANSCRIPT_WINDOW: usize = 40;
+
+/// What [`Store::take_allowance`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allowance {
+    Granted,
+    /// The window's allowance is used up; the next window starts this much later.
+    Exhausted {
+        retry_after: std::time::Duration,
+    },
+}
+
+/// The window `now` falls in (its index since the epoch) and how long until the next starts.
+pub(crate) fn window_of(window: std::time::Duration, now: Timestamp) -> (i64, std::time::Duration) {
+    let w = window.as_secs().max(1) as i64;
+    let t = now.as_second();
+    let index = t.div_euclid(w);
+    let next = (index + 1) * w;
+    (
+        index,
+        std::time::Duration::from_secs((next - t).max(1) as u64),
+    )
+}
+
 /// Where a provider message id was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageRef {
@@ -154,8 +180,8 @@ pub trait Store: Send + Sync {
     ) -> Result<(Session, bool), StoreError>;
 
     /// Everything an inbound turn reads before the assistant decides: the conversation's active
-    /// session (opened when there is none, as [`Store::find_or_open`]), its transcript and the
-    /// customer's consent. One call so that a backend can read them in as few requests as it
+    /// session (opened when there is none, as [`Store::find_or_open`]), its latest
+    /// [`TRANSCRIPT_WINDOW`] messages and the customer's consent. One call so that a backend can read them in as few requests as it
     /// allows (DynamoDB: one `BatchGetItem` and one `Query` for an open session, instead of four
     /// reads).
     async fn open_turn(&self, key: &ConversationKey, now: Timestamp) -> Result<Turn, StoreError> {
@@ -163,7 +189,7 @@ pub trait Store: Send + Sync {
         let (session, transcript) = if opened {
             (session, Vec::new())
         } else {
-            self.transcript(session.id)
+            self.recent(session.id, TRANSCRIPT_WINDOW)
                 .await?
                 .unwrap_or((session, Vec::new()))
         };
@@ -187,8 +213,22 @@ pub trait Store: Send + Sync {
         id: SessionId,
     ) -> Result<Option<(Session, Vec<Message>)>, StoreError>;
 
-    /// Messages with seq > `after`, in order (the widget's poll). Cheap when there are none.
-    async fn messages_after(&self, id: SessionId, after: u64) -> Result<Vec<Message>, StoreError>;
+    /// The session and its latest `n` messages in seq order: one read whatever the session's
+    /// length.
+    async fn recent(
+        &self,
+        id: SessionId,
+        n: usize,
+    ) -> Result<Option<(Session, Vec<Message>)>, StoreError>;
+
+    /// At most `limit` messages with seq > `after`, in order (the widget's poll). Cheap when
+    /// there are none.
+    async fn messages_after(
+        &self,
+        id: SessionId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
 
     /// Appends `messages` (in order) to the session the caller last saw, and applies `change`
     /// in the same atomic write. `seen` is only a hint for the next seq: a stale view costs a
@@ -298,6 +338,17 @@ pub trait Store: Send + Sync {
     /// Entries not `done`: the replay path after the dead-letter queue. Scans the whole table:
     /// for the operator CLI, never for the request path.
     async fn unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Counts one use of `key` in the current window of `window` (windows start at multiples of
+    /// it since the epoch): granted while fewer than `max` were counted, otherwise when the next
+    /// window starts. One conditional write; windows expire with DynamoDB's TTL.
+    async fn take_allowance(
+        &self,
+        key: &str,
+        window: std::time::Duration,
+        max: u32,
+        now: Timestamp,
+    ) -> Result<Allowance, StoreError>;
 
     /// How far the catch-up has read Creatio (one read for both marks).
     async fn catchup_marks(&self) -> Result<CatchUpMarks, StoreError>;

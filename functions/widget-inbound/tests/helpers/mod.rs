@@ -1,0 +1,149 @@
+//! What the widget tests share: the deployment they run against, requests as API Gateway hands
+//! them over (with the client's address as `sourceIp`), and JWTs written from RFC 7519 rather
+//! than with the code under test.
+#![allow(dead_code)]
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use casebridge::assistant::Concierge;
+use casebridge::config::WidgetConfig;
+use casebridge::store::Store;
+use hmac::{Hmac, KeyInit, Mac};
+use jiff::Timestamp;
+use lambda_http::{Body, RequestExt, Response};
+use serde_json::{Value, json};
+use widget_inbound::{Deps, handle};
+
+pub const SECRET: &str = "widget-secret-for-tests-0123456789abcdef";
+pub const IDENTITY: &str = "site-identity-secret-0123456789";
+pub const SITE: &str = "https://shop.example.com";
+/// The address requests come from unless a test says otherwise.
+pub const CLIENT: &str = "198.51.100.7";
+
+pub fn deps() -> Deps {
+    Deps {
+        concierge: Concierge::embedded_default(),
+        widget: WidgetConfig {
+            identity_secret: Some(IDENTITY.to_owned().into()),
+            allowed_origins: vec![SITE.into()],
+            ..WidgetConfig::with_defaults(SECRET)
+        },
+        attachments: None,
+        public_base_url: None,
+    }
+}
+
+// Wednesday 10:00 in New York, inside business hours.
+pub fn now() -> Timestamp {
+    "2026-01-14T15:00:00Z".parse().unwrap()
+}
+
+pub fn req(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> lambda_http::Request {
+    req_from(CLIENT, method, path, token, body)
+}
+
+/// A request as API Gateway's HTTP API hands it over from client address `ip`.
+pub fn req_from(
+    ip: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> lambda_http::Request {
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(format!("https://api.example.com{path}"))
+        .header("origin", SITE)
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let mut context =
+        lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
+    context.http.source_ip = Some(ip.to_owned());
+    b.body(
+        body.map(|v| Body::from(v.to_string()))
+            .unwrap_or(Body::Empty),
+    )
+    .unwrap()
+    .with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context))
+}
+
+pub fn body_of(resp: &Response<Body>) -> Value {
+    match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::String(t.clone())),
+        _ => Value::Null,
+    }
+}
+
+pub async fn call_with(
+    store: &dyn Store,
+    deps: &Deps,
+    r: lambda_http::Request,
+) -> (u16, Value, Response<Body>) {
+    let resp = handle(store, deps, r, now()).await;
+    (resp.status().as_u16(), body_of(&resp), resp)
+}
+
+pub async fn call(store: &dyn Store, r: lambda_http::Request) -> (u16, Value, Response<Body>) {
+    call_with(store, &deps(), r).await
+}
+
+pub async fn start_with(store: &dyn Store, deps: &Deps, body: Value) -> Value {
+    let (status, b, _) = call_with(
+        store,
+        deps,
+        req("POST", "/widget/sessions", None, Some(body)),
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    b
+}
+
+pub async fn start(store: &dyn Store, body: Value) -> Value {
+    start_with(store, &deps(), body).await
+}
+
+/// What the widget sends to resume: the issued visitor id and its secret.
+pub fn resume(started: &Value) -> Value {
+    json!({"visitor_id": started["visitor_id"], "visitor_secret": started["visitor_secret"]})
+}
+
+pub fn messages_path(b: &Value) -> String {
+    format!(
+        "/widget/sessions/{}/messages",
+        b["session_id"].as_str().unwrap()
+    )
+}
+
+pub fn session_id(b: &Value) -> casebridge::domain::SessionId {
+    casebridge::domain::SessionId::parse(b["session_id"].as_str().unwrap()).unwrap()
+}
+
+pub fn jwt(header: &str, claims: &Value, key: &str) -> String {
+    let input = format!("{}.{}", B64.encode(header), B64.encode(claims.to_string()));
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(input.as_bytes());
+    format!("{input}.{}", B64.encode(mac.finalize().into_bytes()))
+}
+
+pub fn b64(s: &str) -> String {
+    B64.encode(s)
+}
+
+pub fn identity(email: &str, exp: i64, key: &str) -> String {
+    jwt(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &json!({"email": email, "name": "Ann Lee", "exp": exp}),
+        key,
+    )
+}
+
+pub fn later() -> i64 {
+    now().as_second() + 3600
+}
