@@ -1,4 +1,4 @@
-//! `scripts/bench`: every figure the README quotes, measured on this machine, printed as tables.
+//! `scripts/bench`: every figure docs/figures.md quotes, measured on this machine, printed as tables.
 //!
 //! | section | how |
 //! |---|---|

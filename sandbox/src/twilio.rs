@@ -1,5 +1,5 @@
 //! A stand-in for Twilio's Messages API (`POST /2010-04-01/Accounts/{sid}/Messages.json`), as
-//! documented (../shared/reference/twilio.md): HTTP basic auth with the account SID and auth token
+//! documented (twilio.com/docs/messaging/api/message-resource and twilio.com/docs/api/errors): HTTP basic auth with the account SID and auth token
 //! (401 with code 20003 otherwise), form fields checked the way Twilio checks them (21604 no
 //! `To`, 21211 a `To` that is not E.164, 21603 neither `From` nor `MessagingServiceSid`, 21602 no
 //! `Body`, 21617 a body over 1,600 characters), 21610 for a recipient who replied STOP, 201 with a

@@ -1,4 +1,4 @@
-//! Typed configuration from the environment (names fixed by DESIGN.md "Environment").
+//! Typed configuration from the environment (the names are a contract: docs/architecture.md, "Contracts").
 //!
 //! Every function calls [`Config::from_env`] once in `main`; a malformed value fails there with a
 //! message naming the variable. Values only some functions need are optional here and demanded
@@ -212,7 +212,7 @@ pub enum SyncMode {
     EveryConversation,
 }
 
-/// Base-data GUIDs from a Creatio 8.x install (reference/creatio-api.md); each is configurable.
+/// Base-data GUIDs from a Creatio 8.x install (the lookup records its base configuration ships with); each is configurable.
 pub mod base_ids {
     pub const CASE_STATUS_NEW: &str = "ae5f2f10-f46b-1410-fd9a-0050ba5d6c38";
     pub const CASE_STATUS_RESOLVED: &str = "ae7f411e-f46b-1410-009b-0050ba5d6c38";

@@ -2,7 +2,7 @@
 //! test command: valid inputs, mutated a few thousand times with a fixed seed (bit flips,
 //! truncation, inserted bytes, spliced fragments). Each must be answered without a panic, and a
 //! mutated signed input must never pass the check its original passed. The coverage-guided runs
-//! are `cargo +nightly fuzz run <target>` (README "Fuzzing").
+//! are `cargo +nightly fuzz run <target>` (docs/testing.md, "Fuzzing").
 
 use casebridge::assistant::Concierge;
 use casebridge::config::BaseUrl;

@@ -4,7 +4,7 @@
 //! Why `aws-sdk-s3` and not hand-signed SigV4 URLs: presigning, `GET`, `PUT`, `HEAD` and
 //! `DELETE` are calls of a client that is built like the DynamoDB one (same TLS stack, same credentials
 //! chain), and S3's signing rules are not something to re-derive. The measured size cost is in
-//! the README (“Figures”).
+//! docs/figures.md.
 //!
 //! [`MemoryAttachments`] stands in for S3 in the local stack with the same rules: an upload must
 //! present its ticket, the declared type and exactly the declared size, and a download a signed,

@@ -5,7 +5,7 @@
 //! braces and in either case, so parsing accepts all of those and rendering is canonical.
 //!
 //! The case and activity ids casebridge writes are *deterministic* (UUIDv5 of the session id and
-//! message seq, see DESIGN.md "Key decisions"): a retried create finds its own record, and the reply
+//! message seq; docs/design-choices.md): a retried create finds its own record, and the reply
 //! webhook recognises activities casebridge wrote by id, which stops echo loops.
 
 use std::fmt;

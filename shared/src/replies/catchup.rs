@@ -20,8 +20,8 @@
 //! So the activities mark is not moved past such a reply while it is younger than
 //! [`LINK_GRACE`]: the next polls look at it again, and after that it is left alone.
 //!
-//! Nothing new costs one Creatio request and one DynamoDB read (the marks); the README's
-//! "Figures" give the monthly cost, measured by the bench.
+//! Nothing new costs one Creatio request and one DynamoDB read (the marks); docs/figures.md
+//! gives the monthly cost, measured by the bench.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
