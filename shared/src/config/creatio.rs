@@ -1,0 +1,335 @@
+//! The Creatio section: the instance, how casebridge signs in (OAuth2 client credentials or
+//! forms), the identity server, batch size and timeouts, the case defaults and closing statuses,
+//! what counts as a rep's reply, and the base-data GUIDs ([`base_ids`]).
+
+use super::*;
+
+/// Where the OAuth token endpoint is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentityServer {
+    /// `CREATIO_IDENTITY_URL`: the instance's `OAuth20IdentityServerUrl` system setting.
+    Configured(BaseUrl),
+    /// Found at the first sign-in: the instance's discovery document
+    /// (`/0/.well-known/openid-configuration`, Creatio 8.3+), else, on Creatio cloud
+    /// (`*.creatio.com`) only, the `-is` host (`acme.creatio.com` → `acme-is.creatio.com`).
+    /// Neither found: the sign-in fails and says to set `CREATIO_IDENTITY_URL`.
+    Discover { cloud: Option<BaseUrl> },
+}
+
+/// How casebridge signs in to Creatio.
+#[derive(Debug, Clone)]
+pub enum CreatioAuth {
+    /// OAuth 2.0 client credentials (Creatio 8.x integrated application).
+    OAuth {
+        client_id: String,
+        client_secret: SecretString,
+        identity: IdentityServer,
+    },
+    /// Forms login with a Creatio user.
+    Forms {
+        username: String,
+        password: SecretString,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct CreatioConfig {
+    pub url: BaseUrl,
+    /// `.NET Core` instance: OData at `/odata` instead of `/0/odata`.
+    pub netcore: bool,
+    pub auth: CreatioAuth,
+    pub case_owner_id: Option<LookupId>,
+    pub case_group_id: Option<LookupId>,
+    pub resolved_status_id: Option<LookupId>,
+    /// `CREATIO_NEW_STATUS_ID`: the status a new case gets (default: base "New").
+    pub new_status_id: LookupId,
+    /// `CREATIO_SMS_ORIGIN_ID` (default: base "Call"; base data has no SMS origin) and
+    /// `CREATIO_WIDGET_ORIGIN_ID` (default: base "Chat").
+    pub sms_origin_id: LookupId,
+    pub widget_origin_id: LookupId,
+    /// `CASEBRIDGE_SYNC_MODE`.
+    pub sync_mode: SyncMode,
+    /// `CREATIO_CLOSED_STATUS_IDS` (comma-separated): case statuses that close the conversation.
+    /// Default: base Resolved, Closed and Canceled, plus `CREATIO_RESOLVED_STATUS_ID`.
+    pub closing_status_ids: Vec<LookupId>,
+    /// What counts as a rep's reply (`CREATIO_REPLY_TYPES`, `CREATIO_REPLY_CATEGORIES`,
+    /// `CREATIO_AUTO_EMAIL_SENDERS`, `CREATIO_AUTO_EMAIL_SUBJECTS`).
+    pub replies: ReplyRules,
+    /// `CREATIO_BATCH_SIZE`: writes per `$batch` request (default 100, Creatio's limit: the
+    /// fewest round trips). Each insert runs Creatio's server-side logic, so a full batch takes
+    /// long on a busy instance; the timeout below gives each of 100 inserts 0.9 s, and an instance
+    /// slower than that takes a smaller batch.
+    pub batch_size: usize,
+    /// `CREATIO_TIMEOUT_SECONDS`: how long one Creatio request may take (default 90).
+    pub timeout: std::time::Duration,
+}
+
+/// Writes per `$batch` unless `CREATIO_BATCH_SIZE` says otherwise.
+pub const DEFAULT_BATCH_SIZE: usize = 100;
+
+/// One Creatio request's time limit unless `CREATIO_TIMEOUT_SECONDS` says otherwise.
+pub const DEFAULT_CREATIO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
+
+impl CreatioConfig {
+    /// A configuration with every optional setting at its default (tests, the local stack).
+    pub fn with_defaults(url: BaseUrl, netcore: bool, auth: CreatioAuth) -> Self {
+        let base = |g: &str| LookupId::parse(g).unwrap_or_else(|_| unreachable!("fixed GUID"));
+        Self {
+            url,
+            netcore,
+            auth,
+            case_owner_id: None,
+            case_group_id: None,
+            resolved_status_id: None,
+            new_status_id: base(base_ids::CASE_STATUS_NEW),
+            sms_origin_id: base(base_ids::CASE_ORIGIN_CALL),
+            widget_origin_id: base(base_ids::CASE_ORIGIN_CHAT),
+            sync_mode: SyncMode::Handoff,
+            closing_status_ids: default_closing(None),
+            replies: ReplyRules::default(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            timeout: DEFAULT_CREATIO_TIMEOUT,
+        }
+    }
+}
+
+/// When the case is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    /// At handoff (the default; OpenCX's "create case only on handoff").
+    Handoff,
+    /// At the first customer message; every message synced as it arrives.
+    EveryConversation,
+}
+
+/// Base-data GUIDs from a Creatio 8.x install (the lookup records its base configuration ships with); each is configurable.
+pub mod base_ids {
+    pub const CASE_STATUS_NEW: &str = "ae5f2f10-f46b-1410-fd9a-0050ba5d6c38";
+    pub const CASE_STATUS_RESOLVED: &str = "ae7f411e-f46b-1410-009b-0050ba5d6c38";
+    pub const CASE_STATUS_CLOSED: &str = "3e7f420c-f46b-1410-fc9a-0050ba5d6c38";
+    pub const CASE_STATUS_CANCELED: &str = "6e5f4218-f46b-1410-fe9a-0050ba5d6c38";
+    pub const CASE_ORIGIN_CALL: &str = "5e5e202a-f46b-1410-3692-0050ba5d6c38";
+    pub const CASE_ORIGIN_CHAT: &str = "019259af-ec9c-4c87-9565-3c00700c7875";
+    pub const ACTIVITY_TYPE_TASK: &str = "fbe0acdc-cfc0-df11-b00f-001d60e938c6";
+    pub const ACTIVITY_TYPE_EMAIL: &str = "e2831dec-cfc0-df11-b00f-001d60e938c6";
+    pub const ACTIVITY_TYPE_CALL: &str = "e1831dec-cfc0-df11-b00f-001d60e938c6";
+    pub const ACTIVITY_STATUS_NOT_STARTED: &str = "384d4b84-58e6-df11-971b-001d60e938c6";
+    pub const ACTIVITY_STATUS_COMPLETED: &str = "4bdbb88f-58e6-df11-971b-001d60e938c6";
+    pub const ACTIVITY_CATEGORY_TODO: &str = "f51c4643-58e6-df11-971b-001d60e938c6";
+    /// `EmailType` lookup (`Activity.MessageTypeId`): the direction of an e-mail.
+    pub const EMAIL_TYPE_OUTGOING: &str = "7f6d3f94-f36b-1410-068c-20cf30b39373";
+    pub const EMAIL_TYPE_INCOMING: &str = "7f9d1f86-f36b-1410-068c-20cf30b39373";
+}
+
+pub(super) fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, ConfigError> {
+    // Parsed before anything else so a malformed value fails even where Creatio is unused.
+    let netcore = bool_var(src, "CREATIO_NETCORE", false)?;
+    let client_id = var(src, "CREATIO_CLIENT_ID");
+    let username = var(src, "CREATIO_USERNAME");
+    let Some(url) = var(src, "CREATIO_URL") else {
+        if client_id.is_some() || username.is_some() {
+            return Err(missing(
+                "CREATIO_URL",
+                "credentials are set but no instance URL",
+            ));
+        }
+        return Ok(None);
+    };
+    let url = BaseUrl::parse("CREATIO_URL", &url)?;
+    let auth = if let Some(client_id) = client_id {
+        let client_secret = secret(src, "CREATIO_CLIENT_SECRET").ok_or(missing(
+            "CREATIO_CLIENT_SECRET",
+            "CREATIO_CLIENT_ID is set, so the OAuth client secret is needed too",
+        ))?;
+        let identity = match var(src, "CREATIO_IDENTITY_URL") {
+            Some(u) => IdentityServer::Configured(BaseUrl::parse("CREATIO_IDENTITY_URL", &u)?),
+            None => IdentityServer::Discover {
+                cloud: cloud_identity_url(&url),
+            },
+        };
+        CreatioAuth::OAuth {
+            client_id,
+            client_secret,
+            identity,
+        }
+    } else if let Some(username) = username {
+        let password = secret(src, "CREATIO_PASSWORD").ok_or(missing(
+            "CREATIO_PASSWORD",
+            "CREATIO_USERNAME is set, so its password is needed too",
+        ))?;
+        CreatioAuth::Forms { username, password }
+    } else {
+        return Err(missing(
+            "CREATIO_CLIENT_ID",
+            "set CREATIO_CLIENT_ID and CREATIO_CLIENT_SECRET (OAuth), or CREATIO_USERNAME and CREATIO_PASSWORD",
+        ));
+    };
+    Ok(Some(CreatioConfig {
+        url,
+        netcore,
+        auth,
+        case_owner_id: guid(src, "CREATIO_CASE_OWNER_ID")?,
+        case_group_id: guid(src, "CREATIO_CASE_GROUP_ID")?,
+        resolved_status_id: guid(src, "CREATIO_RESOLVED_STATUS_ID")?,
+        closing_status_ids: match var(src, "CREATIO_CLOSED_STATUS_IDS") {
+            None => default_closing(guid(src, "CREATIO_RESOLVED_STATUS_ID")?),
+            Some(list) => {
+                let mut ids = list
+                    .split(',')
+                    .map(|g| {
+                        LookupId::parse(g.trim()).map_err(|e| ConfigError::Invalid {
+                            name: "CREATIO_CLOSED_STATUS_IDS",
+                            reason: e.to_string(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                if let Some(r) = guid(src, "CREATIO_RESOLVED_STATUS_ID")?
+                    && !ids.contains(&r)
+                {
+                    ids.push(r);
+                }
+                ids
+            }
+        },
+        new_status_id: guid_or(src, "CREATIO_NEW_STATUS_ID", base_ids::CASE_STATUS_NEW)?,
+        sms_origin_id: guid_or(src, "CREATIO_SMS_ORIGIN_ID", base_ids::CASE_ORIGIN_CALL)?,
+        widget_origin_id: guid_or(src, "CREATIO_WIDGET_ORIGIN_ID", base_ids::CASE_ORIGIN_CHAT)?,
+        sync_mode: match var(src, "CASEBRIDGE_SYNC_MODE").as_deref() {
+            None | Some("handoff") => SyncMode::Handoff,
+            Some("every_conversation") => SyncMode::EveryConversation,
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "CASEBRIDGE_SYNC_MODE",
+                    reason: "must be handoff or every_conversation".into(),
+                });
+            }
+        },
+        replies: reply_rules(src)?,
+        batch_size: match var(src, "CREATIO_BATCH_SIZE") {
+            None => DEFAULT_BATCH_SIZE,
+            Some(_) => {
+                let n = positive(src, "CREATIO_BATCH_SIZE", DEFAULT_BATCH_SIZE as i64)?;
+                if n > crate::creatio::MAX_BATCH as i64 {
+                    return Err(ConfigError::Invalid {
+                        name: "CREATIO_BATCH_SIZE",
+                        reason: format!(
+                            "Creatio takes at most {} requests in one $batch",
+                            crate::creatio::MAX_BATCH
+                        ),
+                    });
+                }
+                n as usize
+            }
+        },
+        timeout: std::time::Duration::from_secs(positive(
+            src,
+            "CREATIO_TIMEOUT_SECONDS",
+            DEFAULT_CREATIO_TIMEOUT.as_secs() as i64,
+        )? as u64),
+    }))
+}
+
+/// `CREATIO_REPLY_TYPES`: `email`, `task`, `call` or activity type GUIDs, comma-separated.
+pub(super) fn reply_rules(src: &dyn Source) -> Result<ReplyRules, ConfigError> {
+    let mut rules = ReplyRules::default();
+    if let Some(list) = var(src, "CREATIO_REPLY_TYPES") {
+        rules.types = list
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                let guid = match t.to_ascii_lowercase().as_str() {
+                    "email" => base_ids::ACTIVITY_TYPE_EMAIL.to_owned(),
+                    "task" => base_ids::ACTIVITY_TYPE_TASK.to_owned(),
+                    "call" => base_ids::ACTIVITY_TYPE_CALL.to_owned(),
+                    other => other.to_owned(),
+                };
+                LookupId::parse(&guid).map_err(|_| ConfigError::Invalid {
+                    name: "CREATIO_REPLY_TYPES",
+                    reason: format!("{t:?} is not email, task, call or an activity type GUID"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if rules.types.is_empty() {
+            return Err(ConfigError::Invalid {
+                name: "CREATIO_REPLY_TYPES",
+                reason: "names no activity type".into(),
+            });
+        }
+    }
+    if let Some(list) = var(src, "CREATIO_REPLY_CATEGORIES") {
+        rules.categories = list
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|g| {
+                LookupId::parse(g).map_err(|e| ConfigError::Invalid {
+                    name: "CREATIO_REPLY_CATEGORIES",
+                    reason: e.to_string(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+    }
+    let lower_list = |name: &str| -> Vec<String> {
+        var(src, name)
+            .map(|l| {
+                l.split(',')
+                    .map(|x| x.trim().to_lowercase())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    rules.auto_senders = lower_list("CREATIO_AUTO_EMAIL_SENDERS");
+    rules.auto_subjects = lower_list("CREATIO_AUTO_EMAIL_SUBJECTS");
+    Ok(rules)
+}
+
+pub(super) fn default_closing(resolved: Option<LookupId>) -> Vec<LookupId> {
+    let mut ids: Vec<LookupId> = [
+        base_ids::CASE_STATUS_RESOLVED,
+        base_ids::CASE_STATUS_CLOSED,
+        base_ids::CASE_STATUS_CANCELED,
+    ]
+    .iter()
+    .filter_map(|g| LookupId::parse(g).ok())
+    .collect();
+    if let Some(r) = resolved
+        && !ids.contains(&r)
+    {
+        ids.push(r);
+    }
+    ids
+}
+
+pub(super) fn guid_or(
+    src: &dyn Source,
+    name: &'static str,
+    default: &str,
+) -> Result<LookupId, ConfigError> {
+    match guid(src, name)? {
+        Some(g) => Ok(g),
+        None => LookupId::parse(default).map_err(|e| ConfigError::Invalid {
+            name,
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// Creatio cloud's identity server: `-is` added to the first label of the host
+/// (`acme.creatio.com` → `acme-is.creatio.com`), for `*.creatio.com` only: an on-site instance
+/// names its own (`OAuth20IdentityServerUrl`).
+pub(super) fn cloud_identity_url(url: &BaseUrl) -> Option<BaseUrl> {
+    let host = url.host();
+    let name = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
+    if !name.ends_with(".creatio.com") {
+        return None;
+    }
+    let scheme = url
+        .as_str()
+        .split_once("://")
+        .map(|(s, _)| s)
+        .unwrap_or("https");
+    let (first, rest) = host.split_once('.')?;
+    Some(BaseUrl(format!("{scheme}://{first}-is.{rest}")))
+}

@@ -1,0 +1,66 @@
+//! The SMS section: Twilio's account, token and sender (a number or a messaging service).
+
+use super::*;
+
+#[derive(Debug, Clone)]
+pub enum TwilioSender {
+    From(PhoneNumber),
+    MessagingService(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct TwilioConfig {
+    pub account_sid: String,
+    pub auth_token: SecretString,
+    pub sender: TwilioSender,
+    pub api_url: BaseUrl,
+}
+
+pub(super) fn twilio_config(
+    src: &dyn Source,
+    country: DefaultCountry,
+) -> Result<Option<TwilioConfig>, ConfigError> {
+    let Some(account_sid) = var(src, "TWILIO_ACCOUNT_SID") else {
+        return Ok(None);
+    };
+    if !(account_sid.starts_with("AC") && account_sid.len() == 34) {
+        return Err(ConfigError::Invalid {
+            name: "TWILIO_ACCOUNT_SID",
+            reason: "must be the 34-character account SID starting with AC".into(),
+        });
+    }
+    let auth_token = secret(src, "TWILIO_AUTH_TOKEN").ok_or(missing(
+        "TWILIO_AUTH_TOKEN",
+        "signs Twilio webhooks and authenticates sends",
+    ))?;
+    let sender = match (
+        var(src, "TWILIO_FROM"),
+        var(src, "TWILIO_MESSAGING_SERVICE_SID"),
+    ) {
+        (_, Some(ms)) => TwilioSender::MessagingService(ms),
+        (Some(from), None) => {
+            TwilioSender::From(PhoneNumber::parse(&from, Some(country)).map_err(|e| {
+                ConfigError::Invalid {
+                    name: "TWILIO_FROM",
+                    reason: e.to_string(),
+                }
+            })?)
+        }
+        (None, None) => {
+            return Err(missing(
+                "TWILIO_FROM",
+                "set TWILIO_FROM (the sending number) or TWILIO_MESSAGING_SERVICE_SID",
+            ));
+        }
+    };
+    let api_url = match var(src, "TWILIO_API_URL") {
+        Some(u) => BaseUrl::parse("TWILIO_API_URL", &u)?,
+        None => BaseUrl("https://api.twilio.com".into()),
+    };
+    Ok(Some(TwilioConfig {
+        account_sid,
+        auth_token,
+        sender,
+        api_url,
+    }))
+}
