@@ -11,6 +11,7 @@ use casebridge::assistant::rules::RulesAssistant;
 use casebridge::assistant::settings::Settings;
 use casebridge::config::{BaseUrl, Config, CreatioAuth, CreatioConfig, WidgetConfig};
 use casebridge::creatio::CreatioClient;
+use casebridge::creatio::sync::SyncDeps;
 use casebridge::domain::*;
 use casebridge::http::RetryPolicy;
 use casebridge::sms::signature::sign;
@@ -24,7 +25,7 @@ use serde_json::json;
 
 type Error = Box<dyn std::error::Error>;
 
-fn handoff_deps(sandbox: &Sandbox) -> Result<handoff::Deps, Error> {
+fn handoff_deps(sandbox: &Sandbox) -> Result<SyncDeps, Error> {
     let c = CreatioConfig::with_defaults(
         BaseUrl::parse("CREATIO_URL", &sandbox.url)?,
         false,
@@ -33,7 +34,7 @@ fn handoff_deps(sandbox: &Sandbox) -> Result<handoff::Deps, Error> {
             password: "Supervisor".to_owned().into(),
         },
     );
-    Ok(handoff::Deps {
+    Ok(SyncDeps {
         creatio: CreatioClient::new(
             &c,
             casebridge::http::client(Duration::from_secs(10))?,
@@ -98,7 +99,7 @@ pub async fn creatio() -> Result<Vec<(String, usize, &'static str)>, Error> {
     let store = MemoryStore::new();
     // Sign in once (the token is cached per container) with a throwaway handoff.
     let warm = handed_off(&store, "+15551239999", 2).await?;
-    handoff::sync::sync_session(&store, &deps, warm.id).await?;
+    casebridge::creatio::sync::sync_session(&store, &deps, warm.id).await?;
     let mut rows = Vec::new();
     let mut last = None;
     for (i, n) in [10usize, 60, 250].into_iter().enumerate() {
@@ -109,7 +110,7 @@ pub async fn creatio() -> Result<Vec<(String, usize, &'static str)>, Error> {
         sandbox.insert("Contact", contact);
         let s = handed_off(&store, &phone, n).await?;
         sandbox.clear_log();
-        handoff::sync::sync_session(&store, &deps, s.id).await?;
+        casebridge::creatio::sync::sync_session(&store, &deps, s.id).await?;
         let goal = if n == 60 { "≤ 3" } else { "" };
         rows.push((
             format!("handoff, {n} messages"),
@@ -129,7 +130,7 @@ pub async fn creatio() -> Result<Vec<(String, usize, &'static str)>, Error> {
         )
         .await?;
     sandbox.clear_log();
-    handoff::sync::sync_session(&store, &deps, id).await?;
+    casebridge::creatio::sync::sync_session(&store, &deps, id).await?;
     rows.push(("follow-up message".into(), sandbox.api_requests(), "1"));
     Ok(rows)
 }

@@ -16,12 +16,11 @@
 
 use std::fmt::Write;
 
+use casebridge::creatio::sync::{SyncDeps, SyncError, sync_session};
 use casebridge::domain::{SessionId, SessionState, Transition};
 use casebridge::replies::catchup::{self, CatchUpError};
 use casebridge::replies::deliver::deliver;
 use casebridge::store::{SessionChanges, Store, StoreError};
-use handoff::Deps;
-use handoff::sync::{SyncError, sync_session};
 
 pub const USAGE: &str = "usage:
   casebridge doctor
@@ -139,7 +138,7 @@ pub async fn replies_pending(store: &dyn Store) -> Result<String, CliError> {
 /// how many failed.
 pub async fn redeliver_pending(
     store: &dyn Store,
-    deps: &Deps,
+    deps: &SyncDeps,
 ) -> Result<(String, usize), CliError> {
     let mut out = String::new();
     let mut failed = 0;
@@ -169,7 +168,7 @@ pub async fn redeliver_pending(
 
 pub async fn catch_up(
     store: &dyn Store,
-    deps: &Deps,
+    deps: &SyncDeps,
     interval: std::time::Duration,
 ) -> Result<String, CliError> {
     let p = catchup::poll(store, &deps.replies(), interval, jiff::Timestamp::now()).await?;
@@ -181,7 +180,7 @@ pub async fn catch_up(
 
 pub async fn resync(
     store: &dyn Store,
-    deps: &Deps,
+    deps: &SyncDeps,
     ids: Vec<SessionId>,
 ) -> Result<String, CliError> {
     let (mut out, failed) = sync_each(store, deps, ids).await;
@@ -190,7 +189,7 @@ pub async fn resync(
 }
 
 /// A line per session synced, and how many failed.
-async fn sync_each(store: &dyn Store, deps: &Deps, ids: Vec<SessionId>) -> (String, usize) {
+async fn sync_each(store: &dyn Store, deps: &SyncDeps, ids: Vec<SessionId>) -> (String, usize) {
     let mut out = String::new();
     let mut failed = 0;
     for id in ids {
@@ -209,7 +208,7 @@ async fn sync_each(store: &dyn Store, deps: &Deps, ids: Vec<SessionId>) -> (Stri
 
 /// The replay: every session Creatio is behind on, then every reply still to deliver (a case
 /// linked now lets the replies that waited for it go).
-pub async fn replay_pending(store: &dyn Store, deps: &Deps) -> Result<String, CliError> {
+pub async fn replay_pending(store: &dyn Store, deps: &SyncDeps) -> Result<String, CliError> {
     let ids = store
         .needing_sync()
         .await?
@@ -226,7 +225,7 @@ pub async fn replay_pending(store: &dyn Store, deps: &Deps) -> Result<String, Cl
 
 pub async fn manual_handoff(
     store: &dyn Store,
-    deps: &Deps,
+    deps: &SyncDeps,
     id: SessionId,
     reason: &str,
 ) -> Result<String, CliError> {
@@ -254,7 +253,7 @@ pub async fn manual_handoff(
 /// Runs the command in `args` (without the program name). `deps` is built only when needed.
 pub async fn run<F>(store: &dyn Store, args: &[String], make_deps: F) -> Result<String, CliError>
 where
-    F: FnOnce() -> Result<Deps, String>,
+    F: FnOnce() -> Result<SyncDeps, String>,
 {
     let deps = |f: F| f().map_err(|e| CliError::Usage(format!("configuration: {e}")));
     match args
@@ -289,7 +288,7 @@ where
 
 /// The configured lookup GUIDs and AI dropdown values, checked against Creatio: each line is
 /// (ok, what). A GUID from another installation is the usual reason cases fail to be created.
-pub async fn check_lookups(deps: &Deps) -> Vec<(bool, String)> {
+pub async fn check_lookups(deps: &SyncDeps) -> Vec<(bool, String)> {
     let c = &deps.creatio_config;
     let mut ids: Vec<(&str, &str, casebridge::domain::LookupId)> = vec![
         ("CaseStatus", "CREATIO_NEW_STATUS_ID", c.new_status_id),

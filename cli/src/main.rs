@@ -30,7 +30,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     match casebridge_cli::run(&store, &args, || {
-        handoff::Deps::from_config(&config).map_err(|e| e.to_string())
+        casebridge::creatio::sync::SyncDeps::from_config(&config).map_err(|e| e.to_string())
     })
     .await
     {
@@ -55,7 +55,7 @@ async fn doctor(config: &Config) -> (String, bool) {
         out.push_str(what);
         out.push('\n');
     };
-    match handoff::Deps::from_config(config) {
+    match casebridge::creatio::sync::SyncDeps::from_config(config) {
         Ok(deps) => {
             line(true, "Creatio configuration");
             let report = deps.creatio.check_connection().await;

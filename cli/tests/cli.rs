@@ -11,7 +11,7 @@ use casebridge::store::{StateChange, Store};
 use creatio_sandbox::{Sandbox, SandboxConfig};
 use jiff::Timestamp;
 
-fn deps(sb: &Sandbox) -> handoff::Deps {
+fn deps(sb: &Sandbox) -> casebridge::creatio::sync::SyncDeps {
     let c = CreatioConfig::with_defaults(
         BaseUrl::parse("CREATIO_URL", &sb.url).unwrap(),
         false,
@@ -20,7 +20,7 @@ fn deps(sb: &Sandbox) -> handoff::Deps {
             password: "Supervisor".to_owned().into(),
         },
     );
-    handoff::Deps {
+    casebridge::creatio::sync::SyncDeps {
         creatio: CreatioClient::new(
             &c,
             casebridge::http::client(Duration::from_secs(5)).unwrap(),
@@ -220,7 +220,9 @@ async fn replies_left_in_the_outbox_are_listed_and_replayed() {
         .await
         .unwrap();
     let d = deps(&sb);
-    handoff::sync::sync_session(&store, &d, s.id).await.unwrap();
+    casebridge::creatio::sync::sync_session(&store, &d, s.id)
+        .await
+        .unwrap();
     let reply = sb.rep_email(s.id.case_id().as_uuid(), "<p>Hello Ann.</p>");
     let activity = ActivityId::from_uuid(reply);
     store

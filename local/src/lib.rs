@@ -17,6 +17,7 @@ use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use casebridge::config::Config;
+use casebridge::creatio::sync::SyncDeps;
 use casebridge::replies::catchup;
 use casebridge::replies::deliver::deliver;
 use casebridge::store::Store;
@@ -36,7 +37,7 @@ pub struct App {
     pub reply: Result<creatio_reply::Deps, String>,
     pub widget: Result<widget_inbound::Deps, String>,
     /// The handoff sync, run in-process in place of the DynamoDB stream.
-    pub handoff: Result<handoff::Deps, String>,
+    pub handoff: Result<SyncDeps, String>,
     /// The Twilio stand-in the local stack sends SMS to (when no real Twilio is configured).
     pub twilio: Option<Arc<creatio_sandbox::twilio::TwilioStandIn>>,
     /// Where widget attachments go locally (needs `PUBLIC_BASE_URL`, which the runner sets).
@@ -60,7 +61,7 @@ impl App {
                 None => d,
             })
             .map_err(|e| e.to_string());
-        let handoff = handoff::Deps::from_config(&config).map_err(|e| e.to_string());
+        let handoff = SyncDeps::from_config(&config).map_err(|e| e.to_string());
         Self {
             twilio: None,
             console_token: format!(
@@ -106,7 +107,7 @@ pub fn spawn_sync(app: Arc<App>) {
                     if refused.get(&s.id) == Some(&s.last_seq) {
                         continue;
                     }
-                    match handoff::sync::sync_session(store, deps, s.id).await {
+                    match casebridge::creatio::sync::sync_session(store, deps, s.id).await {
                         Ok(_) => {
                             refused.remove(&s.id);
                         }

@@ -2,8 +2,8 @@
 //!
 //! [`handler`] reads a batch of stream records in order:
 //! - session and message records: each session touched is brought up to date in Creatio with
-//!   [`sync::sync_session`] (the case and its activities), the same function the local runner and
-//!   the operator CLI call for one session;
+//!   [`sync::sync_session`] (the case and its activities; `casebridge::creatio::sync`), the same
+//!   function the local runner and the operator CLI call for one session;
 //! - outbox records (`queued` entries, as template.yaml filters them): each rep reply is
 //!   delivered to the customer with [`casebridge::replies::deliver::deliver`].
 //!
@@ -11,63 +11,15 @@
 //! partial batch item failure, so the stream retries from there and the records before it are not
 //! held back; everything done here is safe to repeat.
 
-pub mod contact;
-pub mod sync;
-
-use std::sync::Arc;
+pub use casebridge::creatio::sync::SyncDeps as Deps;
+pub use casebridge::creatio::{contact, sync};
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use casebridge::assistant::Concierge;
-use casebridge::config::{BaseUrl, Config, ConfigError, CreatioConfig};
-use casebridge::creatio::{CreatioClient, RetryPolicy};
-use casebridge::replies::deliver::{ReplyDeps, deliver};
-use casebridge::sms::SmsProvider;
+use casebridge::replies::deliver::deliver;
 use casebridge::store::Store;
 use casebridge::store::dynamo::StreamItem;
 use lambda_runtime::LambdaEvent;
-use secrecy::SecretString;
-
-/// Everything a sync and a delivery need besides the store; built once per container.
-pub struct Deps {
-    pub creatio: CreatioClient,
-    pub creatio_config: CreatioConfig,
-    pub concierge: Concierge,
-    /// For the transcript link in the first activity (absent: no link, the session id only).
-    pub public_base_url: Option<BaseUrl>,
-    pub link_secret: Option<SecretString>,
-    /// Sends rep replies by SMS; None when Twilio is not configured.
-    pub sms: Option<Arc<dyn SmsProvider>>,
-}
-
-impl Deps {
-    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
-        let creatio_config = config.creatio()?.clone();
-        let http =
-            casebridge::http::client(creatio_config.timeout).map_err(|e| ConfigError::Invalid {
-                name: "CREATIO_URL",
-                reason: format!("cannot build an HTTP client: {e}"),
-            })?;
-        Ok(Self {
-            sms: casebridge::sms::twilio::provider(config, &http),
-            creatio: CreatioClient::new(&creatio_config, http, RetryPolicy::default()),
-            creatio_config,
-            concierge: Concierge::from_config(config)?,
-            public_base_url: config.public_base_url.clone(),
-            link_secret: config.widget().ok().map(|w| w.secret.clone()),
-        })
-    }
-
-    /// What a reply delivery (and the catch-up) borrows from these.
-    pub fn replies(&self) -> ReplyDeps<'_> {
-        ReplyDeps {
-            creatio: &self.creatio,
-            config: &self.creatio_config,
-            sms: self.sms.as_deref(),
-            closed_notice: self.concierge.settings().assistant.closed_notice.as_deref(),
-        }
-    }
-}
 
 /// What a batch asks for, in first-seen order: the sessions it touches and the replies to
 /// deliver, each with the sequence number of its first record (what to report when it fails).

@@ -16,8 +16,10 @@
 
 mod auth;
 pub mod check;
+pub mod contact;
 pub mod error;
 pub mod odata;
+pub mod sync;
 
 use std::collections::HashMap;
 

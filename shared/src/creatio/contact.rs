@@ -17,9 +17,9 @@
 //! case, with its number in `MobilePhone` (or its address in `Email`): saving those is what
 //! makes Creatio write the `ContactCommunication` row that the next match finds.
 
-use casebridge::creatio::odata::lookup_value;
-use casebridge::creatio::{BatchOp, CreatioClient, CreatioError, Filter, Query};
-use casebridge::domain::{ContactId, Customer, PhoneNumber};
+use crate::creatio::odata::lookup_value;
+use crate::creatio::{BatchOp, CreatioClient, CreatioError, Filter, Query};
+use crate::domain::{ContactId, Customer, PhoneNumber};
 use serde_json::{Value, json};
 use uuid::Uuid;
 

@@ -13,21 +13,74 @@
 //! what the last attempt wrote and duplicates nothing; the watermark moves only after Creatio has
 //! confirmed. A case that Creatio refuses because of an AI field is created again without the AI
 //! fields, and Creatio's message is recorded on the session as a sync error.
+//!
+//! **Who runs it.** The handoff function (from the stream), the local stack (in-process), the CLI
+//! (`resync`, `handoff`) and the bench, each with a [`SyncDeps`] built once per process
+//! ([`SyncDeps::from_config`]). It lives in the shared crate, beside the client it drives, so that
+//! none of them depends on a Lambda function's crate to reach it.
 
-use casebridge::assistant::{CaseBrief, FieldContent};
-use casebridge::config::{SyncMode, base_ids};
-use casebridge::creatio::error::DataErrorKind;
-use casebridge::creatio::{BatchOp, BatchResult, Created, CreatioError};
-use casebridge::domain::{
+use crate::assistant::{CaseBrief, FieldContent};
+use crate::config::{SyncMode, base_ids};
+use crate::creatio::error::DataErrorKind;
+use crate::creatio::{BatchOp, BatchResult, Created, CreatioError};
+use crate::domain::{
     Channel, CreatioLink, Message, Role, Session, SessionId, SessionState, Transition,
     without_hidden_chars,
 };
-use casebridge::store::{SessionChanges, Store, StoreError};
+use crate::store::{SessionChanges, Store, StoreError};
 use secrecy::ExposeSecret;
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
-use crate::Deps;
-use crate::contact::{ContactMatch, match_contact};
+use crate::assistant::Concierge;
+use crate::config::{BaseUrl, Config, ConfigError, CreatioConfig};
+use crate::creatio::{CreatioClient, RetryPolicy};
+use crate::replies::deliver::ReplyDeps;
+use crate::sms::SmsProvider;
+use secrecy::SecretString;
+
+use super::contact::{ContactMatch, match_contact};
+
+/// Everything a sync and a delivery need besides the store; built once per container.
+pub struct SyncDeps {
+    pub creatio: CreatioClient,
+    pub creatio_config: CreatioConfig,
+    pub concierge: Concierge,
+    /// For the transcript link in the first activity (absent: no link, the session id only).
+    pub public_base_url: Option<BaseUrl>,
+    pub link_secret: Option<SecretString>,
+    /// Sends rep replies by SMS; None when Twilio is not configured.
+    pub sms: Option<Arc<dyn SmsProvider>>,
+}
+
+impl SyncDeps {
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let creatio_config = config.creatio()?.clone();
+        let http =
+            crate::http::client(creatio_config.timeout).map_err(|e| ConfigError::Invalid {
+                name: "CREATIO_URL",
+                reason: format!("cannot build an HTTP client: {e}"),
+            })?;
+        Ok(Self {
+            sms: crate::sms::twilio::provider(config, &http),
+            creatio: CreatioClient::new(&creatio_config, http, RetryPolicy::default()),
+            creatio_config,
+            concierge: Concierge::from_config(config)?,
+            public_base_url: config.public_base_url.clone(),
+            link_secret: config.widget().ok().map(|w| w.secret.clone()),
+        })
+    }
+
+    /// What a reply delivery (and the catch-up) borrows from these.
+    pub fn replies(&self) -> ReplyDeps<'_> {
+        ReplyDeps {
+            creatio: &self.creatio,
+            config: &self.creatio_config,
+            sms: self.sms.as_deref(),
+            closed_notice: self.concierge.settings().assistant.closed_notice.as_deref(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -69,7 +122,7 @@ pub enum Synced {
 
 pub async fn sync_session(
     store: &dyn Store,
-    deps: &Deps,
+    deps: &SyncDeps,
     id: SessionId,
 ) -> Result<Synced, SyncError> {
     use tracing::Instrument;
@@ -78,7 +131,11 @@ pub async fn sync_session(
         .await
 }
 
-async fn sync_inner(store: &dyn Store, deps: &Deps, id: SessionId) -> Result<Synced, SyncError> {
+async fn sync_inner(
+    store: &dyn Store,
+    deps: &SyncDeps,
+    id: SessionId,
+) -> Result<Synced, SyncError> {
     let Some((session, transcript)) = store.transcript(id).await? else {
         return Ok(Synced::Nothing);
     };
@@ -123,7 +180,7 @@ fn author(role: Role) -> &'static str {
 }
 
 fn first_words(text: &str, max_chars: usize) -> String {
-    casebridge::assistant::format::shorten(
+    crate::assistant::format::shorten(
         &text.split_whitespace().collect::<Vec<_>>().join(" "),
         max_chars,
     )
@@ -193,7 +250,7 @@ fn case_subject(session: &Session, transcript: &[Message]) -> String {
 /// The case body; AI fields resolved to values (dropdowns to lookup GUIDs). A dropdown value
 /// without a lookup row is left out and reported.
 async fn case_body(
-    deps: &Deps,
+    deps: &SyncDeps,
     session: &Session,
     transcript: &[Message],
     brief: &CaseBrief,
@@ -264,7 +321,7 @@ fn first_error(results: &[BatchResult]) -> Option<CreatioError> {
 
 async fn create_case(
     store: &dyn Store,
-    deps: &Deps,
+    deps: &SyncDeps,
     session: &Session,
     transcript: &[Message],
 ) -> Result<Synced, SyncError> {
@@ -281,11 +338,7 @@ async fn create_case(
         if let (Some(base), Some(secret)) = (&deps.public_base_url, &deps.link_secret) {
             h.push_str(&format!(
                 "\nTranscript: {}",
-                casebridge::links::transcript_url(
-                    base,
-                    secret.expose_secret().as_bytes(),
-                    session.id
-                )
+                crate::links::transcript_url(base, secret.expose_secret().as_bytes(), session.id)
             ));
         }
         if let Some(reason) = &session.handoff_reason {
@@ -357,9 +410,7 @@ async fn create_case(
         return Err(e.into());
     }
     let case_number = match &results[case_at] {
-        Ok(Created::New(v)) => {
-            casebridge::creatio::odata::text_value(v, "Number").map(str::to_owned)
-        }
+        Ok(Created::New(v)) => crate::creatio::odata::text_value(v, "Number").map(str::to_owned),
         _ => None,
     };
     store
@@ -382,7 +433,7 @@ async fn create_case(
 /// The configured lookups of a case (status, origin, owner, group) that have no row in this
 /// Creatio, each named with its setting: a GUID copied from another installation is the usual
 /// reason Creatio refuses a case. One `$batch` of reads, only after a refusal.
-async fn missing_lookups(deps: &Deps, session: &Session) -> Vec<String> {
+async fn missing_lookups(deps: &SyncDeps, session: &Session) -> Vec<String> {
     let c = &deps.creatio_config;
     let (origin_var, origin) = match session.key.channel {
         Channel::Sms => ("CREATIO_SMS_ORIGIN_ID", c.sms_origin_id),
@@ -403,11 +454,11 @@ async fn missing_lookups(deps: &Deps, session: &Session) -> Vec<String> {
     if let Some(g) = c.case_group_id {
         checks.push(("CREATIO_CASE_GROUP_ID", "GroupId", "SysAdminUnit", g));
     }
-    let queries: Vec<casebridge::creatio::Query> = checks
+    let queries: Vec<crate::creatio::Query> = checks
         .iter()
-        .map(|(_, _, entity, id)| casebridge::creatio::Query {
+        .map(|(_, _, entity, id)| crate::creatio::Query {
             entity,
-            filter: Some(casebridge::creatio::Filter::eq_guid("Id", id.as_uuid())),
+            filter: Some(crate::creatio::Filter::eq_guid("Id", id.as_uuid())),
             select: &["Id"],
             orderby: None,
             top: Some(1),
@@ -437,7 +488,7 @@ async fn finish(
     // Nothing confirmed before this sync: the case is new (or its first sync was interrupted
     // after the link). A rep, or an automation, may have answered on it before it was linked.
     if session.synced_seq == 0 {
-        casebridge::replies::deliver::requeue_waiting(store, session.id.case_id()).await?;
+        crate::replies::deliver::requeue_waiting(store, session.id.case_id()).await?;
     }
     if session.state == SessionState::HandoffRequested {
         let t = Transition::new(SessionState::HandoffRequested, SessionState::WithAgent)
@@ -468,7 +519,7 @@ async fn finish(
 
 async fn append_activities(
     store: &dyn Store,
-    deps: &Deps,
+    deps: &SyncDeps,
     session: &Session,
     transcript: &[Message],
     link: &CreatioLink,
@@ -514,8 +565,8 @@ async fn append_activities(
         // An empty status reads back as the zero GUID: no status, not a status to compare.
         let status = status
             .as_ref()
-            .and_then(|v| casebridge::creatio::odata::lookup_value(v, "StatusId"))
-            .map(casebridge::domain::LookupId::from_uuid);
+            .and_then(|v| crate::creatio::odata::lookup_value(v, "StatusId"))
+            .map(crate::domain::LookupId::from_uuid);
         status.is_some_and(|s| !c.closing_status_ids.contains(&s))
     };
     if resolve {
