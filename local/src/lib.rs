@@ -20,6 +20,7 @@ use casebridge::config::Config;
 use casebridge::creatio::sync::SyncDeps;
 use casebridge::replies::catchup;
 use casebridge::replies::deliver::deliver;
+use casebridge::routes::Route;
 use casebridge::store::Store;
 use lambda_http::RequestExt;
 use widget_inbound::attachment_store::MemoryAttachments;
@@ -174,58 +175,55 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io:
 }
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let local = Router::new()
         .route("/", get(demo_page))
         .route("/console", get(console::page))
         .route("/console/reply", post(console::reply))
         .route("/console/resolve", post(console::resolve))
-        .route("/sms/inbound", post(sms))
-        .route("/sms/status", post(sms))
-        .route("/widget/sessions", post(widget).options(widget))
-        .route(
-            "/widget/sessions/{id}/messages",
-            post(widget_with_id)
-                .get(widget_with_id)
-                .options(widget_with_id),
-        )
-        .route(
-            "/widget/sessions/{id}/attachments",
-            post(widget_with_id).options(widget_with_id),
-        )
-        .route("/widget.js", get(widget))
-        .route("/transcripts/{id}", get(widget))
-        .route("/attachments/{id}/{attachment}", get(widget))
         .route(
             "/local/uploads/{*key}",
             put(upload)
                 .get(download)
                 .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)),
-        )
-        .route("/creatio/reply", post(reply))
-        .route("/creatio/reply/{token}", post(reply_with_token))
-        .with_state(app)
+        );
+    let local = mount(local, Function::SmsInbound, sms_inbound::ROUTES);
+    let local = mount(local, Function::WidgetInbound, widget_inbound::ROUTES);
+    let local = mount(local, Function::CreatioReply, creatio_reply::ROUTES);
+    local.with_state(app)
 }
 
-async fn sms(State(app): State<Arc<App>>, req: Request) -> Response {
-    invoke(&app, Function::SmsInbound, HashMap::new(), req).await
-}
-
-async fn widget(State(app): State<Arc<App>>, req: Request) -> Response {
-    invoke(&app, Function::WidgetInbound, HashMap::new(), req).await
-}
-
-async fn widget_with_id(
-    State(app): State<Arc<App>>,
-    Path(id): Path<String>,
-    req: Request,
-) -> Response {
-    invoke(
-        &app,
-        Function::WidgetInbound,
-        HashMap::from([("id".into(), id)]),
-        req,
-    )
-    .await
+/// A function's route table, mounted as API Gateway mounts template.yaml's events: each route
+/// invokes the function with the request and its path parameters.
+fn mount<E: Copy + Send + Sync + 'static>(
+    mut router: Router<Arc<App>>,
+    function: Function,
+    table: &'static [Route<E>],
+) -> Router<Arc<App>> {
+    let mut paths: Vec<&'static str> = Vec::new();
+    for r in table {
+        if !paths.contains(&r.path) {
+            paths.push(r.path);
+        }
+    }
+    for path in paths {
+        let mut methods = axum::routing::MethodRouter::new();
+        for r in table.iter().filter(|r| r.path == path) {
+            let Ok(filter) = axum::routing::MethodFilter::try_from(r.method.clone()) else {
+                continue;
+            };
+            methods = methods.on(
+                filter,
+                move |State(app): State<Arc<App>>,
+                      params: Option<Path<HashMap<String, String>>>,
+                      req: Request| async move {
+                    let params = params.map(|Path(p)| p).unwrap_or_default();
+                    invoke(&app, function, params, req).await
+                },
+            );
+        }
+        router = router.route(path, methods);
+    }
+    router
 }
 
 /// `PUT /local/uploads/{key}?ticket=…`: the local stand-in for a presigned S3 upload.
@@ -276,24 +274,6 @@ async fn download(
         }
         Err(refusal) => error(refusal.status, refusal.reason),
     }
-}
-
-async fn reply(State(app): State<Arc<App>>, req: Request) -> Response {
-    invoke(&app, Function::CreatioReply, HashMap::new(), req).await
-}
-
-async fn reply_with_token(
-    State(app): State<Arc<App>>,
-    Path(token): Path<String>,
-    req: Request,
-) -> Response {
-    invoke(
-        &app,
-        Function::CreatioReply,
-        HashMap::from([("token".into(), token)]),
-        req,
-    )
-    .await
 }
 
 /// Turns an HTTP request into the `lambda_http::Request` API Gateway would hand the function,

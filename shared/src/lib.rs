@@ -14,6 +14,7 @@
 //! - [`config`]: typed configuration from the environment.
 //! - [`sms`]: Twilio signatures, compliance keywords, sending with consent.
 //! - [`widget_auth`]: widget session tokens and the site's identity JWT.
+//! - [`routes`]: the route tables each HTTP function declares once.
 //! - [`telemetry`]: JSON logging setup.
 //! - [`aws`]: SDK clients on the workspace's one TLS stack.
 
@@ -26,6 +27,7 @@ pub mod file_type;
 pub mod http;
 pub mod links;
 pub mod replies;
+pub mod routes;
 pub mod sms;
 pub mod store;
 pub mod telemetry;

@@ -283,3 +283,49 @@ fn each_function_may_call_what_its_code_calls() {
         }
     }
 }
+
+/// The routes API Gateway gives a function, as `(METHOD, path)`, from its `HttpApi` events.
+fn http_api_routes(tools: &Path, function: &str) -> Vec<(String, String)> {
+    let r = resource(tools, function);
+    let mut routes: Vec<(String, String)> = r["Properties"]["Events"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{function} has no events"))
+        .values()
+        .filter(|e| e["Type"] == "HttpApi")
+        .map(|e| {
+            (
+                e["Properties"]["Method"].as_str().unwrap().to_uppercase(),
+                e["Properties"]["Path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    routes.sort();
+    routes
+}
+
+fn table_routes<E: Copy>(table: &[casebridge::routes::Route<E>]) -> Vec<(String, String)> {
+    let mut routes: Vec<(String, String)> = table
+        .iter()
+        .map(|r| (r.method.as_str().to_owned(), r.path.to_owned()))
+        .collect();
+    routes.sort();
+    routes
+}
+
+#[test]
+fn each_function_answers_exactly_the_routes_the_template_gives_it() {
+    let Some(tools) = tools() else { return };
+    // GIVEN the route tables the functions dispatch on (and the local stack mounts)
+    let tables = [
+        ("SmsInboundFunction", table_routes(sms_inbound::ROUTES)),
+        (
+            "WidgetInboundFunction",
+            table_routes(widget_inbound::ROUTES),
+        ),
+        ("CreatioReplyFunction", table_routes(creatio_reply::ROUTES)),
+    ];
+    for (function, table) in tables {
+        // THEN API Gateway routes exactly those to the function
+        assert_eq!(http_api_routes(&tools, function), table, "{function}");
+    }
+}

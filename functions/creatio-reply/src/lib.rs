@@ -18,6 +18,7 @@ use casebridge::config::{Config, ConfigError};
 use casebridge::domain::OutboxSource;
 use casebridge::replies::closure::{ClosureError, close_if_closed};
 use casebridge::replies::deliver::ReplyClients;
+use casebridge::routes::{self, Found, Route};
 use casebridge::store::{Store, StoreError};
 use jiff::Timestamp;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -47,6 +48,8 @@ pub enum ReplyError {
     BadRequest(String),
     #[error("only POST is accepted here")]
     MethodNotAllowed,
+    #[error("not found: the webhook is POST /creatio/reply or /creatio/reply/{{token}}")]
+    NotFound,
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -59,6 +62,7 @@ impl ReplyError {
             ReplyError::Unauthorized => 401,
             ReplyError::BadRequest(_) => 400,
             ReplyError::MethodNotAllowed => 405,
+            ReplyError::NotFound => 404,
             ReplyError::Store(e) if e.is_transient() => 503,
             ReplyError::Store(_) => 500,
             ReplyError::Closure(e) if e.is_transient() => 503,
@@ -82,6 +86,27 @@ pub fn done(status: &str) -> Response<Body> {
     json_response(200, &json!({ "status": status }))
 }
 
+/// What a call of the webhook is for: one endpoint, reached with the token in a header or in the
+/// path (for processes that cannot set headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Reply,
+}
+
+/// Every route of the webhook function (template.yaml's `CreatioReplyFunction` events).
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route {
+        method: http::Method::POST,
+        path: "/creatio/reply",
+        endpoint: Endpoint::Reply,
+    },
+    Route {
+        method: http::Method::POST,
+        path: "/creatio/reply/{token}",
+        endpoint: Endpoint::Reply,
+    },
+];
+
 pub async fn handler(
     store: &dyn Store,
     deps: &Deps,
@@ -102,8 +127,10 @@ async fn handle(
     deps: &Deps,
     event: Request,
 ) -> Result<Response<Body>, ReplyError> {
-    if event.method() != http::Method::POST {
-        return Err(ReplyError::MethodNotAllowed);
+    match routes::find(ROUTES, event.method(), event.uri().path()) {
+        Found::Route(Endpoint::Reply, _) => {}
+        Found::WrongMethod => return Err(ReplyError::MethodNotAllowed),
+        Found::NoRoute => return Err(ReplyError::NotFound),
     }
     webhook::authenticate(&event, &deps.webhook_token)?;
     let call = webhook::Call::parse(event.body())?;

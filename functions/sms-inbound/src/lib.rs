@@ -18,6 +18,7 @@ pub mod webhook;
 use casebridge::assistant::Concierge;
 use casebridge::config::{BaseUrl, Config, ConfigError};
 use casebridge::domain::DefaultCountry;
+use casebridge::routes::{self, Found, Route};
 use casebridge::store::{Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -92,6 +93,29 @@ pub fn json_response(status: u16, body: &serde_json::Value) -> Response<Body> {
 }
 
 /// The Lambda handler: both SMS routes.
+/// What a Twilio webhook is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// An inbound message.
+    Inbound,
+    /// A delivery-status callback for a reply.
+    Status,
+}
+
+/// Every route of the SMS function (template.yaml's `SmsInboundFunction` events).
+pub const ROUTES: &[Route<Endpoint>] = &[
+    Route {
+        method: http::Method::POST,
+        path: "/sms/inbound",
+        endpoint: Endpoint::Inbound,
+    },
+    Route {
+        method: http::Method::POST,
+        path: "/sms/status",
+        endpoint: Endpoint::Status,
+    },
+];
+
 pub async fn handler(
     store: &dyn Store,
     deps: &Deps,
@@ -113,18 +137,21 @@ pub async fn handle(
             .lambda_context_ref()
             .map(|context| context.request_id.as_str()),
     );
-    let result = if path.ends_with("/sms/inbound") {
-        route(&event, deps, "/sms/inbound", |form| {
-            inbound::receive(store, deps, form, now)
-        })
-        .await
-    } else if path.ends_with("/sms/status") {
-        route(&event, deps, "/sms/status", |form| {
-            status::record(store, form, now)
-        })
-        .await
-    } else {
-        Err(SmsError::NotFound)
+    let result = match routes::find(ROUTES, event.method(), &path) {
+        Found::Route(Endpoint::Inbound, _) => {
+            route(&event, deps, "/sms/inbound", |form| {
+                inbound::receive(store, deps, form, now)
+            })
+            .await
+        }
+        Found::Route(Endpoint::Status, _) => {
+            route(&event, deps, "/sms/status", |form| {
+                status::record(store, form, now)
+            })
+            .await
+        }
+        Found::WrongMethod => Err(SmsError::MethodNotAllowed),
+        Found::NoRoute => Err(SmsError::NotFound),
     };
     result.unwrap_or_else(|e| e.into_response(&request_id))
 }
@@ -139,9 +166,6 @@ where
     F: FnOnce(webhook::Form) -> Fut,
     Fut: Future<Output = Result<Response<Body>, SmsError>>,
 {
-    if event.method() != http::Method::POST {
-        return Err(SmsError::MethodNotAllowed);
-    }
     let form = webhook::authenticate(event, deps, path)?;
     f(form).await
 }

@@ -39,7 +39,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{Deps, WidgetError, json_response};
+use crate::{Deps, Endpoint, WidgetError, json_response};
 
 /// Largest JSON body accepted.
 const MAX_BODY: usize = 64 * 1024;
@@ -50,38 +50,28 @@ const MAX_CLIENT_ID: usize = 64;
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
-pub async fn route(
+/// Runs an API endpoint of [`crate::ROUTES`]; `id` is the route's session id, when it has one.
+pub async fn dispatch(
     store: &dyn Store,
     deps: &Deps,
     event: &Request,
-    path: &str,
+    endpoint: Endpoint,
+    id: Option<&str>,
     now: Timestamp,
 ) -> Result<Response<Body>, WidgetError> {
-    let method = event.method();
-    if path.ends_with("/widget/sessions") {
-        return match *method {
-            http::Method::POST => start(store, deps, event, now).await,
-            _ => Err(WidgetError::MethodNotAllowed),
-        };
+    if endpoint == Endpoint::Start {
+        return start(store, deps, event, now).await;
     }
-    let Some(rest) = path.split("/widget/sessions/").nth(1) else {
-        return Err(WidgetError::NotFound);
-    };
-    let (raw_id, attachments) = match (
-        rest.strip_suffix("/messages"),
-        rest.strip_suffix("/attachments"),
-    ) {
-        (Some(id), _) => (id, false),
-        (None, Some(id)) => (id, true),
-        (None, None) => return Err(WidgetError::NotFound),
-    };
     // An id that is not one of ours cannot name a session.
-    let id = SessionId::parse(raw_id).map_err(|_| WidgetError::NotFound)?;
+    let id = id
+        .and_then(|raw| SessionId::parse(raw).ok())
+        .ok_or(WidgetError::NotFound)?;
     authorize(event, deps, id, now)?;
-    match (attachments, method.clone()) {
-        (false, http::Method::POST) => send(store, deps, event, id, now).await,
-        (false, http::Method::GET) => poll(store, deps, event, id).await,
-        (true, http::Method::POST) => crate::attachments::create(store, deps, event, id).await,
+    match endpoint {
+        Endpoint::Send => send(store, deps, event, id, now).await,
+        Endpoint::Poll => poll(store, deps, event, id).await,
+        Endpoint::CreateAttachment => crate::attachments::create(store, deps, event, id).await,
+        // Served before the API (no CORS, no token), or answered by the preflight.
         _ => Err(WidgetError::MethodNotAllowed),
     }
 }

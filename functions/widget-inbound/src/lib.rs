@@ -10,6 +10,9 @@
 //! | `GET /transcripts/{id}?sig=…` | the read-only transcript page the case links to |
 //! | `GET /attachments/{id}/{attachment}?sig=…` | a redirect to the file, for the case's links |
 //!
+//! The same routes, as the function dispatches on them, are [`ROUTES`] (with the `OPTIONS`
+//! preflights); the local stack mounts that table and a test holds template.yaml to it.
+//!
 //! [`api`] holds the API calls, [`attachments`] the file flow (stored through
 //! [`attachment_store`]), [`cors`] the origin checks, [`transcript`] the page. Errors become JSON
 //! answers in one place ([`WidgetError::into_response`]).
@@ -28,6 +31,7 @@ use attachment_store::{AttachmentError, AttachmentStore};
 use casebridge::assistant::Concierge;
 use casebridge::config::{BaseUrl, Config, ConfigError, WidgetConfig};
 use casebridge::domain::InvalidText;
+use casebridge::routes::{self, Found, Route};
 use casebridge::store::{Store, StoreError};
 use casebridge::widget_auth::TokenError;
 use jiff::Timestamp;
@@ -166,6 +170,50 @@ pub fn json_response(status: u16, body: &serde_json::Value) -> Response<Body> {
     r
 }
 
+/// What a widget request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Start,
+    Send,
+    Poll,
+    CreateAttachment,
+    /// A CORS preflight of one of the API routes.
+    Preflight,
+    Script,
+    Transcript,
+    Download,
+}
+
+const fn route(method: http::Method, path: &'static str, endpoint: Endpoint) -> Route<Endpoint> {
+    Route {
+        method,
+        path,
+        endpoint,
+    }
+}
+
+/// Every route of the widget function (template.yaml's `WidgetInboundFunction` events).
+pub const ROUTES: &[Route<Endpoint>] = {
+    use Endpoint::*;
+    use http::Method as M;
+    &[
+        route(M::POST, "/widget/sessions", Start),
+        route(M::OPTIONS, "/widget/sessions", Preflight),
+        route(M::POST, "/widget/sessions/{id}/messages", Send),
+        route(M::GET, "/widget/sessions/{id}/messages", Poll),
+        route(M::OPTIONS, "/widget/sessions/{id}/messages", Preflight),
+        route(
+            M::POST,
+            "/widget/sessions/{id}/attachments",
+            CreateAttachment,
+        ),
+        route(M::OPTIONS, "/widget/sessions/{id}/attachments", Preflight),
+        route(M::GET, "/attachments/{id}/{attachment}", Download),
+        route(M::GET, "/widget.js", Script),
+        route(M::GET, "/transcripts/{id}", Transcript),
+    ]
+};
+
 pub async fn handler(
     store: &dyn Store,
     deps: &Deps,
@@ -188,38 +236,32 @@ pub async fn handle(
             .map(|context| context.request_id.as_str()),
     );
     let failed = |e: WidgetError| e.into_response(&request_id);
-    // The script and the transcript page are not API calls: no CORS, no token.
-    if path.ends_with("/widget.js") {
-        let mut r = Response::new(Body::from(WIDGET_JS));
-        r.headers_mut().insert(
-            "content-type",
-            http::HeaderValue::from_static("application/javascript; charset=utf-8"),
-        );
-        r.headers_mut().insert(
-            "cache-control",
-            http::HeaderValue::from_static("public, max-age=300"),
-        );
-        r.headers_mut().insert(
-            "x-content-type-options",
-            http::HeaderValue::from_static("nosniff"),
-        );
-        return r;
-    }
-    if let Some(rest) = path.split("/transcripts/").nth(1) {
-        let mut r = transcript::page(store, deps, &event, rest, now)
-            .await
-            .unwrap_or_else(failed);
-        casebridge::http::page_headers(r.headers_mut());
-        return r;
-    }
-    if !path.contains("/widget/")
-        && let Some(rest) = path.split("/attachments/").nth(1)
-    {
-        let mut r = attachments::download(deps, &event, rest)
-            .await
-            .unwrap_or_else(failed);
-        casebridge::http::page_headers(r.headers_mut());
-        return r;
+    let found = routes::find(ROUTES, &method, &path);
+    // The script, the transcript page and the attachment links are not API calls: no CORS, no
+    // token.
+    match &found {
+        Found::Route(Endpoint::Script, _) => return script(),
+        Found::Route(Endpoint::Transcript, params) => {
+            let rest = params.get("id").unwrap_or_default();
+            let mut r = transcript::page(store, deps, &event, rest, now)
+                .await
+                .unwrap_or_else(failed);
+            casebridge::http::page_headers(r.headers_mut());
+            return r;
+        }
+        Found::Route(Endpoint::Download, params) => {
+            let rest = format!(
+                "{}/{}",
+                params.get("id").unwrap_or_default(),
+                params.get("attachment").unwrap_or_default()
+            );
+            let mut r = attachments::download(deps, &event, &rest)
+                .await
+                .unwrap_or_else(failed);
+            casebridge::http::page_headers(r.headers_mut());
+            return r;
+        }
+        _ => {}
     }
     let origin = match cors::check(&event, &deps.widget) {
         Ok(o) => o,
@@ -228,7 +270,13 @@ pub async fn handle(
     if method == http::Method::OPTIONS {
         return cors::preflight(origin.as_deref());
     }
-    let result = api::route(store, deps, &event, &path, now).await;
+    let result = match found {
+        Found::Route(endpoint, params) => {
+            api::dispatch(store, deps, &event, endpoint, params.get("id"), now).await
+        }
+        Found::WrongMethod => Err(WidgetError::MethodNotAllowed),
+        Found::NoRoute => Err(WidgetError::NotFound),
+    };
     let mut response = result.unwrap_or_else(failed);
     response.headers_mut().insert(
         "x-content-type-options",
@@ -236,6 +284,24 @@ pub async fn handle(
     );
     cors::decorate(&mut response, origin.as_deref());
     response
+}
+
+/// `GET /widget.js`: the script, cached for five minutes.
+fn script() -> Response<Body> {
+    let mut r = Response::new(Body::from(WIDGET_JS));
+    r.headers_mut().insert(
+        "content-type",
+        http::HeaderValue::from_static("application/javascript; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        "cache-control",
+        http::HeaderValue::from_static("public, max-age=300"),
+    );
+    r.headers_mut().insert(
+        "x-content-type-options",
+        http::HeaderValue::from_static("nosniff"),
+    );
+    r
 }
 
 #[cfg(test)]
