@@ -3,7 +3,7 @@
 //! | section | how |
 //! |---|---|
 //! | Creatio requests per handoff and per follow-up | `casebridge::creatio::sync::sync_session` against the sandbox, its request log |
-//! | DynamoDB requests per inbound SMS, widget send and poll, status callback | the real handlers on moto, counted by `casebridge::aws::RequestCounter` |
+//! | DynamoDB requests per inbound SMS, widget send and poll, status callback | the real handlers on moto, counted by `test_support::RequestCounter` |
 //! | cold start, peak RSS | the release bootstraps under a Runtime API emulator ([`coldstart`]) |
 //! | bootstrap size, one TLS stack | `target/release`, `cargo tree` |
 //! | throughput | the local stack (memory store, rules assistant) on loopback |

@@ -242,7 +242,7 @@ fn json_of(r: &lambda_http::Response<Body>) -> serde_json::Value {
 
 /// DynamoDB requests per operation, on moto.
 pub async fn dynamodb(endpoint: &str) -> Result<Vec<Row>, Error> {
-    let counter = casebridge::aws::RequestCounter::default();
+    let counter = test_support::RequestCounter::default();
     let client = counter.install(&casebridge::aws::local_dynamodb_client(endpoint));
     let table = format!("bench-{}", uuid::Uuid::new_v4().simple());
     DynamoStore::create_table(&client, &table).await?;
@@ -405,7 +405,7 @@ pub async fn dynamodb(endpoint: &str) -> Result<Vec<Row>, Error> {
 /// window of the transcript, so both cost the same requests and read the same items.
 async fn long_conversation(
     store: &DynamoStore,
-    counter: &casebridge::aws::RequestCounter,
+    counter: &test_support::RequestCounter,
     now: Timestamp,
 ) -> Result<Vec<Row>, Error> {
     let mut config = WidgetConfig {
@@ -477,7 +477,7 @@ async fn long_conversation(
 /// A rep reply's path and the catch-up, on moto and the sandbox: DynamoDB rows, and Creatio
 /// requests per operation.
 pub async fn replies(endpoint: &str) -> Result<(Vec<Row>, Vec<(String, usize)>), Error> {
-    let counter = casebridge::aws::RequestCounter::default();
+    let counter = test_support::RequestCounter::default();
     let client = counter.install(&casebridge::aws::local_dynamodb_client(endpoint));
     let table = format!("bench-replies-{}", uuid::Uuid::new_v4().simple());
     DynamoStore::create_table(&client, &table).await?;

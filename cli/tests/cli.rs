@@ -202,23 +202,7 @@ async fn replies_left_in_the_outbox_are_listed_and_replayed() {
         "widget",
     );
     let (s, _) = store.find_or_open(&key, Timestamp::now()).await.unwrap();
-    let m = NewMessage::new(Role::Customer, MessageText::parse("agent please").unwrap());
-    store
-        .append(
-            &s,
-            vec![m],
-            Some(StateChange {
-                transition: Transition::new(
-                    SessionState::Assistant,
-                    SessionState::HandoffRequested,
-                )
-                .unwrap(),
-                handoff_reason: None,
-            }),
-            Timestamp::now(),
-        )
-        .await
-        .unwrap();
+    test_support::fixtures::hand_off(&store, &s, "agent please", Timestamp::now()).await;
     let d = deps(&sb);
     casebridge::creatio::sync::sync_session(&store, &d, s.id)
         .await
@@ -249,13 +233,6 @@ async fn replies_left_in_the_outbox_are_listed_and_replayed() {
         .await
         .unwrap();
     assert_eq!(listed, "no reply is waiting to be delivered\n");
-    let agent: Vec<String> = store
-        .messages_after(s.id, 0, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.role == Role::Agent)
-        .map(|m| m.text.as_str().to_owned())
-        .collect();
+    let agent = test_support::fixtures::agent_texts(&store, s.id).await;
     assert_eq!(agent, ["Hello Ann."]);
 }

@@ -108,15 +108,8 @@ async fn relay(State(p): State<Arc<Proxy>>, headers: HeaderMap, body: Bytes) -> 
 }
 
 async fn setup() -> Option<(Arc<Proxy>, DynamoStore)> {
-    let Ok(moto) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
-        assert!(
-            std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
-            "CASEBRIDGE_REQUIRE_MOTO is set but AWS_ENDPOINT_URL_DYNAMODB is not"
-        );
-        eprintln!("skipped: no moto endpoint (run scripts/test)");
-        return None;
-    };
-    let table = format!("faults-{}", uuid::Uuid::new_v4().simple());
+    let moto = test_support::moto::endpoint()?;
+    let table = test_support::moto::table_name("faults");
     DynamoStore::create_table(&casebridge::aws::local_dynamodb_client(&moto), &table)
         .await
         .unwrap();

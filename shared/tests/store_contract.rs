@@ -27,22 +27,7 @@ async fn dynamo_store() -> Option<DynStore> {
 }
 
 async fn fresh_dynamo() -> Option<DynamoStore> {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
-        assert!(
-            std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
-            "CASEBRIDGE_REQUIRE_MOTO is set but AWS_ENDPOINT_URL_DYNAMODB is not: moto is not running"
-        );
-        eprintln!(
-            "skipping DynamoDB contract test: AWS_ENDPOINT_URL_DYNAMODB is not set (run scripts/test)"
-        );
-        return None;
-    };
-    let client = casebridge::aws::local_dynamodb_client(&endpoint);
-    let table = format!("contract-{}", uuid::Uuid::new_v4().simple());
-    DynamoStore::create_table(&client, &table)
-        .await
-        .expect("create table on moto");
-    Some(DynamoStore::new(client, table, Retention::default()))
+    test_support::moto::store("contract").await
 }
 
 fn now() -> Timestamp {

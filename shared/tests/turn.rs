@@ -11,13 +11,9 @@ use casebridge::domain::*;
 use casebridge::store::memory::MemoryStore;
 use casebridge::store::{SessionChanges, Store};
 use casebridge::turn::{DURABLE_WITHIN, Outcome, answer};
-use jiff::Timestamp;
 use tokio::sync::Notify;
 
-// Wednesday 2026-01-14 10:00 in New York: inside the default business hours.
-fn now() -> Timestamp {
-    "2026-01-14T15:00:00Z".parse().unwrap()
-}
+use test_support::now;
 
 fn key() -> ConversationKey {
     let ann = PhoneNumber::parse("+15551230001", None).unwrap();

@@ -3,7 +3,6 @@
 //! Text that is valid but hostile (HTML, script, quotes, OData operators, emoji) is stored as
 //! text and comes back escaped or as plain JSON strings.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use casebridge::config::Config;
@@ -30,11 +29,8 @@ async fn stack() -> Stack {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let env: HashMap<&str, &str> = HashMap::from([
-        ("PUBLIC_BASE_URL", base.as_str()),
-        ("CREATIO_URL", sandbox.url.as_str()),
-        ("CREATIO_USERNAME", "Supervisor"),
-        ("CREATIO_PASSWORD", "Supervisor"),
+    let mut env = test_support::stack_env(&base, &sandbox.url);
+    env.extend([
         ("CREATIO_WEBHOOK_TOKEN", WEBHOOK),
         ("WIDGET_SECRET", WIDGET_SECRET),
         ("WIDGET_IDENTITY_SECRET", "abuse-identity-secret-0123456789"),

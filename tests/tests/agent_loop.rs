@@ -19,9 +19,7 @@ use casebridge::replies::catchup;
 use casebridge::replies::deliver::{Delivered, MAX_ATTEMPTS, deliver};
 use casebridge::sms::signature::sign;
 use casebridge::sms::twilio::TwilioClient;
-use casebridge::store::dynamo::DynamoStore;
-use casebridge::store::memory::MemoryStore;
-use casebridge::store::{Retention, Store};
+use casebridge::store::Store;
 use creatio_sandbox::twilio::TwilioStandIn;
 use creatio_sandbox::{Sandbox, SandboxConfig};
 use jiff::{SignedDuration, Timestamp};
@@ -41,18 +39,7 @@ fn t0() -> Timestamp {
 }
 
 async fn store() -> Arc<dyn Store> {
-    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-        Ok(endpoint) => {
-            let client = casebridge::aws::local_dynamodb_client(&endpoint);
-            let table = format!("loop-{}", uuid::Uuid::new_v4().simple());
-            DynamoStore::create_table(&client, &table).await.unwrap();
-            Arc::new(DynamoStore::new(client, table, Retention::default()))
-        }
-        Err(_) => {
-            assert!(std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err());
-            Arc::new(MemoryStore::new())
-        }
-    }
+    test_support::moto::store_or_memory("loop").await
 }
 
 struct World {
@@ -697,15 +684,7 @@ async fn a_widget_reply_follows_the_same_rules_and_is_stored_once() {
         process_calls(&w, reported(case, a)).await;
     }
     stream(&w, t0()).await;
-    let agent: Vec<String> = w
-        .store
-        .messages_after(s.id, 0, 100)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| m.role == Role::Agent)
-        .map(|m| m.text.as_str().to_owned())
-        .collect();
+    let agent = test_support::fixtures::agent_texts(w.store.as_ref(), s.id).await;
     assert_eq!(agent, ["Hello from support."]);
     assert_eq!(
         outbox(&w, reply).await.outcome.as_deref(),

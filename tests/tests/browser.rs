@@ -9,7 +9,6 @@
 //! Skipped (with a note) when node, Chromium or playwright-core is missing, unless
 //! `CASEBRIDGE_REQUIRE_BROWSER` is set, as CI sets it.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,11 +49,8 @@ async fn widget_chat_to_a_creatio_case_and_back_in_a_real_browser() {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let env: HashMap<&str, &str> = HashMap::from([
-        ("PUBLIC_BASE_URL", base.as_str()),
-        ("CREATIO_URL", sandbox.url.as_str()),
-        ("CREATIO_USERNAME", "Supervisor"),
-        ("CREATIO_PASSWORD", "Supervisor"),
+    let mut env = test_support::stack_env(&base, &sandbox.url);
+    env.extend([
         ("CREATIO_WEBHOOK_TOKEN", TOKEN),
         ("WIDGET_SECRET", "e2e-widget-secret-0123456789abcdef"),
         ("WIDGET_ALLOWED_ORIGINS", base.as_str()),

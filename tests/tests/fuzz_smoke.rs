@@ -14,7 +14,6 @@ use casebridge::widget_auth::{
     IdentityPolicy, issue_session_token, verify_identity, verify_session_token,
     verify_visitor_proof, visitor_proof,
 };
-use jiff::Timestamp;
 
 const ROUNDS: usize = 4000;
 const FRAGMENTS: &[&[u8]] = &[
@@ -62,9 +61,7 @@ fn mutate(rng: &mut fastrand::Rng, input: &[u8]) -> Vec<u8> {
     v
 }
 
-fn now() -> Timestamp {
-    "2026-01-14T15:00:00Z".parse().unwrap()
-}
+use test_support::now;
 
 #[test]
 fn the_twilio_form_and_signature_path_survives_mutation() {

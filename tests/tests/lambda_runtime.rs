@@ -45,20 +45,12 @@ fn target_dir() -> PathBuf {
 
 /// `cargo-lambda` and the moto endpoint, or `None` (skip).
 fn tools() -> Option<(PathBuf, String)> {
-    let cargo_lambda = std::env::var_os("CASEBRIDGE_TOOLS")
-        .map(|t| PathBuf::from(t).join("cargo-lambda"))
-        .filter(|p| p.exists());
-    match (cargo_lambda, std::env::var("AWS_ENDPOINT_URL_DYNAMODB")) {
-        (Some(c), Ok(e)) => Some((c, e)),
-        _ => {
-            assert!(
-                std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
-                "CASEBRIDGE_REQUIRE_MOTO is set but cargo-lambda or moto is missing"
-            );
-            eprintln!("skipped: needs CASEBRIDGE_TOOLS/cargo-lambda and moto (run scripts/test)");
-            None
-        }
-    }
+    let cargo_lambda = test_support::tools()?.join("cargo-lambda");
+    assert!(
+        cargo_lambda.exists(),
+        "CASEBRIDGE_TOOLS has no cargo-lambda"
+    );
+    Some((cargo_lambda, test_support::moto::endpoint()?))
 }
 
 fn free_port() -> u16 {

@@ -2,7 +2,6 @@
 //! console's agent reply through /creatio/reply into the outbox, and the reply texted through
 //! the Twilio stand-in by the in-process stream.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,11 +22,8 @@ async fn sms_to_case_to_console_reply_to_sms() {
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let env: HashMap<&str, &str> = HashMap::from([
-        ("PUBLIC_BASE_URL", base.as_str()),
-        ("CREATIO_URL", sandbox.url.as_str()),
-        ("CREATIO_USERNAME", "Supervisor"),
-        ("CREATIO_PASSWORD", "Supervisor"),
+    let mut env = test_support::stack_env(&base, &sandbox.url);
+    env.extend([
         ("CREATIO_WEBHOOK_TOKEN", "local-test-webhook-token"),
         ("WIDGET_SECRET", "local-test-widget-secret-0123456789abcdef"),
         ("TWILIO_ACCOUNT_SID", LOCAL_TWILIO_SID),
@@ -153,11 +149,8 @@ async fn the_console_and_local_uploads_refuse_what_they_did_not_issue() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let base = format!("http://{addr}");
-    let env = HashMap::from([
-        ("PUBLIC_BASE_URL", base.as_str()),
-        ("CREATIO_URL", sandbox.url.as_str()),
-        ("CREATIO_USERNAME", "Supervisor"),
-        ("CREATIO_PASSWORD", "Supervisor"),
+    let mut env = test_support::stack_env(&base, &sandbox.url);
+    env.extend([
         ("CREATIO_WEBHOOK_TOKEN", "local-test-webhook-token"),
         ("WIDGET_SECRET", "local-test-widget-secret-0123456789abcdef"),
     ]);

@@ -8,19 +8,7 @@ use std::process::Command;
 use casebridge::store::dynamo::{TTL_ATTRIBUTE, table_definition};
 use serde_json::Value;
 
-fn tools() -> Option<PathBuf> {
-    match std::env::var("CASEBRIDGE_TOOLS") {
-        Ok(t) => Some(PathBuf::from(t)),
-        Err(_) => {
-            assert!(
-                std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
-                "scripts/test sets CASEBRIDGE_TOOLS"
-            );
-            eprintln!("skipping: CASEBRIDGE_TOOLS is not set (run scripts/test)");
-            None
-        }
-    }
-}
+use test_support::tools;
 
 fn template() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml")

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use casebridge::config::Config;
-use casebridge::domain::{OutboxSource, SessionState, Transition};
+use casebridge::domain::OutboxSource;
+use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
-use casebridge::store::{SessionChanges, Store};
 use creatio_sandbox::{Sandbox, SandboxConfig};
 use jiff::Timestamp;
 use serde_json::json;
@@ -30,27 +30,7 @@ async fn a_scheduled_invocation_is_one_poll_and_one_creatio_request() {
         "+15557654321",
     );
     let (s, _) = store.find_or_open(&key, Timestamp::now()).await.unwrap();
-    for (from, to) in [
-        (SessionState::Assistant, SessionState::HandoffRequested),
-        (SessionState::HandoffRequested, SessionState::WithAgent),
-    ] {
-        store
-            .transition(
-                s.id,
-                Transition::new(from, to).unwrap(),
-                SessionChanges {
-                    handoff_reason: None,
-                    creatio: Some(casebridge::domain::CreatioLink {
-                        case_id: s.id.case_id(),
-                        case_number: None,
-                        contact_id: None,
-                    }),
-                },
-                Timestamp::now(),
-            )
-            .await
-            .unwrap();
-    }
+    test_support::fixtures::with_an_agent(&store, s.id, Timestamp::now()).await;
     let reply = sandbox.rep_email(s.id.case_id().as_uuid(), "<p>Shipped.</p>");
     // WHEN the schedule invokes the function
     let scheduled = json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});

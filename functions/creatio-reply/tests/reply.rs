@@ -2,16 +2,14 @@
 //! what the business process reports and answers at once; delivery is the stream's job (the
 //! whole loop is in tests/tests/agent_loop.rs).
 
-use base64::Engine;
 use casebridge::assistant::Concierge;
 use casebridge::config::{BaseUrl, Config};
 use casebridge::domain::*;
+use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
-use casebridge::store::{SessionChanges, Store};
 use creatio_reply::{Deps, handler};
 use creatio_sandbox::twilio::TwilioStandIn;
 use creatio_sandbox::{Sandbox, SandboxConfig};
-use hmac::{Hmac, KeyInit, Mac};
 use jiff::Timestamp;
 use lambda_http::{Body, Response};
 use serde_json::{Value, json};
@@ -74,31 +72,7 @@ async fn with_agent(w: &World, customer: Customer) -> Session {
         )
         .await
         .unwrap();
-    w.store
-        .transition(
-            s.id,
-            Transition::new(SessionState::Assistant, SessionState::HandoffRequested).unwrap(),
-            SessionChanges::default(),
-            Timestamp::now(),
-        )
-        .await
-        .unwrap();
-    w.store
-        .transition(
-            s.id,
-            Transition::new(SessionState::HandoffRequested, SessionState::WithAgent).unwrap(),
-            SessionChanges {
-                handoff_reason: None,
-                creatio: Some(CreatioLink {
-                    case_id: s.id.case_id(),
-                    case_number: None,
-                    contact_id: None,
-                }),
-            },
-            Timestamp::now(),
-        )
-        .await
-        .unwrap();
+    test_support::fixtures::with_an_agent(&w.store, s.id, Timestamp::now()).await;
     w.deps
         .replies
         .creatio
@@ -318,16 +292,7 @@ async fn bodies_are_read_the_way_creatio_sends_them_and_bad_ones_are_named() {
 }
 
 fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    let mut data = url.to_owned();
-    for (k, v) in sorted {
-        data.push_str(k);
-        data.push_str(v);
-    }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TWILIO_TOKEN.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    test_support::twilio::signature(TWILIO_TOKEN, url, params)
 }
 
 #[tokio::test]

@@ -8,9 +8,7 @@ use casebridge::assistant::{Concierge, Settings};
 use casebridge::config::{BaseUrl, CreatioAuth, CreatioConfig, SyncMode};
 use casebridge::creatio::{CreatioClient, RetryPolicy};
 use casebridge::domain::*;
-use casebridge::store::dynamo::DynamoStore;
-use casebridge::store::memory::MemoryStore;
-use casebridge::store::{Retention, StateChange, Store};
+use casebridge::store::{StateChange, Store};
 use creatio_sandbox::{ExpiryStyle, Sandbox, SandboxConfig};
 use handoff::Deps;
 use handoff::sync::{Synced, sync_session};
@@ -21,18 +19,7 @@ const ANN: &str = "+15551230001";
 const HIGH: &str = "8b700f24-f46b-1410-ee8c-0050ba5d6c38";
 
 async fn store() -> Arc<dyn Store> {
-    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-        Ok(endpoint) => {
-            let client = casebridge::aws::local_dynamodb_client(&endpoint);
-            let table = format!("handoff-{}", uuid::Uuid::new_v4().simple());
-            DynamoStore::create_table(&client, &table).await.unwrap();
-            Arc::new(DynamoStore::new(client, table, Retention::default()))
-        }
-        Err(_) => {
-            assert!(std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err());
-            Arc::new(MemoryStore::new())
-        }
-    }
+    test_support::moto::store_or_memory("handoff").await
 }
 
 async fn sandbox(config: SandboxConfig) -> Sandbox {
@@ -1020,22 +1007,7 @@ async fn a_verified_email_matches_its_contact_whatever_the_case() {
         "widget",
     );
     let (s, _) = store.find_or_open(&key, Timestamp::now()).await.unwrap();
-    store
-        .append(
-            &s,
-            vec![msg(Role::Customer, "a person please")],
-            Some(StateChange {
-                transition: Transition::new(
-                    SessionState::Assistant,
-                    SessionState::HandoffRequested,
-                )
-                .unwrap(),
-                handoff_reason: None,
-            }),
-            Timestamp::now(),
-        )
-        .await
-        .unwrap();
+    test_support::fixtures::hand_off(store.as_ref(), &s, "a person please", Timestamp::now()).await;
     sync_session(store.as_ref(), &deps(&sb), s.id)
         .await
         .unwrap();

@@ -2,21 +2,19 @@
 //! algorithm (HMAC-SHA1 over the URL and the sorted parameters, base64), independently of the
 //! code under test. Most tests run on the memory store; the cost test runs on DynamoDB (moto).
 
+use base64::Engine;
 use std::sync::Arc;
 
-use base64::Engine;
 use casebridge::assistant::Concierge;
 use casebridge::config::{BaseUrl, TwilioConfig, TwilioSender};
 use casebridge::domain::*;
 use casebridge::http::RetryPolicy;
 use casebridge::sms::twilio::TwilioClient;
 use casebridge::sms::{Delivery, SendError, SmsProvider, deliver};
-use casebridge::store::dynamo::DynamoStore;
 use casebridge::store::memory::MemoryStore;
-use casebridge::store::{Consent, Retention, Store};
+use casebridge::store::{Consent, Store};
 use creatio_sandbox::twilio::TwilioStandIn;
-use hmac::{Hmac, KeyInit, Mac};
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use lambda_http::{Body, Request, Response};
 use sms_inbound::{Deps, handle};
 
@@ -24,12 +22,7 @@ const TOKEN: &str = "twilio-auth-token-for-tests";
 const BASE: &str = "https://cb.example.com";
 const OURS: &str = "+15557654321";
 const ANN: &str = "+15551230001";
-// Wednesday 10:00 in New York: inside the default business hours.
-const NOW: &str = "2026-01-14T15:00:00Z";
-
-fn now() -> Timestamp {
-    NOW.parse().unwrap()
-}
+use test_support::now;
 
 fn deps() -> Deps {
     Deps {
@@ -41,18 +34,8 @@ fn deps() -> Deps {
     }
 }
 
-/// Twilio's algorithm, written out: URL, then each parameter name and value in name order.
 fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    let mut data = url.to_owned();
-    for (k, v) in sorted {
-        data.push_str(k);
-        data.push_str(v);
-    }
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(TOKEN.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    test_support::twilio::signature(TOKEN, url, params)
 }
 
 fn encode(params: &[(&str, &str)]) -> String {
@@ -823,19 +806,9 @@ async fn an_opted_out_customer_is_recorded_and_not_sent_to_again() {
 
 #[tokio::test]
 async fn an_answered_sms_costs_two_reads_and_one_transaction() {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
-        assert!(
-            std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
-            "moto is required"
-        );
-        eprintln!("skipping: no AWS_ENDPOINT_URL_DYNAMODB (run scripts/test)");
+    let Some((store, counter)) = test_support::moto::counted_store("sms-cost").await else {
         return;
     };
-    let counter = casebridge::aws::RequestCounter::default();
-    let client = counter.install(&casebridge::aws::local_dynamodb_client(&endpoint));
-    let table = format!("sms-cost-{}", uuid_like());
-    DynamoStore::create_table(&client, &table).await.unwrap();
-    let store = DynamoStore::new(client, table, Retention::default());
     // The conversation's first message also opens the session.
     text_sms(&store, "SM090", "hi").await;
     counter.take();
@@ -856,8 +829,4 @@ async fn an_answered_sms_costs_two_reads_and_one_transaction() {
     assert_eq!(twiml_message(&r), None);
     let counts = counter.take();
     assert_eq!(counts.get("TransactWriteItems"), Some(&1), "{counts:?}");
-}
-
-fn uuid_like() -> String {
-    format!("{:x}", Timestamp::now().as_nanosecond())
 }

@@ -49,14 +49,7 @@ fn deps(files: Option<Arc<dyn AttachmentStore>>, max_bytes: u64) -> Deps {
 
 /// S3 on moto with a fresh bucket, or `None` (skipped) when moto is not running.
 async fn s3() -> Option<(Arc<S3Attachments>, aws_sdk_s3::Client, String)> {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
-        assert!(
-            std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
-            "CASEBRIDGE_REQUIRE_MOTO is set but AWS_ENDPOINT_URL_DYNAMODB is not"
-        );
-        eprintln!("skipped: no moto endpoint (run through scripts/test)");
-        return None;
-    };
+    let endpoint = test_support::moto::endpoint()?;
     let client = S3Attachments::local_client(&endpoint);
     let bucket = format!("attachments-{}", uuid::Uuid::new_v4().simple());
     client.create_bucket().bucket(&bucket).send().await.unwrap();

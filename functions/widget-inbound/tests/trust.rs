@@ -9,7 +9,6 @@ use casebridge::domain::*;
 use casebridge::store::memory::MemoryStore;
 use casebridge::store::{Store, TRANSCRIPT_WINDOW};
 use helpers::*;
-use jiff::Timestamp;
 use lambda_http::Body;
 use serde_json::{Value, json};
 use widget_inbound::Deps;
@@ -45,15 +44,7 @@ async fn a_second_client_with_a_known_visitor_id_gets_neither_the_session_nor_it
     let (status, _) = say(&store, &deps(), &owner, "my card ends 4242", "c1").await;
     assert_eq!(status, 200);
     let id = session_id(&owner);
-    let session = store.session(id).await.unwrap().unwrap();
-    let reply = NewMessage::new(
-        Role::Agent,
-        MessageText::parse("Your refund is on its way").unwrap(),
-    );
-    store
-        .append(&session, vec![reply], None, now())
-        .await
-        .unwrap();
+    agent_reply(&store, id, "Your refund is on its way").await;
     let sessions = store.all_sessions().len();
     // WHEN someone who learnt the visitor id presents it, without the secret or with a wrong one
     let visitor = owner["visitor_id"].as_str().unwrap();
@@ -366,21 +357,9 @@ async fn a_poll_answers_one_bounded_page() {
 
 #[tokio::test]
 async fn the_500th_message_costs_what_the_first_costs() {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
-        assert!(
-            std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
-            "moto is required"
-        );
-        eprintln!("skipping: no AWS_ENDPOINT_URL_DYNAMODB (run scripts/test)");
+    let Some((store, counter)) = test_support::moto::counted_store("widget-long").await else {
         return;
     };
-    use casebridge::store::Retention;
-    use casebridge::store::dynamo::DynamoStore;
-    let counter = casebridge::aws::RequestCounter::default();
-    let client = counter.install(&casebridge::aws::local_dynamodb_client(&endpoint));
-    let table = format!("widget-long-{:x}", Timestamp::now().as_nanosecond());
-    DynamoStore::create_table(&client, &table).await.unwrap();
-    let store = DynamoStore::new(client, table, Retention::default());
     let mut d = deps();
     d.widget.limits.max_messages = 1000;
     d.widget.limits.max_bytes = 1_000_000;

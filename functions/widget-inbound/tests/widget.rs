@@ -6,7 +6,6 @@ use casebridge::domain::*;
 use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
 use helpers::*;
-use jiff::Timestamp;
 use lambda_http::Body;
 use serde_json::{Value, json};
 use widget_inbound::handle;
@@ -58,15 +57,7 @@ async fn a_visitor_chats_with_the_assistant_and_polls_for_the_agent() {
     let last = b["last_seq"].as_u64().unwrap();
     // An agent reply (as creatio-reply stores it) arrives by polling.
     let id = SessionId::parse(s["session_id"].as_str().unwrap()).unwrap();
-    let session = store.session(id).await.unwrap().unwrap();
-    let agent = NewMessage::new(
-        Role::Agent,
-        MessageText::parse("Hi, Bob from support here").unwrap(),
-    );
-    store
-        .append(&session, vec![agent], None, now())
-        .await
-        .unwrap();
+    agent_reply(&store, id, "Hi, Bob from support here").await;
     let (_, b, _) = call(
         &store,
         req("GET", &format!("{path}?after={last}"), Some(&token), None),
@@ -446,21 +437,9 @@ async fn an_anonymous_visitor_who_signs_in_keeps_the_conversation() {
 
 #[tokio::test]
 async fn an_answered_widget_message_costs_one_query_and_one_transaction() {
-    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
-        assert!(
-            std::env::var("CASEBRIDGE_REQUIRE_MOTO").is_err(),
-            "moto is required"
-        );
-        eprintln!("skipping: no AWS_ENDPOINT_URL_DYNAMODB (run scripts/test)");
+    let Some((store, counter)) = test_support::moto::counted_store("widget-cost").await else {
         return;
     };
-    use casebridge::store::Retention;
-    use casebridge::store::dynamo::DynamoStore;
-    let counter = casebridge::aws::RequestCounter::default();
-    let client = counter.install(&casebridge::aws::local_dynamodb_client(&endpoint));
-    let table = format!("widget-cost-{:x}", Timestamp::now().as_nanosecond());
-    DynamoStore::create_table(&client, &table).await.unwrap();
-    let store = DynamoStore::new(client, table, Retention::default());
     let send = |token: &str, path: &str, text: &str, id: &str| {
         req(
             "POST",

@@ -9,7 +9,6 @@ use casebridge::assistant::Concierge;
 use casebridge::config::WidgetConfig;
 use casebridge::store::Store;
 use hmac::{Hmac, KeyInit, Mac};
-use jiff::Timestamp;
 use lambda_http::{Body, RequestExt, Response};
 use serde_json::{Value, json};
 use widget_inbound::{Deps, handle};
@@ -33,10 +32,7 @@ pub fn deps() -> Deps {
     }
 }
 
-// Wednesday 10:00 in New York, inside business hours.
-pub fn now() -> Timestamp {
-    "2026-01-14T15:00:00Z".parse().unwrap()
-}
+pub use test_support::now;
 
 pub fn req(
     method: &str,
@@ -146,4 +142,15 @@ pub fn identity(email: &str, exp: i64, key: &str) -> String {
 
 pub fn later() -> i64 {
     now().as_second() + 3600
+}
+
+/// A rep's reply on session `id`, stored as creatio-reply's delivery stores it.
+pub async fn agent_reply(store: &dyn Store, id: casebridge::domain::SessionId, text: &str) {
+    use casebridge::domain::{MessageText, NewMessage, Role};
+    let session = store.session(id).await.unwrap().unwrap();
+    let reply = NewMessage::new(Role::Agent, MessageText::parse(text).unwrap());
+    store
+        .append(&session, vec![reply], None, now())
+        .await
+        .unwrap();
 }

@@ -1,0 +1,61 @@
+//! Conversations in the states tests start from: "handed off" (the customer asked for a person)
+//! and "with an agent" (the case exists and is linked).
+
+use casebridge::domain::{
+    CreatioLink, MessageText, NewMessage, Role, Session, SessionId, SessionState, Transition,
+};
+use casebridge::store::{SessionChanges, StateChange, Store};
+use jiff::Timestamp;
+
+/// The customer's `text` on `session`, stored with the change to `handoff_requested`.
+pub async fn hand_off(store: &dyn Store, session: &Session, text: &str, now: Timestamp) {
+    let message = NewMessage::new(Role::Customer, MessageText::parse(text).expect("a text"));
+    let change = StateChange {
+        transition: Transition::new(SessionState::Assistant, SessionState::HandoffRequested)
+            .expect("a transition the state machine allows"),
+        handoff_reason: None,
+    };
+    store
+        .append(session, vec![message], Some(change), now)
+        .await
+        .expect("the handoff is stored");
+}
+
+/// Session `id` (with the assistant) handed off and then linked to its case (the deterministic
+/// id casebridge gives it), as the sync leaves it.
+pub async fn with_an_agent(store: &dyn Store, id: SessionId, now: Timestamp) {
+    for (from, to) in [
+        (SessionState::Assistant, SessionState::HandoffRequested),
+        (SessionState::HandoffRequested, SessionState::WithAgent),
+    ] {
+        let creatio = (to == SessionState::WithAgent).then(|| CreatioLink {
+            case_id: id.case_id(),
+            case_number: None,
+            contact_id: None,
+        });
+        store
+            .transition(
+                id,
+                Transition::new(from, to).expect("a transition the state machine allows"),
+                SessionChanges {
+                    handoff_reason: None,
+                    creatio,
+                },
+                now,
+            )
+            .await
+            .expect("the transition is stored");
+    }
+}
+
+/// The texts of a session's agent replies, in order.
+pub async fn agent_texts(store: &dyn Store, id: SessionId) -> Vec<String> {
+    store
+        .messages_after(id, 0, 100)
+        .await
+        .expect("the messages are read")
+        .into_iter()
+        .filter(|m| m.role == Role::Agent)
+        .map(|m| m.text.as_str().to_owned())
+        .collect()
+}
