@@ -8,7 +8,8 @@
 //! - [`domain`]: sessions, messages, identities, ids, the session state machine. No AWS types.
 //! - [`store`]: the `Store` trait and its DynamoDB and in-memory implementations.
 //! - [`assistant`]: the assistant seam (rules, OpenAI-compatible) and the handoff policy.
-//! - [`turn`]: one customer turn, the message and the assistant's answer stored in one write.
+//! - [`conversation`]: one customer turn (the message and the assistant's answer stored in one
+//!   write) and the answer to a message delivered again, the same for both channels.
 //! - [`replies`]: a rep's reply from Creatio to the customer: the outbox, the delivery, the
 //!   catch-up and case closure.
 //! - [`config`]: typed configuration from the environment.
@@ -21,6 +22,7 @@
 pub mod assistant;
 pub mod aws;
 pub mod config;
+pub mod conversation;
 pub mod creatio;
 pub mod domain;
 pub mod file_type;
@@ -31,5 +33,4 @@ pub mod routes;
 pub mod sms;
 pub mod store;
 pub mod telemetry;
-pub mod turn;
 pub mod widget_auth;

@@ -1,4 +1,4 @@
-//! One customer turn ([`casebridge::turn::answer`]) on the memory store: the message and the
+//! One customer turn ([`casebridge::conversation::turn::take`]) on the memory store: the message and the
 //! answer land together, a slow assistant never holds the message back, a lost handoff race
 //! keeps the message, and a redelivery writes nothing.
 
@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use casebridge::assistant::*;
+use casebridge::conversation::turn::{DURABLE_WITHIN, Outcome, take};
 use casebridge::domain::*;
 use casebridge::store::memory::MemoryStore;
 use casebridge::store::{SessionChanges, Store};
-use casebridge::turn::{DURABLE_WITHIN, Outcome, answer};
 use tokio::sync::Notify;
 
 use test_support::now;
@@ -30,7 +30,7 @@ async fn ask(
     turn: &casebridge::store::Turn,
     message: NewMessage,
 ) -> Result<Outcome, casebridge::store::StoreError> {
-    answer(
+    take(
         store,
         &Concierge::embedded_default(),
         &turn.session,
@@ -124,7 +124,7 @@ async fn a_slow_assistant_never_holds_the_message_back() {
     let task = tokio::spawn({
         let store = store.clone();
         async move {
-            answer(
+            take(
                 store.as_ref(),
                 &concierge,
                 &turn.session,

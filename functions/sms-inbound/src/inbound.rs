@@ -7,7 +7,7 @@
 //!    so the customer's late message lands on the same case. One store call brings the session,
 //!    its transcript and the customer's consent ([`Store::open_turn`]; two DynamoDB reads).
 //! 2. The common case, a question from a customer who has not opted out, is one
-//!    [`turn::answer`]: the assistant decides on the transcript plus this message, and the message
+//!    [`turn::take`]: the assistant decides on the transcript plus this message, and the message
 //!    and the reply (or the handoff notice with the state change) are stored in one transaction.
 //! 3. Twilio may deliver a message more than once: a `MessageSid` already stored is not stored
 //!    again (the transaction refuses it and says where it is); the retry gets the answer the first
@@ -18,6 +18,8 @@
 //!    reach the assistant. Nothing is sent to an opted-out number. These, and a session closed
 //!    between the read and the write, take the two-step path: store the message, then answer.
 
+use casebridge::conversation::redelivery;
+use casebridge::conversation::turn::{self, Outcome};
 use casebridge::domain::{
     Channel, ConversationKey, Customer, Message, MessageText, NewMessage, Role, Session, SessionId,
     SessionState, Transition,
@@ -26,7 +28,6 @@ use casebridge::sms::keywords::{self, Keyword};
 use casebridge::store::{
     Appended, Consent, SessionChanges, StateChange, Store, StoreError, TRANSCRIPT_WINDOW, Turn,
 };
-use casebridge::turn::{self, Outcome};
 use jiff::Timestamp;
 use lambda_http::{Body, Response};
 use tracing::Instrument;
@@ -58,7 +59,7 @@ pub async fn receive(
         let keyword = keywords::classify(&sms.body);
         if keyword.is_none() && turn.consent == Consent::Granted {
             let inbound = vec![inbound_message(&sms)];
-            let answered = turn::answer(
+            let answered = turn::take(
                 store,
                 &deps.concierge,
                 &session,
@@ -74,7 +75,7 @@ pub async fn receive(
                 }
                 Ok(Outcome::AlreadySeen { session_id, seq }) => {
                     tracing::info!(seq, "duplicate delivery");
-                    return answer_turn(store, deps, &sms, session_id, seq, now).await;
+                    return answer_again(store, deps, &sms, session_id, seq, now).await;
                 }
                 // SMS hands off without a gate.
                 Ok(Outcome::HandoffRefused { .. }) => return Ok(twiml::reply(None)),
@@ -86,7 +87,7 @@ pub async fn receive(
         }
 
         // 4. Compliance keywords: the note for the agent goes in with the message; the consent
-        // itself is recorded in `answer_turn`, which also runs for redeliveries.
+        // itself is recorded in `answer_again`, which also runs for redeliveries.
         let mut notes = Vec::new();
         match keyword {
             Some(Keyword::OptOut) => notes.push(system_note(
@@ -122,7 +123,7 @@ pub async fn receive(
             Err(e) => return Err(e.into()),
         };
         // ... then answer it.
-        answer_turn(store, deps, &sms, stored.0, stored.1, now).await
+        answer_again(store, deps, &sms, stored.0, stored.1, now).await
     }
     .instrument(span)
     .await
@@ -193,7 +194,7 @@ fn assistant_message(text: MessageText, fallback: bool) -> NewMessage {
 
 /// The answer to inbound message `seq` of session `id`: the reply already stored after it, or a
 /// new decision if it is still the newest message.
-async fn answer_turn(
+async fn answer_again(
     store: &dyn Store,
     deps: &Deps,
     sms: &InboundSms,
@@ -229,10 +230,7 @@ async fn answer_turn(
     }
     // System notes (a consent change) may follow the message; the reply is the first message
     // after it that is not one.
-    if let Some(next) = transcript
-        .iter()
-        .find(|m| m.seq > seq && m.role != Role::System)
-    {
+    if let Some(next) = redelivery::answer_after(&transcript, seq) {
         return Ok(match next.role {
             Role::Assistant => twiml::reply(Some(next.text.as_str())),
             _ => twiml::reply(None),
@@ -252,7 +250,7 @@ async fn answer_turn(
         return Ok(twiml::reply(None));
     }
     let decision = deps.concierge.respond(&session, &transcript, now).await;
-    match turn::answer_of(decision)? {
+    match turn::reply_of(decision)? {
         None => Ok(twiml::reply(None)),
         Some((message, change)) => store_and_reply(store, &session, message, change, now).await,
     }

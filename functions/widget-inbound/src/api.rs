@@ -24,12 +24,13 @@
 use std::time::Duration;
 
 use casebridge::config::WidgetLimits;
+use casebridge::conversation::redelivery;
+use casebridge::conversation::turn::{self, HandoffGate, Outcome};
 use casebridge::domain::{
     Channel, ConversationKey, Customer, MAX_MESSAGE_CHARS, Message, MessageText, NewMessage,
     ProviderMessageId, Role, Session, SessionId, SessionState, VisitorId, without_hidden_chars,
 };
 use casebridge::store::{Allowance, Appended, Store, StoreError, TRANSCRIPT_WINDOW};
-use casebridge::turn::{self, HandoffGate, Outcome};
 use casebridge::widget_auth::{
     issue_session_token, verify_identity, verify_session_token, verify_visitor_proof, visitor_proof,
 };
@@ -504,7 +505,7 @@ async fn send(
         max: limits.handoffs_per_day,
         now,
     };
-    let outcome = turn::answer(
+    let outcome = turn::take(
         store,
         &deps.concierge,
         &session,
@@ -519,7 +520,7 @@ async fn send(
             session, messages, ..
         }) => Ok(sent(&session, &messages, session.last_seq)),
         // A retried POST: answer from what is stored.
-        Ok(Outcome::AlreadySeen { seq, .. }) => answer(store, deps, id, seq, now).await,
+        Ok(Outcome::AlreadySeen { seq, .. }) => answer_again(store, deps, id, seq, now).await,
         Ok(Outcome::HandoffRefused { retry_after }) => Err(WidgetError::TooMany {
             message: format!(
                 "too many requests for a person from this address; at most {} a day",
@@ -545,7 +546,7 @@ fn sent(session: &Session, new: &[Message], fallback_seq: u64) -> Response<Body>
 }
 
 /// The reply to message `seq`: the one already stored after it, or a new decision.
-async fn answer(
+async fn answer_again(
     store: &dyn Store,
     deps: &Deps,
     id: SessionId,
@@ -556,9 +557,7 @@ async fn answer(
         .recent(id, TRANSCRIPT_WINDOW)
         .await?
         .ok_or(WidgetError::NotFound)?;
-    let already = transcript
-        .iter()
-        .any(|m| m.seq > seq && m.role != Role::System);
+    let already = redelivery::answer_after(&transcript, seq).is_some();
     let (session, added) = if already {
         (session, Some(Vec::new()))
     } else {
@@ -589,7 +588,7 @@ async fn decide(
     now: Timestamp,
 ) -> Result<(Session, Option<Vec<Message>>), WidgetError> {
     let decision = deps.concierge.respond(session, transcript, now).await;
-    let Some((message, change)) = turn::answer_of(decision)? else {
+    let Some((message, change)) = turn::reply_of(decision)? else {
         return Ok((session.clone(), Some(Vec::new())));
     };
     match store.append(session, vec![message], change, now).await {

@@ -17,7 +17,7 @@
 //!   the writer saw, which allocates seqs without gaps or doubles), the message puts, and a
 //!   provider-id item per message that has one (conditional on not existing: the dedupe). An
 //!   answered message is one append: the customer's message and the reply together
-//!   (`casebridge::turn`).
+//!   (`casebridge::conversation::turn`).
 //! - **An inbound turn reads twice** (`open_turn`): one `BatchGetItem` for the conversation's
 //!   active pointer and the customer's consent (two partitions, so no `Query` reaches both), then
 //!   one `Query` of the session's partition for the session and its transcript. A widget message

@@ -1,7 +1,7 @@
 //! One customer turn: what the customer sent and the assistant's answer, stored in one write.
 //!
 //! Both inbound functions (SMS, widget) read the conversation once ([`Store::open_turn`],
-//! [`Store::transcript`]) and hand that to [`answer`] with the new message. The assistant decides
+//! [`Store::transcript`]) and hand that to [`take`] with the new message. The assistant decides
 //! on the transcript with the new message added in memory, and the message and the answer are
 //! written by one [`Store::append`] (one DynamoDB transaction), so an answered message costs one
 //! read and one write where it used to cost a write, a read and a write.
@@ -34,7 +34,7 @@ pub trait HandoffGate: Send + Sync {
     async fn admit(&self) -> Result<Option<Duration>, StoreError>;
 }
 
-/// What [`answer`] did.
+/// What [`take`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// The customer's messages were stored, and the answer with them when there is one.
@@ -63,7 +63,7 @@ pub enum Outcome {
 ///
 /// Errors: `Closed` when the session closed since it was read (nothing stored; the caller opens
 /// the next one or tells the customer), and the store's own failures.
-pub async fn answer(
+pub async fn take(
     store: &dyn Store,
     concierge: &Concierge,
     session: &Session,
@@ -140,7 +140,7 @@ async fn then_the_answer(
             reply: None,
         })
     };
-    let Some((answer, change)) = answer_of(decision)? else {
+    let Some((answer, change)) = reply_of(decision)? else {
         return silent(session, messages);
     };
     let text = answer.text.clone();
@@ -171,7 +171,7 @@ async fn together(
     decision: Decision,
     now: Timestamp,
 ) -> Result<Outcome, StoreError> {
-    let answer = answer_of(decision)?;
+    let answer = reply_of(decision)?;
     let text = answer.as_ref().map(|(m, _)| m.text.clone());
     let mut batch = inbound.clone();
     let mut change = None;
@@ -209,7 +209,7 @@ async fn together(
 
 /// The message (and state change) a decision stores; None for silence. For a caller that decides
 /// on its own (answering a redelivery from what is stored).
-pub fn answer_of(
+pub fn reply_of(
     decision: Decision,
 ) -> Result<Option<(NewMessage, Option<StateChange>)>, StoreError> {
     Ok(match decision {
