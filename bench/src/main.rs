@@ -14,6 +14,7 @@
 
 mod coldstart;
 mod cost;
+mod replies;
 mod requests;
 
 use std::path::PathBuf;
@@ -85,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let replies = match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-        Ok(endpoint) => Some(requests::replies(&endpoint).await?),
+        Ok(endpoint) => Some(replies::replies(&endpoint).await?),
         Err(_) => None,
     };
     println!("\n## Rep replies and the catch-up (moto and the sandbox)\n");

@@ -23,9 +23,9 @@ use jiff::{SignedDuration, Timestamp};
 use lambda_http::Body;
 use serde_json::json;
 
-type Error = Box<dyn std::error::Error>;
+pub(crate) type Error = Box<dyn std::error::Error>;
 
-fn handoff_deps(sandbox: &Sandbox) -> Result<SyncDeps, Error> {
+pub(crate) fn handoff_deps(sandbox: &Sandbox) -> Result<SyncDeps, Error> {
     let c = CreatioConfig::with_defaults(
         BaseUrl::parse("CREATIO_URL", &sandbox.url)?,
         false,
@@ -48,12 +48,12 @@ fn handoff_deps(sandbox: &Sandbox) -> Result<SyncDeps, Error> {
     })
 }
 
-fn text(t: &str) -> MessageText {
+pub(crate) fn text(t: &str) -> MessageText {
     MessageText::parse(t).unwrap_or_else(|_| MessageText::parse("…").expect("literal"))
 }
 
 /// A handed-off SMS session of `n` messages for `phone`.
-async fn handed_off(store: &dyn Store, phone: &str, n: usize) -> Result<Session, Error> {
+pub(crate) async fn handed_off(store: &dyn Store, phone: &str, n: usize) -> Result<Session, Error> {
     let key = ConversationKey::new(
         Channel::Sms,
         Customer::Phone(PhoneNumber::parse(phone, None)?),
@@ -142,7 +142,7 @@ pub struct Row {
 }
 
 /// A counter key that counts requests (the others count items or bytes inside them).
-fn is_request(key: &str) -> bool {
+pub(crate) fn is_request(key: &str) -> bool {
     !key.ends_with(" items") && !key.ends_with(" bytes")
 }
 
@@ -189,12 +189,12 @@ impl Row {
     }
 }
 
-const TOKEN: &str = "bench-twilio-token";
-const BASE: &str = "https://api.example.com";
-const SECRET: &str = "bench-widget-secret-0123456789abcdef";
-const SITE: &str = "https://shop.example.com";
+pub(crate) const TOKEN: &str = "bench-twilio-token";
+pub(crate) const BASE: &str = "https://api.example.com";
+pub(crate) const SECRET: &str = "bench-widget-secret-0123456789abcdef";
+pub(crate) const SITE: &str = "https://shop.example.com";
 
-fn sms_request(path: &str, params: &[(&str, &str)]) -> lambda_http::Request {
+pub(crate) fn sms_request(path: &str, params: &[(&str, &str)]) -> lambda_http::Request {
     let owned: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -212,7 +212,7 @@ fn sms_request(path: &str, params: &[(&str, &str)]) -> lambda_http::Request {
         .unwrap_or_default()
 }
 
-fn widget_request(
+pub(crate) fn widget_request(
     method: &str,
     path: &str,
     token: Option<&str>,
@@ -233,7 +233,7 @@ fn widget_request(
     .unwrap_or_default()
 }
 
-fn json_of(r: &lambda_http::Response<Body>) -> serde_json::Value {
+pub(crate) fn json_of(r: &lambda_http::Response<Body>) -> serde_json::Value {
     match r.body() {
         Body::Text(t) => serde_json::from_str(t).unwrap_or_default(),
         _ => serde_json::Value::Null,
@@ -472,144 +472,6 @@ async fn long_conversation(
         counts: counter.take(),
     });
     Ok(rows)
-}
-
-/// A rep reply's path and the catch-up, on moto and the sandbox: DynamoDB rows, and Creatio
-/// requests per operation.
-pub async fn replies(endpoint: &str) -> Result<(Vec<Row>, Vec<(String, usize)>), Error> {
-    let counter = test_support::RequestCounter::default();
-    let client = counter.install(&casebridge::aws::local_dynamodb_client(endpoint));
-    let table = format!("bench-replies-{}", uuid::Uuid::new_v4().simple());
-    DynamoStore::create_table(&client, &table).await?;
-    let store = DynamoStore::new(client, table, Retention::default());
-    let sandbox = Sandbox::start(SandboxConfig::default()).await?;
-    let deps = handoff_deps(&sandbox)?;
-    let now = Timestamp::now();
-    // 100 open cases, each with its conversation (widget visitors: no SMS provider needed).
-    let mut cases = Vec::new();
-    for i in 0..100 {
-        let key = ConversationKey::new(
-            Channel::Widget,
-            Customer::Email(VerifiedEmail::parse(&format!("visitor{i}@example.com"))?),
-            "widget",
-        );
-        let (s, _) = store.find_or_open(&key, now).await?;
-        for (from, to) in [
-            (SessionState::Assistant, SessionState::HandoffRequested),
-            (SessionState::HandoffRequested, SessionState::WithAgent),
-        ] {
-            store
-                .transition(
-                    s.id,
-                    Transition::new(from, to)?,
-                    casebridge::store::SessionChanges {
-                        handoff_reason: None,
-                        creatio: Some(CreatioLink {
-                            case_id: s.id.case_id(),
-                            case_number: None,
-                            contact_id: None,
-                        }),
-                    },
-                    now,
-                )
-                .await?;
-        }
-        let mut case = serde_json::Map::new();
-        case.insert("Id".into(), json!(s.id.case_id().to_string()));
-        case.insert("Subject".into(), json!(format!("Chat: visitor {i}")));
-        sandbox.insert("Case", case);
-        cases.push(s.id.case_id().as_uuid());
-    }
-    let interval = Duration::from_secs(60);
-    let replies = deps.replies();
-    // The first poll sets the marks (and signs in).
-    casebridge::replies::catchup::poll(&store, &replies, interval, Timestamp::now()).await?;
-    let mut rows = Vec::new();
-    let mut creatio = Vec::new();
-    counter.take();
-    sandbox.clear_log();
-    casebridge::replies::catchup::poll(&store, &replies, interval, Timestamp::now()).await?;
-    rows.push(Row {
-        what: "catch-up poll, nothing new (100 open cases)",
-        counts: counter.take(),
-    });
-    creatio.push((
-        "catch-up poll, nothing new (100 open cases)".to_owned(),
-        sandbox.api_requests(),
-    ));
-    sandbox.rep_email(cases[42], "<p>Your order shipped today.</p>");
-    sandbox.clear_log();
-    let polled =
-        casebridge::replies::catchup::poll(&store, &replies, interval, Timestamp::now()).await?;
-    if polled.queued != 1 {
-        return Err(format!("the poll should have queued the new reply: {polled:?}").into());
-    }
-    rows.push(Row {
-        what: "catch-up poll, 1 new reply among 100 open cases",
-        counts: counter.take(),
-    });
-    creatio.push((
-        "catch-up poll, 1 new reply among 100 open cases".to_owned(),
-        sandbox.api_requests(),
-    ));
-    // The same reply reported by the webhook, then delivered from the stream.
-    let reply = sandbox.rep_email(cases[7], "<p>We are on it.</p>");
-    let webhook = creatio_reply_request(cases[7], reply);
-    let reply_deps = creatio_reply::Deps {
-        replies: casebridge::replies::deliver::ReplyClients {
-            creatio: CreatioClient::new(
-                &deps.creatio_config,
-                casebridge::http::client(Duration::from_secs(10))?,
-                RetryPolicy::default(),
-            ),
-            config: deps.creatio_config.clone(),
-            sms: None,
-            closed_notice: None,
-        },
-        webhook_token: REPLY_TOKEN.to_owned().into(),
-    };
-    let answer = creatio_reply::handler(&store, &reply_deps, webhook)
-        .await
-        .map_err(|e| e.to_string())?;
-    if answer.status() != 200 {
-        return Err(format!("the webhook answered {}", answer.status()).into());
-    }
-    rows.push(Row {
-        what: "rep reply webhook (recorded in the outbox)",
-        counts: counter.take(),
-    });
-    sandbox.clear_log();
-    casebridge::replies::deliver::deliver(
-        &store,
-        &replies,
-        ActivityId::from_uuid(reply),
-        Timestamp::now(),
-    )
-    .await?;
-    rows.push(Row {
-        what: "rep reply delivery from the stream (widget)",
-        counts: counter.take(),
-    });
-    creatio.push((
-        "rep reply delivery from the stream".to_owned(),
-        sandbox.api_requests(),
-    ));
-    Ok((rows, creatio))
-}
-
-const REPLY_TOKEN: &str = "bench-webhook-token-0123456789";
-
-fn creatio_reply_request(case: uuid::Uuid, activity: uuid::Uuid) -> lambda_http::Request {
-    http::Request::builder()
-        .method("POST")
-        .uri(format!("{BASE}/creatio/reply"))
-        .header("authorization", format!("Bearer {REPLY_TOKEN}"))
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"event_type": "new_activity", "caseId": case.to_string(), "activityId": activity.to_string()})
-                .to_string(),
-        ))
-        .unwrap_or_default()
 }
 
 /// Widget messages per second through the local stack's HTTP router on loopback.
