@@ -4,14 +4,14 @@
 //! Follow one SMS: [`webhook`] checks Twilio's signature and reads the form into an
 //! [`webhook::InboundSms`]; [`inbound`] stores it (once, however often Twilio delivers it), asks the
 //! assistant and stores its answer; [`twiml`] writes the answer back to Twilio. The handoff function
-//! takes it from the store to Creatio. [`status`] records what Twilio says became of a reply.
+//! takes it from the store to Creatio. [`delivery_status`] records what Twilio says became of a reply.
 //!
 //! [`handler`] is what Lambda (and the local runner, and the tests) call: it routes, and maps every
 //! error to its HTTP answer in one place ([`SmsError::into_response`]). Errors are JSON with a 4xx
 //! or 5xx status, never a `text/plain` 200, which Twilio would text to the customer.
 
+pub mod delivery_status;
 pub mod inbound;
-pub mod status;
 pub mod twiml;
 pub mod webhook;
 
@@ -146,7 +146,7 @@ pub async fn handle(
         }
         Found::Route(Endpoint::Status, _) => {
             route(&event, deps, "/sms/status", |form| {
-                status::record(store, form, now)
+                delivery_status::record(store, form, now)
             })
             .await
         }

@@ -71,6 +71,12 @@ pub const DEFAULT_BATCH_SIZE: usize = 100;
 pub const DEFAULT_CREATIO_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(90);
 
 impl CreatioConfig {
+    /// Does a case in `status` close its conversation (`CREATIO_CLOSED_STATUS_IDS`)? No status
+    /// (an empty lookup) closes nothing.
+    pub fn is_closing(&self, status: Option<LookupId>) -> bool {
+        status.is_some_and(|s| self.closing_status_ids.contains(&s))
+    }
+
     /// A configuration with every optional setting at its default (tests, the local stack).
     pub fn with_defaults(url: BaseUrl, netcore: bool, auth: CreatioAuth) -> Self {
         let base = |g: &str| LookupId::parse(g).unwrap_or_else(|_| unreachable!("fixed GUID"));

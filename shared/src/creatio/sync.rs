@@ -567,7 +567,7 @@ async fn append_activities(
             .as_ref()
             .and_then(|v| crate::creatio::odata::lookup_value(v, "StatusId"))
             .map(crate::domain::LookupId::from_uuid);
-        status.is_some_and(|s| !c.closing_status_ids.contains(&s))
+        status.is_some() && !c.is_closing(status)
     };
     if resolve {
         let status = deps

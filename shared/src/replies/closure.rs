@@ -85,7 +85,7 @@ pub async fn close_if_closed(
             lookup_value(&case, "StatusId").map(LookupId::from_uuid)
         }
     };
-    if !status.is_some_and(|s| deps.config.closing_status_ids.contains(&s)) {
+    if !deps.config.is_closing(status) {
         return Ok(Closure::StillOpen);
     }
     let close = Transition::new(session.state, SessionState::Closed)
