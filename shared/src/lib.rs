@@ -14,7 +14,7 @@
 //!   catch-up and case closure.
 //! - [`config`]: typed configuration from the environment.
 //! - [`sms`]: Twilio signatures, compliance keywords, sending with consent.
-//! - [`widget_auth`]: widget session tokens and the site's identity JWT.
+//! - [`widget`]: widget session tokens, the site's identity JWT, signed links, file checks.
 //! - [`routes`]: the route tables each HTTP function declares once.
 //! - [`telemetry`]: JSON logging setup.
 //! - [`aws`]: SDK clients on the workspace's one TLS stack.
@@ -25,12 +25,10 @@ pub mod config;
 pub mod conversation;
 pub mod creatio;
 pub mod domain;
-pub mod file_type;
 pub mod http;
-pub mod links;
 pub mod replies;
 pub mod routes;
 pub mod sms;
 pub mod store;
 pub mod telemetry;
-pub mod widget_auth;
+pub mod widget;

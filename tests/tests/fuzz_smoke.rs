@@ -10,7 +10,7 @@ use casebridge::domain::DefaultCountry;
 use casebridge::domain::MessageText;
 use casebridge::domain::{SessionId, VisitorId};
 use casebridge::sms::signature::sign;
-use casebridge::widget_auth::{
+use casebridge::widget::auth::{
     IdentityPolicy, issue_session_token, verify_identity, verify_session_token,
     verify_visitor_proof, visitor_proof,
 };

@@ -375,7 +375,7 @@ impl MemoryAttachments {
         let Ok(expires) = expires.parse::<u64>() else {
             return Err(refused(403, "the download link is not signed"));
         };
-        if !casebridge::links::verify_storage_signature(&self.key, key, expires, sig) {
+        if !casebridge::widget::links::verify_storage_signature(&self.key, key, expires, sig) {
             return Err(refused(403, "the download link's signature does not match"));
         }
         if unix_now() > expires {
@@ -474,7 +474,7 @@ impl AttachmentStore for MemoryAttachments {
 
     async fn download_url(&self, key: &str) -> Result<String, AttachmentError> {
         let expires = unix_now() + DOWNLOAD_TTL.as_secs();
-        let sig = casebridge::links::storage_signature(&self.key, key, expires);
+        let sig = casebridge::widget::links::storage_signature(&self.key, key, expires);
         Ok(self
             .base
             .join(&format!("/local/uploads/{key}?expires={expires}&sig={sig}")))

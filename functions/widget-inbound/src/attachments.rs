@@ -9,9 +9,9 @@
 //! 3. `POST /widget/sessions/{id}/messages` `{attachment_id, text?}`: the upload is read whole
 //!    and checked again, since the upload is the visitor's and only what storage holds counts:
 //!    size, declared type, and the first bytes against that type
-//!    ([`casebridge::file_type::check`]). Refused → deleted. Accepted → the function writes the
+//!    ([`casebridge::widget::file_type::check`]). Refused → deleted. Accepted → the function writes the
 //!    bytes it checked to `attachments/{session}/{attachment}` under a name whose extension is
-//!    the accepted type's ([`casebridge::file_type::kept_name`]) and deletes the upload. The
+//!    the accepted type's ([`casebridge::widget::file_type::kept_name`]) and deletes the upload. The
 //!    presigned `PUT` stays usable until it expires, but only the upload key takes it, and that
 //!    key is never read again: a file replaced after the check is never served. The message is
 //!    stored with a link `/attachments/{session}/{attachment}?sig=…`, which the transcript page
@@ -32,9 +32,9 @@
 
 use casebridge::config::{AttachmentPolicy, BaseUrl};
 use casebridge::domain::{Attachment, SessionId, SessionState};
-use casebridge::file_type;
-use casebridge::links::{attachment_url, verify_attachment_signature};
 use casebridge::store::Store;
+use casebridge::widget::file_type;
+use casebridge::widget::links::{attachment_url, verify_attachment_signature};
 use lambda_http::{Body, Request, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -76,7 +76,7 @@ impl std::fmt::Display for AttachmentId {
 
 /// A file name fit for a header and a transcript: no path, no control or hidden characters, no
 /// quotes, at most 100 characters. (The name a kept file gets is
-/// [`casebridge::file_type::kept_name`] of it.)
+/// [`casebridge::widget::file_type::kept_name`] of it.)
 pub fn clean_name(raw: &str) -> String {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let name: String = casebridge::domain::without_hidden_chars(base)

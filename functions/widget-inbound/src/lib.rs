@@ -33,7 +33,7 @@ use casebridge::config::{BaseUrl, Config, ConfigError, WidgetConfig};
 use casebridge::domain::InvalidText;
 use casebridge::routes::{self, Found, Route};
 use casebridge::store::{Store, StoreError};
-use casebridge::widget_auth::TokenError;
+use casebridge::widget::auth::TokenError;
 use jiff::Timestamp;
 use lambda_http::{Body, Request, RequestExt, Response};
 

@@ -1,12 +1,12 @@
 //! `GET /transcripts/{session}?sig=…`: the read-only transcript page the first case activity
-//! links to. The signature (see `casebridge::links`) must match the session; anything else is a
+//! links to. The signature (see `casebridge::widget::links`) must match the session; anything else is a
 //! 404, so the page neither confirms nor denies that a session exists. Every value is
 //! HTML-escaped (`quick-xml`'s escaper), so no message can inject markup into the rep's browser.
 
 use casebridge::assistant::FieldContent;
 use casebridge::domain::SessionId;
-use casebridge::links::verify_transcript_signature;
 use casebridge::store::Store;
+use casebridge::widget::links::verify_transcript_signature;
 use jiff::Timestamp;
 use lambda_http::{Body, Request, Response};
 use quick_xml::escape::escape;

@@ -232,7 +232,7 @@ async fn a_visitor_attaches_a_pdf_and_the_case_link_downloads_it() {
         .await;
     assert!(gone.is_err(), "the upload was left behind");
     // AND the transcript page links it
-    let sig = casebridge::links::transcript_signature(
+    let sig = casebridge::widget::links::transcript_signature(
         SECRET.as_bytes(),
         SessionId::parse(&v.session).unwrap(),
     );
@@ -424,10 +424,13 @@ async fn attachment_links_open_only_with_their_own_signature() {
     let a = SessionId::new_random();
     let b = SessionId::new_random();
     let file = uuid::Uuid::new_v4().to_string();
-    let good = casebridge::links::attachment_signature(SECRET.as_bytes(), a, &file);
-    let transcript_sig = casebridge::links::transcript_signature(SECRET.as_bytes(), a);
-    let wrong_key =
-        casebridge::links::attachment_signature(b"another-secret-0123456789abcdef!", a, &file);
+    let good = casebridge::widget::links::attachment_signature(SECRET.as_bytes(), a, &file);
+    let transcript_sig = casebridge::widget::links::transcript_signature(SECRET.as_bytes(), a);
+    let wrong_key = casebridge::widget::links::attachment_signature(
+        b"another-secret-0123456789abcdef!",
+        a,
+        &file,
+    );
     let resp = handle(
         &store,
         &deps,

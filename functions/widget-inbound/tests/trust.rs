@@ -132,7 +132,7 @@ async fn the_visitor_id_and_its_secret_never_reach_the_transcript_page_or_the_ca
         s["visitor_secret"].as_str().unwrap(),
     );
     let id = session_id(&s);
-    let sig = casebridge::links::transcript_signature(SECRET.as_bytes(), id);
+    let sig = casebridge::widget::links::transcript_signature(SECRET.as_bytes(), id);
     let (status, page, resp) = call(
         &store,
         req("GET", &format!("/transcripts/{id}?sig={sig}"), None, None),

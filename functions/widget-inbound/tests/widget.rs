@@ -100,13 +100,13 @@ async fn tokens_are_checked_and_bound_to_their_session() {
     let path = messages_path(&a);
     let msg = json!({"text": "hello"});
     // Missing, forged, expired.
-    let forged = casebridge::widget_auth::issue_session_token(
+    let forged = casebridge::widget::auth::issue_session_token(
         b"some-other-secret-0123456789abcdef",
         SessionId::parse(a["session_id"].as_str().unwrap()).unwrap(),
         &VisitorId::new_random(),
         now(),
     );
-    let expired = casebridge::widget_auth::issue_session_token(
+    let expired = casebridge::widget::auth::issue_session_token(
         SECRET.as_bytes(),
         SessionId::parse(a["session_id"].as_str().unwrap()).unwrap(),
         &VisitorId::new_random(),
@@ -335,7 +335,7 @@ async fn the_transcript_page_needs_its_signature_and_escapes_everything() {
     )
     .await;
     let id = SessionId::parse(s["session_id"].as_str().unwrap()).unwrap();
-    let sig = casebridge::links::transcript_signature(SECRET.as_bytes(), id);
+    let sig = casebridge::widget::links::transcript_signature(SECRET.as_bytes(), id);
     let get = |path: String| {
         http::Request::builder()
             .method("GET")

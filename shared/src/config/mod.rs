@@ -8,38 +8,35 @@
 //! Secrets are `SecretString`s (crate `secrecy`: tiny, zeroes on drop, `Debug` prints
 //! `[REDACTED]`), so `{:?}` of a config never leaks one into a log.
 //!
-//! One section per component, each in its file with the readers it needs: `source` (where
-//! values come from, and the readers below every section), `creatio`, `sms`, `widget`,
-//! `assistant`. [`Config`] composes them; the accessors (`creatio()`, `twilio()`, `widget()`)
-//! are what a function demands at start-up.
+//! One section per integration, in the integration's own folder: `creatio::config`,
+//! `sms::config`, `widget::config` (and the assistant's here). They read through `source` (where
+//! values come from, and the readers every section uses), which sits below them all; [`Config`]
+//! composes them above, and the accessors (`creatio()`, `twilio()`, `widget()`) are what a
+//! function demands at start-up.
 
 mod assistant;
-mod creatio;
-mod sms;
-mod source;
-mod widget;
+pub(crate) mod source;
 
-use crate::domain::{DefaultCountry, LookupId, PhoneNumber};
-use crate::replies::ReplyRules;
+use crate::domain::{DefaultCountry, LookupId};
 use jiff::SignedDuration;
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-pub use assistant::AssistantKind;
-use assistant::assistant_config;
-use creatio::creatio_config;
-pub use creatio::{
+use crate::creatio::config::creatio_config;
+pub use crate::creatio::config::{
     CreatioAuth, CreatioConfig, DEFAULT_BATCH_SIZE, DEFAULT_CREATIO_TIMEOUT, IdentityServer,
     SyncMode, base_ids,
 };
-use sms::twilio_config;
-pub use sms::{TwilioConfig, TwilioSender};
+use crate::sms::config::twilio_config;
+pub use crate::sms::config::{TwilioConfig, TwilioSender};
+use crate::widget::config::widget_config;
+pub use crate::widget::config::{AttachmentPolicy, WidgetConfig, WidgetLimits};
+pub use assistant::AssistantKind;
+use assistant::assistant_config;
 use source::*;
 pub use source::{BaseUrl, ConfigError, ProcessEnv, Source};
 pub(crate) use source::{missing, var};
-use widget::widget_config;
-pub use widget::{AttachmentPolicy, WidgetConfig, WidgetLimits};
 
 #[derive(Debug, Clone)]
 pub struct Config {

@@ -36,7 +36,7 @@ impl Source for HashMap<&str, &str> {
 }
 
 /// Does `authority…` (what follows `scheme://`) name this machine? `[::1]` keeps its colons.
-pub(super) fn is_loopback(rest: &str) -> bool {
+pub(crate) fn is_loopback(rest: &str) -> bool {
     let name = if rest.starts_with("[::1]") {
         "[::1]"
     } else {
@@ -47,7 +47,7 @@ pub(super) fn is_loopback(rest: &str) -> bool {
 
 /// An `https://` (or, for loopback, `http://`) base URL without a trailing slash.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BaseUrl(pub(super) String);
+pub struct BaseUrl(pub(crate) String);
 
 impl BaseUrl {
     pub fn parse(name: &'static str, raw: &str) -> Result<Self, ConfigError> {
@@ -113,11 +113,11 @@ pub(crate) fn var(src: &dyn Source, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-pub(super) fn secret(src: &dyn Source, name: &str) -> Option<SecretString> {
+pub(crate) fn secret(src: &dyn Source, name: &str) -> Option<SecretString> {
     var(src, name).map(SecretString::from)
 }
 
-pub(super) fn guid(src: &dyn Source, name: &'static str) -> Result<Option<LookupId>, ConfigError> {
+pub(crate) fn guid(src: &dyn Source, name: &'static str) -> Result<Option<LookupId>, ConfigError> {
     var(src, name)
         .map(|v| {
             LookupId::parse(&v).map_err(|e| ConfigError::Invalid {
@@ -128,7 +128,7 @@ pub(super) fn guid(src: &dyn Source, name: &'static str) -> Result<Option<Lookup
         .transpose()
 }
 
-pub(super) fn bool_var(
+pub(crate) fn bool_var(
     src: &dyn Source,
     name: &'static str,
     default: bool,
@@ -148,7 +148,7 @@ pub(super) fn bool_var(
     }
 }
 
-pub(super) fn positive(
+pub(crate) fn positive(
     src: &dyn Source,
     name: &'static str,
     default: i64,

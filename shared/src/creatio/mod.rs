@@ -17,6 +17,7 @@
 mod auth;
 mod batch;
 pub mod check;
+pub mod config;
 pub mod contact;
 pub mod error;
 pub mod odata;

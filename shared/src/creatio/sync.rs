@@ -338,7 +338,11 @@ async fn create_case(
         if let (Some(base), Some(secret)) = (&deps.public_base_url, &deps.link_secret) {
             h.push_str(&format!(
                 "\nTranscript: {}",
-                crate::links::transcript_url(base, secret.expose_secret().as_bytes(), session.id)
+                crate::widget::links::transcript_url(
+                    base,
+                    secret.expose_secret().as_bytes(),
+                    session.id
+                )
             ));
         }
         if let Some(reason) = &session.handoff_reason {

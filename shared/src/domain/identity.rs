@@ -107,7 +107,7 @@ impl From<VerifiedEmail> for String {
 
 /// An anonymous widget visitor: an id casebridge issued (244 random bits, 64 hex characters),
 /// which the widget keeps in the browser with the proof that goes with it
-/// (`casebridge::widget_auth::visitor_proof`). The id alone resumes nothing, and what Creatio,
+/// (`casebridge::widget::auth::visitor_proof`). The id alone resumes nothing, and what Creatio,
 /// the logs and the transcript page show is [`VisitorId::label`], not the id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -4,6 +4,7 @@
 //! The inbound webhook itself lives in `functions/sms-inbound`; agent replies are sent from
 //! `functions/creatio-reply` through [`deliver`].
 
+pub mod config;
 pub mod keywords;
 pub mod signature;
 pub mod twilio;

@@ -34,7 +34,7 @@ use casebridge::domain::{
     ProviderMessageId, Role, Session, SessionId, SessionState, VisitorId, without_hidden_chars,
 };
 use casebridge::store::{Allowance, Appended, Store, StoreError, TRANSCRIPT_WINDOW};
-use casebridge::widget_auth::{
+use casebridge::widget::auth::{
     issue_session_token, verify_identity, verify_session_token, verify_visitor_proof, visitor_proof,
 };
 use jiff::Timestamp;

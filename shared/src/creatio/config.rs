@@ -2,7 +2,10 @@
 //! forms), the identity server, batch size and timeouts, the case defaults and closing statuses,
 //! what counts as a rep's reply, and the base-data GUIDs ([`base_ids`]).
 
-use super::*;
+use crate::config::source::*;
+use crate::domain::LookupId;
+use crate::replies::ReplyRules;
+use secrecy::SecretString;
 
 /// Where the OAuth token endpoint is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +130,7 @@ pub mod base_ids {
     pub const EMAIL_TYPE_INCOMING: &str = "7f9d1f86-f36b-1410-068c-20cf30b39373";
 }
 
-pub(super) fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, ConfigError> {
+pub(crate) fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, ConfigError> {
     // Parsed before anything else so a malformed value fails even where Creatio is unused.
     let netcore = bool_var(src, "CREATIO_NETCORE", false)?;
     let client_id = var(src, "CREATIO_CLIENT_ID");
@@ -236,7 +239,7 @@ pub(super) fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, 
 }
 
 /// `CREATIO_REPLY_TYPES`: `email`, `task`, `call` or activity type GUIDs, comma-separated.
-pub(super) fn reply_rules(src: &dyn Source) -> Result<ReplyRules, ConfigError> {
+pub(crate) fn reply_rules(src: &dyn Source) -> Result<ReplyRules, ConfigError> {
     let mut rules = ReplyRules::default();
     if let Some(list) = var(src, "CREATIO_REPLY_TYPES") {
         rules.types = list
@@ -291,7 +294,7 @@ pub(super) fn reply_rules(src: &dyn Source) -> Result<ReplyRules, ConfigError> {
     Ok(rules)
 }
 
-pub(super) fn default_closing(resolved: Option<LookupId>) -> Vec<LookupId> {
+pub(crate) fn default_closing(resolved: Option<LookupId>) -> Vec<LookupId> {
     let mut ids: Vec<LookupId> = [
         base_ids::CASE_STATUS_RESOLVED,
         base_ids::CASE_STATUS_CLOSED,
@@ -308,7 +311,7 @@ pub(super) fn default_closing(resolved: Option<LookupId>) -> Vec<LookupId> {
     ids
 }
 
-pub(super) fn guid_or(
+pub(crate) fn guid_or(
     src: &dyn Source,
     name: &'static str,
     default: &str,
@@ -325,7 +328,7 @@ pub(super) fn guid_or(
 /// Creatio cloud's identity server: `-is` added to the first label of the host
 /// (`acme.creatio.com` → `acme-is.creatio.com`), for `*.creatio.com` only: an on-site instance
 /// names its own (`OAuth20IdentityServerUrl`).
-pub(super) fn cloud_identity_url(url: &BaseUrl) -> Option<BaseUrl> {
+pub(crate) fn cloud_identity_url(url: &BaseUrl) -> Option<BaseUrl> {
     let host = url.host();
     let name = host.split(':').next().unwrap_or(host).to_ascii_lowercase();
     if !name.ends_with(".creatio.com") {

@@ -1,7 +1,9 @@
 //! The widget section: the session secret, the site's identity JWT and what it must satisfy,
 //! allowed origins, the per-conversation and per-address limits, and the attachment policy.
 
-use super::*;
+use crate::config::source::*;
+use jiff::SignedDuration;
+use secrecy::SecretString;
 
 #[derive(Debug, Clone)]
 pub struct WidgetConfig {
@@ -9,7 +11,7 @@ pub struct WidgetConfig {
     pub identity_secret: Option<SecretString>,
     /// What a site's identity token must also satisfy (`WIDGET_IDENTITY_AUDIENCE`,
     /// `WIDGET_IDENTITY_ISSUER`, `WIDGET_IDENTITY_MAX_MINUTES`).
-    pub identity: crate::widget_auth::IdentityPolicy,
+    pub identity: crate::widget::auth::IdentityPolicy,
     pub allowed_origins: Vec<String>,
     /// Visitor attachments: on when `WIDGET_ATTACHMENTS_BUCKET` is set (or, locally, always).
     pub attachments: AttachmentPolicy,
@@ -22,7 +24,7 @@ impl WidgetConfig {
         Self {
             secret: SecretString::from(secret.to_owned()),
             identity_secret: None,
-            identity: crate::widget_auth::IdentityPolicy::default(),
+            identity: crate::widget::auth::IdentityPolicy::default(),
             allowed_origins: Vec::new(),
             attachments: AttachmentPolicy::with_defaults(None),
             limits: WidgetLimits::default(),
@@ -109,7 +111,7 @@ impl AttachmentPolicy {
     }
 }
 
-pub(super) fn widget_config(src: &dyn Source) -> Result<Option<WidgetConfig>, ConfigError> {
+pub(crate) fn widget_config(src: &dyn Source) -> Result<Option<WidgetConfig>, ConfigError> {
     let Some(secret_value) = var(src, "WIDGET_SECRET") else {
         return Ok(None);
     };
@@ -157,7 +159,10 @@ pub(super) fn widget_config(src: &dyn Source) -> Result<Option<WidgetConfig>, Co
                 reason: "HTML, SVG and script types could run in a reader's browser; they are not allowed".into(),
             });
         }
-        if let Some(bad) = types.iter().find(|t| !crate::file_type::is_checkable(t)) {
+        if let Some(bad) = types
+            .iter()
+            .find(|t| !crate::widget::file_type::is_checkable(t))
+        {
             return Err(ConfigError::Invalid {
                 name: "WIDGET_ATTACHMENT_TYPES",
                 reason: format!(
@@ -187,7 +192,7 @@ pub(super) fn widget_config(src: &dyn Source) -> Result<Option<WidgetConfig>, Co
         )?)
         .unwrap_or(u32::MAX),
     };
-    let identity = crate::widget_auth::IdentityPolicy {
+    let identity = crate::widget::auth::IdentityPolicy {
         audience: var(src, "WIDGET_IDENTITY_AUDIENCE"),
         issuer: var(src, "WIDGET_IDENTITY_ISSUER"),
         max_lifetime: SignedDuration::from_mins(positive(

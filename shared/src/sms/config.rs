@@ -1,6 +1,8 @@
 //! The SMS section: Twilio's account, token and sender (a number or a messaging service).
 
-use super::*;
+use crate::config::source::*;
+use crate::domain::{DefaultCountry, PhoneNumber};
+use secrecy::SecretString;
 
 #[derive(Debug, Clone)]
 pub enum TwilioSender {
@@ -16,7 +18,7 @@ pub struct TwilioConfig {
     pub api_url: BaseUrl,
 }
 
-pub(super) fn twilio_config(
+pub(crate) fn twilio_config(
     src: &dyn Source,
     country: DefaultCountry,
 ) -> Result<Option<TwilioConfig>, ConfigError> {
