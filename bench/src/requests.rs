@@ -482,12 +482,18 @@ pub async fn throughput(visitors: usize, for_how_long: Duration) -> Result<(usiz
         ("PUBLIC_BASE_URL", base.as_str()),
         ("WIDGET_SECRET", SECRET),
         ("WIDGET_ALLOWED_ORIGINS", base.as_str()),
+        // Throughput, not the limits: every visitor comes from 127.0.0.1 and talks for the
+        // whole run, which the defaults (20 new conversations an hour per address, 200
+        // messages a conversation) would stop after 2,000 answers.
+        ("WIDGET_SESSIONS_PER_HOUR", "1000000"),
+        ("WIDGET_MAX_MESSAGES", "1000000000"),
+        ("WIDGET_MAX_BYTES", "1000000000000"),
     ]);
     let app = Arc::new(casebridge_local::App::new(
         Arc::new(MemoryStore::new()),
         Config::from_source(&env)?,
     ));
-    tokio::spawn(async move { axum::serve(listener, casebridge_local::router(app)).await });
+    tokio::spawn(async move { casebridge_local::serve(listener, app).await });
     let http = reqwest::Client::new();
     let mut sessions = Vec::new();
     for _ in 0..visitors {
