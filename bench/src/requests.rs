@@ -445,26 +445,7 @@ async fn long_conversation(
     let long = json_of(&widget_inbound::handle(store, &widget, start(), now).await);
     let id = SessionId::parse(long["session_id"].as_str().unwrap_or_default())
         .map_err(|_| "session id")?;
-    let mut written = 0;
-    while written < 498 {
-        let session = store.session(id).await?.ok_or("session")?;
-        let n = (498 - written).min(24);
-        let batch = (written..written + n)
-            .map(|i| {
-                let role = if i % 2 == 0 {
-                    Role::Customer
-                } else {
-                    Role::Assistant
-                };
-                NewMessage::new(
-                    role,
-                    text(&format!("earlier message {i}: {}", "words ".repeat(20))),
-                )
-            })
-            .collect();
-        store.append(&session, batch, None, now).await?;
-        written += n;
-    }
+    test_support::fixtures::earlier_messages(store, id, 498, now).await?;
     counter.take();
     widget_inbound::handle(store, &widget, ask(&long, "late"), now).await;
     rows.push(Row {

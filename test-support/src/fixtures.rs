@@ -59,3 +59,35 @@ pub async fn agent_texts(store: &dyn Store, id: SessionId) -> Vec<String> {
         .map(|m| m.text.as_str().to_owned())
         .collect()
 }
+
+/// `n` earlier messages on session `id`, customer and assistant in turn (each about 150 bytes),
+/// written straight to the store in appends of 24: a long conversation, without asking the
+/// assistant `n / 2` times.
+pub async fn earlier_messages(
+    store: &dyn Store,
+    id: SessionId,
+    n: usize,
+    now: Timestamp,
+) -> Result<(), casebridge::store::StoreError> {
+    let mut written = 0;
+    while written < n {
+        let session = store
+            .session(id)
+            .await?
+            .ok_or(casebridge::store::StoreError::NotFound(id))?;
+        let batch = (written..n.min(written + 24))
+            .map(|i| {
+                let role = if i % 2 == 0 {
+                    Role::Customer
+                } else {
+                    Role::Assistant
+                };
+                let text = format!("earlier message {i}: {}", "words ".repeat(20));
+                NewMessage::new(role, MessageText::parse(&text).expect("a text"))
+            })
+            .collect::<Vec<_>>();
+        written += batch.len();
+        store.append(&session, batch, None, now).await?;
+    }
+    Ok(())
+}

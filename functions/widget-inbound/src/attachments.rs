@@ -274,17 +274,15 @@ async fn keep(
     attachment: AttachmentId,
 ) -> Result<(String, String, u64), WidgetError> {
     let policy = &deps.widget.attachments;
-    let upload = attachment.upload_key(id);
+    let upload_key = attachment.upload_key(id);
+    let upload = upload_key.as_str();
     let refuse = |refusal: Refusal, size: u64| async move {
         // What was uploaded is not what was declared: it is not kept.
-        files.delete(&upload).await?;
+        files.delete(upload).await?;
         tracing::info!(session_id = %id, %attachment, size, "uploaded attachment refused and deleted");
         Err::<(String, String, u64), WidgetError>(refusal.into())
     };
-    let (object, bytes) = match files
-        .fetch(&attachment.upload_key(id), policy.max_bytes)
-        .await?
-    {
+    let (object, bytes) = match files.fetch(upload, policy.max_bytes).await? {
         Fetched::Missing => {
             return Err(WidgetError::BadRequest(format!(
                 "attachment {attachment} has not been uploaded"
@@ -312,7 +310,7 @@ async fn keep(
             bytes,
         )
         .await?;
-    if let Err(e) = files.delete(&attachment.upload_key(id)).await {
+    if let Err(e) = files.delete(upload).await {
         // The kept copy is what counts; the bucket's lifecycle removes a stray upload.
         tracing::warn!(session_id = %id, %attachment, error = %e, "upload not deleted after keeping it");
     }

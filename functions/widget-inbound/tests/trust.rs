@@ -372,28 +372,9 @@ async fn the_500th_message_costs_what_the_first_costs() {
     // AND a conversation 498 messages long
     let long = start_with(&store, &d, json!({})).await;
     let id = session_id(&long);
-    for chunk in 0..(498 / 24 + 1) {
-        let session = store.session(id).await.unwrap().unwrap();
-        let n = (498 - chunk * 24).min(24);
-        let batch = (0..n)
-            .map(|i| {
-                let role = if i % 2 == 0 {
-                    Role::Customer
-                } else {
-                    Role::Assistant
-                };
-                NewMessage::new(
-                    role,
-                    MessageText::parse(&format!(
-                        "earlier message {chunk}-{i}: {}",
-                        "words ".repeat(20)
-                    ))
-                    .unwrap(),
-                )
-            })
-            .collect();
-        store.append(&session, batch, None, now()).await.unwrap();
-    }
+    test_support::fixtures::earlier_messages(&store, id, 498, now())
+        .await
+        .unwrap();
     assert_eq!(store.session(id).await.unwrap().unwrap().last_seq, 498);
     counter.take();
     // WHEN its 499th message is answered (the 500th)
