@@ -3,14 +3,11 @@
 
 use std::time::Duration;
 
-use casebridge::creatio::CreatioClient;
 use casebridge::domain::*;
-use casebridge::http::RetryPolicy;
 use casebridge::store::dynamo::DynamoStore;
 use casebridge::store::{Retention, Store};
 use creatio_sandbox::{Sandbox, SandboxConfig};
 use jiff::Timestamp;
-use lambda_http::Body;
 use serde_json::json;
 
 use crate::requests::*;
@@ -96,19 +93,9 @@ pub async fn replies(endpoint: &str) -> Result<(Vec<Row>, Vec<(String, usize)>),
     // The same reply reported by the webhook, then delivered from the stream.
     let reply = sandbox.rep_email(cases[7], "<p>We are on it.</p>");
     let webhook = creatio_reply_request(cases[7], reply);
-    let reply_deps = creatio_reply::Deps {
-        replies: casebridge::replies::deliver::ReplyClients {
-            creatio: CreatioClient::new(
-                &deps.creatio_config,
-                casebridge::http::client(Duration::from_secs(10))?,
-                RetryPolicy::default(),
-            ),
-            config: deps.creatio_config.clone(),
-            sms: None,
-            closed_notice: None,
-        },
-        webhook_token: REPLY_TOKEN.to_owned().into(),
-    };
+    let mut env = test_support::stack_env(BASE, &sandbox.url);
+    env.insert("CREATIO_WEBHOOK_TOKEN", REPLY_TOKEN);
+    let reply_deps = creatio_reply::Deps::from_config(&test_support::config_of(&env))?;
     let answer = creatio_reply::handler(&store, &reply_deps, webhook)
         .await
         .map_err(|e| e.to_string())?;
@@ -144,14 +131,9 @@ pub(crate) fn creatio_reply_request(
     case: uuid::Uuid,
     activity: uuid::Uuid,
 ) -> lambda_http::Request {
-    http::Request::builder()
-        .method("POST")
-        .uri(format!("{BASE}/creatio/reply"))
-        .header("authorization", format!("Bearer {REPLY_TOKEN}"))
-        .header("content-type", "application/json")
-        .body(Body::from(
-            json!({"event_type": "new_activity", "caseId": case.to_string(), "activityId": activity.to_string()})
-                .to_string(),
-        ))
-        .unwrap_or_default()
+    test_support::requests::creatio_webhook(
+        &format!("{BASE}/creatio/reply"),
+        REPLY_TOKEN,
+        &test_support::requests::new_activity(case, activity),
+    )
 }

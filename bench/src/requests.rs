@@ -6,46 +6,26 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use casebridge::assistant::Concierge;
-use casebridge::assistant::rules::RulesAssistant;
-use casebridge::assistant::settings::Settings;
-use casebridge::config::{BaseUrl, Config, CreatioAuth, CreatioConfig, WidgetConfig};
-use casebridge::creatio::CreatioClient;
+use casebridge::config::Config;
 use casebridge::creatio::sync::SyncDeps;
 use casebridge::domain::*;
-use casebridge::http::RetryPolicy;
-use casebridge::sms::signature::sign;
 use casebridge::store::dynamo::DynamoStore;
 use casebridge::store::memory::MemoryStore;
 use casebridge::store::{Retention, StateChange, Store};
 use creatio_sandbox::{Sandbox, SandboxConfig};
-use jiff::{SignedDuration, Timestamp};
-use lambda_http::Body;
+use jiff::Timestamp;
 use serde_json::json;
 
 pub(crate) type Error = Box<dyn std::error::Error>;
 
+/// The handoff function as deployed on the sandbox (the embedded rules assistant).
 pub(crate) fn handoff_deps(sandbox: &Sandbox) -> Result<SyncDeps, Error> {
-    let c = CreatioConfig::with_defaults(
-        BaseUrl::parse("CREATIO_URL", &sandbox.url)?,
-        false,
-        CreatioAuth::Forms {
-            username: "Supervisor".into(),
-            password: "Supervisor".to_owned().into(),
-        },
-    );
-    Ok(SyncDeps {
-        creatio: CreatioClient::new(
-            &c,
-            casebridge::http::client(Duration::from_secs(10))?,
-            RetryPolicy::default(),
-        ),
-        creatio_config: c,
-        concierge: Concierge::new(Arc::new(RulesAssistant), Arc::new(Settings::embedded())),
-        public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", "https://cb.example.com")?),
-        link_secret: Some("bench-link-secret-0123456789abcdef".to_owned().into()),
-        sms: None,
-    })
+    let mut env = test_support::stack_env("https://cb.example.com", &sandbox.url);
+    env.extend([
+        ("WIDGET_SECRET", "bench-link-secret-0123456789abcdef"),
+        ("CREATIO_TIMEOUT_SECONDS", "10"),
+    ]);
+    Ok(SyncDeps::from_config(&Config::from_source(&env)?)?)
 }
 
 pub(crate) fn text(t: &str) -> MessageText {
@@ -195,21 +175,7 @@ pub(crate) const SECRET: &str = "bench-widget-secret-0123456789abcdef";
 pub(crate) const SITE: &str = "https://shop.example.com";
 
 pub(crate) fn sms_request(path: &str, params: &[(&str, &str)]) -> lambda_http::Request {
-    let owned: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let url = format!("{BASE}{path}");
-    let body = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    http::Request::builder()
-        .method("POST")
-        .uri(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("x-twilio-signature", sign(TOKEN, &url, &owned))
-        .body(Body::from(body))
-        .unwrap_or_default()
+    test_support::requests::twilio(TOKEN, &format!("{BASE}{path}"), params)
 }
 
 pub(crate) fn widget_request(
@@ -218,26 +184,25 @@ pub(crate) fn widget_request(
     token: Option<&str>,
     body: Option<serde_json::Value>,
 ) -> lambda_http::Request {
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri(format!("{BASE}{path}"))
-        .header("origin", SITE)
-        .header("content-type", "application/json");
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    b.body(
-        body.map(|v| Body::from(v.to_string()))
-            .unwrap_or(Body::Empty),
+    test_support::requests::widget(
+        "198.51.100.7",
+        SITE,
+        method,
+        &format!("{BASE}{path}"),
+        token,
+        body,
     )
-    .unwrap_or_default()
 }
 
-pub(crate) fn json_of(r: &lambda_http::Response<Body>) -> serde_json::Value {
-    match r.body() {
-        Body::Text(t) => serde_json::from_str(t).unwrap_or_default(),
-        _ => serde_json::Value::Null,
-    }
+pub(crate) use test_support::requests::json_of;
+
+/// The widget function as deployed for the bench's site, with `extra` settings.
+fn widget_deps(extra: &[(&str, &str)]) -> Result<widget_inbound::Deps, Error> {
+    let mut settings = vec![("WIDGET_SECRET", SECRET), ("WIDGET_ALLOWED_ORIGINS", SITE)];
+    settings.extend_from_slice(extra);
+    Ok(widget_inbound::Deps::from_config(&test_support::config(
+        &settings,
+    ))?)
 }
 
 /// DynamoDB requests per operation, on moto.
@@ -248,13 +213,12 @@ pub async fn dynamodb(endpoint: &str) -> Result<Vec<Row>, Error> {
     DynamoStore::create_table(&client, &table).await?;
     let store = DynamoStore::new(client, table, Retention::default());
     let now: Timestamp = "2026-01-14T15:00:00Z".parse()?;
-    let sms = sms_inbound::Deps {
-        concierge: Concierge::embedded_default(),
-        auth_token: TOKEN.to_owned().into(),
-        public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", BASE)?),
-        default_country: DefaultCountry::US,
-        idle_timeout: SignedDuration::from_hours(3),
-    };
+    let sms = sms_inbound::Deps::from_config(&test_support::config(&[
+        ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ("TWILIO_AUTH_TOKEN", TOKEN),
+        ("TWILIO_FROM", "+15557654321"),
+        ("PUBLIC_BASE_URL", BASE),
+    ]))?;
     let inbound = |sid: &'static str, body: &'static str| {
         sms_request(
             "/sms/inbound",
@@ -315,15 +279,7 @@ pub async fn dynamodb(endpoint: &str) -> Result<Vec<Row>, Error> {
         counts: counter.take(),
     });
 
-    let widget = widget_inbound::Deps {
-        concierge: Concierge::embedded_default(),
-        widget: WidgetConfig {
-            allowed_origins: vec![SITE.into()],
-            ..WidgetConfig::with_defaults(SECRET)
-        },
-        attachments: None,
-        public_base_url: None,
-    };
+    let widget = widget_deps(&[])?;
     let started = widget_inbound::handle(
         &store,
         &widget,
@@ -408,18 +364,10 @@ async fn long_conversation(
     counter: &test_support::RequestCounter,
     now: Timestamp,
 ) -> Result<Vec<Row>, Error> {
-    let mut config = WidgetConfig {
-        allowed_origins: vec![SITE.into()],
-        ..WidgetConfig::with_defaults(SECRET)
-    };
-    config.limits.max_messages = 1000;
-    config.limits.max_bytes = 1_000_000;
-    let widget = widget_inbound::Deps {
-        concierge: Concierge::embedded_default(),
-        widget: config,
-        attachments: None,
-        public_base_url: None,
-    };
+    let widget = widget_deps(&[
+        ("WIDGET_MAX_MESSAGES", "1000"),
+        ("WIDGET_MAX_BYTES", "1000000"),
+    ])?;
     let start = || widget_request("POST", "/widget/sessions", None, Some(json!({})));
     let ask = |started: &serde_json::Value, client_id: &str| {
         let path = format!(

@@ -1,41 +1,18 @@
 //! The operator commands against the memory store and the Creatio sandbox.
 
-use std::time::Duration;
-
-use casebridge::assistant::Concierge;
-use casebridge::config::{BaseUrl, CreatioAuth, CreatioConfig};
-use casebridge::creatio::{CreatioClient, RetryPolicy};
 use casebridge::domain::*;
 use casebridge::store::memory::MemoryStore;
 use casebridge::store::{StateChange, Store};
 use creatio_sandbox::{Sandbox, SandboxConfig};
 use jiff::Timestamp;
 
+/// The sync's deps for a deployment on the sandbox; one try a call.
 fn deps(sb: &Sandbox) -> casebridge::creatio::sync::SyncDeps {
-    let c = CreatioConfig::with_defaults(
-        BaseUrl::parse("CREATIO_URL", &sb.url).unwrap(),
-        false,
-        CreatioAuth::Forms {
-            username: "Supervisor".into(),
-            password: "Supervisor".to_owned().into(),
-        },
-    );
-    casebridge::creatio::sync::SyncDeps {
-        creatio: CreatioClient::new(
-            &c,
-            casebridge::http::client(Duration::from_secs(5)).unwrap(),
-            RetryPolicy {
-                attempts: 1,
-                min_delay: Duration::from_millis(1),
-                max_delay: Duration::from_millis(1),
-            },
-        ),
-        creatio_config: c,
-        concierge: Concierge::embedded_default(),
-        public_base_url: None,
-        link_secret: None,
-        sms: None,
-    }
+    let config =
+        test_support::config_of(&test_support::stack_env("https://cb.example.com", &sb.url));
+    let mut deps = casebridge::creatio::sync::SyncDeps::from_config(&config).unwrap();
+    deps.creatio = deps.creatio.with_retry(test_support::quick_retry(1));
+    deps
 }
 
 fn args(a: &str) -> Vec<String> {

@@ -1,20 +1,27 @@
 //! The Twilio webhook's form parser and signature check, on any body and signature header.
 #![no_main]
 
-use casebridge::assistant::Concierge;
-use casebridge::config::BaseUrl;
-use casebridge::domain::DefaultCountry;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use casebridge::config::Config;
 use libfuzzer_sys::fuzz_target;
+
+/// The SMS function as deployed with these Twilio settings, built once.
+static DEPS: LazyLock<sms_inbound::Deps> = LazyLock::new(|| {
+    let settings = HashMap::from([
+        ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ("TWILIO_AUTH_TOKEN", "fuzz-token"),
+        ("TWILIO_FROM", "+15557654321"),
+        ("PUBLIC_BASE_URL", "https://api.example.com"),
+    ]);
+    let config = Config::from_source(&settings).expect("fixed settings");
+    sms_inbound::Deps::from_config(&config).expect("fixed settings")
+});
 
 fuzz_target!(|data: &[u8]| {
     let (sig, body) = data.split_at(data.len().min(28));
-    let deps = sms_inbound::Deps {
-        concierge: Concierge::embedded_default(),
-        auth_token: "fuzz-token".to_owned().into(),
-        public_base_url: BaseUrl::parse("PUBLIC_BASE_URL", "https://api.example.com").ok(),
-        default_country: DefaultCountry::US,
-        idle_timeout: jiff::SignedDuration::from_hours(3),
-    };
+    let deps = &*DEPS;
     let Ok(req) = http::Request::builder()
         .method("POST")
         .uri("https://api.example.com/sms/inbound")
@@ -23,5 +30,5 @@ fuzz_target!(|data: &[u8]| {
     else {
         return;
     };
-    let _ = sms_inbound::webhook::authenticate(&req, &deps, "/sms/inbound");
+    let _ = sms_inbound::webhook::authenticate(&req, deps, "/sms/inbound");
 });

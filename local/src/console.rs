@@ -264,8 +264,8 @@ pub async fn reply(
                 "Title": "RE: your case",
                 "Body": f.text,
                 "IsHtmlBody": true,
-                "TypeId": casebridge::config::base_ids::ACTIVITY_TYPE_EMAIL,
-                "MessageTypeId": casebridge::config::base_ids::EMAIL_TYPE_OUTGOING,
+                "TypeId": casebridge::creatio::base_ids::ACTIVITY_TYPE_EMAIL,
+                "MessageTypeId": casebridge::creatio::base_ids::EMAIL_TYPE_OUTGOING,
                 "CaseId": case.to_string(),
             }),
         )
@@ -291,7 +291,7 @@ pub async fn resolve(
     let (Ok(deps), Some(case)) = (&app.handoff, uuid_of(&f.case_id)) else {
         return back(&app);
     };
-    let status = casebridge::config::base_ids::CASE_STATUS_RESOLVED;
+    let status = casebridge::creatio::base_ids::CASE_STATUS_RESOLVED;
     if let Err(e) = deps
         .creatio
         .patch("Case", case, json!({"StatusId": status}))

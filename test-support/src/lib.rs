@@ -7,11 +7,15 @@
 //! - [`tools`]: the test command's pinned Python tools, or a skip;
 //! - [`fixtures`]: conversations handed off, and with an agent;
 //! - [`RequestCounter`]: DynamoDB requests by operation, for the cost tests and the bench;
-//! - [`twilio::signature`]: Twilio's request signature, written out from its documentation.
+//! - [`twilio::signature`]: Twilio's request signature, written out from its documentation;
+//! - [`requests`]: API Gateway requests (a signed Twilio form, a widget call, a Creatio webhook);
+//! - [`settings`]: a `Config` from a settings map, from which each function's `Deps` is built.
 
 mod counter;
 pub mod fixtures;
 pub mod moto;
+pub mod requests;
+pub mod settings;
 pub mod twilio;
 
 use std::path::PathBuf;
@@ -19,6 +23,7 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 
 pub use counter::RequestCounter;
+pub use settings::{config, config_of, quick_retry};
 
 /// The tests' "now": Wednesday 14 January 2026, 10:00 in New York, inside business hours.
 pub const NOW: &str = "2026-01-14T15:00:00Z";

@@ -8,16 +8,13 @@
 //! for sessions, `casebridge::replies::deliver::deliver` for the outbox) and the schedule
 //! (`casebridge::replies::catchup::poll`). On DynamoDB (moto) when the test command runs it.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use casebridge::config::Config;
 use casebridge::domain::*;
 use casebridge::http::RetryPolicy;
 use casebridge::replies::catchup;
 use casebridge::replies::deliver::{Delivered, MAX_ATTEMPTS, deliver};
-use casebridge::sms::signature::sign;
 use casebridge::sms::twilio::TwilioClient;
 use casebridge::store::Store;
 use creatio_sandbox::twilio::TwilioStandIn;
@@ -62,11 +59,8 @@ fn fast() -> RetryPolicy {
 async fn world() -> World {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let twilio = TwilioStandIn::start(SID, TWILIO_TOKEN).await.unwrap();
-    let env: HashMap<&str, &str> = HashMap::from([
-        ("PUBLIC_BASE_URL", BASE),
-        ("CREATIO_URL", sandbox.url.as_str()),
-        ("CREATIO_USERNAME", "Supervisor"),
-        ("CREATIO_PASSWORD", "Supervisor"),
+    let mut env = test_support::stack_env(BASE, &sandbox.url);
+    env.extend([
         ("CREATIO_WEBHOOK_TOKEN", WEBHOOK),
         ("TWILIO_ACCOUNT_SID", SID),
         ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
@@ -74,7 +68,7 @@ async fn world() -> World {
         ("TWILIO_API_URL", twilio.url.as_str()),
         ("WIDGET_SECRET", "agent-loop-widget-secret-0123456789abcdef"),
     ]);
-    let config = Config::from_source(&env).unwrap();
+    let config = test_support::config_of(&env);
     let mut handoff = handoff::Deps::from_config(&config).unwrap();
     // Retries that do not make the tests wait: two tries a send, milliseconds apart.
     let http = casebridge::http::client(Duration::from_secs(10)).unwrap();
@@ -98,28 +92,11 @@ async fn world() -> World {
 
 /// A text from Ann at `at`, through the SMS webhook; the TwiML answer.
 async fn text(w: &World, sid: &str, body: &str, at: Timestamp) -> String {
-    let url = format!("{BASE}/sms/inbound");
-    let params: Vec<(String, String)> = [
-        ("MessageSid", sid),
-        ("AccountSid", SID),
-        ("From", ANN),
-        ("To", OURS),
-        ("Body", body),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    let req = http::Request::builder()
-        .method("POST")
-        .uri("https://abc.execute-api.us-east-1.amazonaws.com/sms/inbound")
-        .header("x-twilio-signature", sign(TWILIO_TOKEN, &url, &params))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(lambda_http::Body::from(
-            form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(&params)
-                .finish(),
-        ))
-        .unwrap();
+    let req = test_support::requests::twilio(
+        TWILIO_TOKEN,
+        &format!("{BASE}/sms/inbound"),
+        &test_support::requests::inbound_sms(sid, SID, ANN, OURS, body),
+    );
     let r = sms_inbound::handle(w.store.as_ref(), &w.sms, req, at).await;
     assert_eq!(r.status(), 200);
     match r.body() {
@@ -160,22 +137,12 @@ async fn stream(w: &World, at: Timestamp) -> Vec<Delivered> {
 
 /// The business process calling the webhook, as the setup guide builds it.
 async fn process_calls(w: &World, body: Value) -> (u16, Value) {
-    let req = http::Request::builder()
-        .method("POST")
-        .uri("https://abc.execute-api.us-east-1.amazonaws.com/creatio/reply")
-        .header("authorization", format!("Bearer {WEBHOOK}"))
-        .header("content-type", "application/json")
-        .body(lambda_http::Body::from(body.to_string()))
-        .unwrap();
+    let req =
+        test_support::requests::creatio_webhook(&format!("{BASE}/creatio/reply"), WEBHOOK, &body);
     let r = creatio_reply::handler(w.store.as_ref(), &w.webhook, req)
         .await
         .unwrap();
-    let status = r.status().as_u16();
-    let body = match r.body() {
-        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap(),
-        _ => Value::Null,
-    };
-    (status, body)
+    (r.status().as_u16(), test_support::requests::json_of(&r))
 }
 
 fn reported(case: uuid::Uuid, activity: uuid::Uuid) -> Value {
@@ -426,7 +393,7 @@ async fn a_case_closed_without_the_process_closes_the_conversation_at_the_next_p
         .patch(
             "Case",
             case,
-            json!({"StatusId": casebridge::config::base_ids::CASE_STATUS_RESOLVED}),
+            json!({"StatusId": casebridge::creatio::base_ids::CASE_STATUS_RESOLVED}),
         )
         .await
         .unwrap();

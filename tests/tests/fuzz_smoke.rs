@@ -4,9 +4,6 @@
 //! mutated signed input must never pass the check its original passed. The coverage-guided runs
 //! are `cargo +nightly fuzz run <target>` (docs/testing.md, "Fuzzing").
 
-use casebridge::assistant::Concierge;
-use casebridge::config::BaseUrl;
-use casebridge::domain::DefaultCountry;
 use casebridge::domain::MessageText;
 use casebridge::domain::{SessionId, VisitorId};
 use casebridge::sms::signature::sign;
@@ -65,13 +62,13 @@ use test_support::now;
 
 #[test]
 fn the_twilio_form_and_signature_path_survives_mutation() {
-    let deps = sms_inbound::Deps {
-        concierge: Concierge::embedded_default(),
-        auth_token: "fuzz-token".to_owned().into(),
-        public_base_url: BaseUrl::parse("PUBLIC_BASE_URL", "https://api.example.com").ok(),
-        default_country: DefaultCountry::US,
-        idle_timeout: jiff::SignedDuration::from_hours(3),
-    };
+    let deps = sms_inbound::Deps::from_config(&test_support::config(&[
+        ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ("TWILIO_AUTH_TOKEN", "fuzz-token"),
+        ("TWILIO_FROM", "+15557654321"),
+        ("PUBLIC_BASE_URL", "https://api.example.com"),
+    ]))
+    .unwrap();
     let url = "https://api.example.com/sms/inbound";
     let params: Vec<(String, String)> = [
         ("MessageSid", "SM0123"),

@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use casebridge::sms::signature::sign;
 use casebridge::store::dynamo::DynamoStore;
 use creatio_sandbox::twilio::TwilioStandIn;
 use creatio_sandbox::{Sandbox, SandboxConfig};
@@ -237,19 +236,13 @@ async fn sms_to_case_and_agent_reply_under_the_lambda_runtime() {
             "talk to a human please",
         ),
     ] {
-        let params: Vec<(String, String)> = [
-            ("MessageSid", sid),
-            ("AccountSid", SID),
-            ("From", CUSTOMER),
-            ("To", FROM),
-            ("Body", text),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+        let params = test_support::requests::inbound_sms(sid, SID, CUSTOMER, FROM, text);
         let r = http
             .post(&url)
-            .header("x-twilio-signature", sign(TOKEN, &url, &params))
+            .header(
+                "x-twilio-signature",
+                test_support::twilio::signature(TOKEN, &url, &params),
+            )
             .form(&params)
             .send()
             .await

@@ -2,8 +2,7 @@
 //! what the business process reports and answers at once; delivery is the stream's job (the
 //! whole loop is in tests/tests/agent_loop.rs).
 
-use casebridge::assistant::Concierge;
-use casebridge::config::{BaseUrl, Config};
+use casebridge::config::Config;
 use casebridge::domain::*;
 use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
@@ -26,28 +25,27 @@ struct World {
     sandbox: Sandbox,
     twilio: TwilioStandIn,
     deps: Deps,
+    config: Config,
 }
 
 async fn world() -> World {
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let twilio = TwilioStandIn::start(SID, TWILIO_TOKEN).await.unwrap();
-    let env: std::collections::HashMap<&str, &str> = std::collections::HashMap::from([
-        ("CREATIO_URL", sandbox.url.as_str()),
-        ("CREATIO_USERNAME", "Supervisor"),
-        ("CREATIO_PASSWORD", "Supervisor"),
+    let mut env = test_support::stack_env("https://cb.example.com", &sandbox.url);
+    env.extend([
         ("CREATIO_WEBHOOK_TOKEN", TOKEN),
         ("TWILIO_ACCOUNT_SID", SID),
         ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
         ("TWILIO_FROM", OURS),
         ("TWILIO_API_URL", twilio.url.as_str()),
-        ("PUBLIC_BASE_URL", "https://cb.example.com"),
     ]);
-    let deps = Deps::from_config(&Config::from_source(&env).unwrap()).unwrap();
+    let config = test_support::config_of(&env);
     World {
         store: MemoryStore::new(),
+        deps: Deps::from_config(&config).unwrap(),
+        config,
         sandbox,
         twilio,
-        deps,
     }
 }
 
@@ -291,10 +289,6 @@ async fn bodies_are_read_the_way_creatio_sends_them_and_bad_ones_are_named() {
     assert_eq!(w.store.unfinished_outbox().await.unwrap().len(), 1);
 }
 
-fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {
-    test_support::twilio::signature(TWILIO_TOKEN, url, params)
-}
-
 #[tokio::test]
 async fn a_resolved_case_closes_the_conversation_and_the_next_sms_gets_the_assistant() {
     let w = world().await;
@@ -325,32 +319,18 @@ async fn a_resolved_case_closes_the_conversation_and_the_next_sms_gets_the_assis
     assert_eq!(sent.len(), 1, "the closing notice");
     assert!(sent[0].body.contains("resolved"));
     // The customer's next SMS opens a new session, and the assistant answers it.
-    let sms = sms_inbound::Deps {
-        concierge: Concierge::embedded_default(),
-        auth_token: TWILIO_TOKEN.to_owned().into(),
-        public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", "https://cb.example.com").unwrap()),
-        default_country: DefaultCountry::US,
-        idle_timeout: jiff::SignedDuration::from_hours(3),
-    };
-    let params = [
-        ("MessageSid", "SM900"),
-        ("From", ANN),
-        ("To", OURS),
-        ("Body", "What is your return policy?"),
-    ];
-    let req = http::Request::builder()
-        .method("POST")
-        .uri("https://x/sms/inbound")
-        .header(
-            "x-twilio-signature",
-            twilio_signature("https://cb.example.com/sms/inbound", &params),
-        )
-        .body(Body::from(
-            form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(params)
-                .finish(),
-        ))
-        .unwrap();
+    let sms = sms_inbound::Deps::from_config(&w.config).unwrap();
+    let req = test_support::requests::twilio(
+        TWILIO_TOKEN,
+        "https://cb.example.com/sms/inbound",
+        &test_support::requests::inbound_sms(
+            "SM900",
+            SID,
+            ANN,
+            OURS,
+            "What is your return policy?",
+        ),
+    );
     let r = sms_inbound::handler(&w.store, &sms, req).await.unwrap();
     let Body::Text(xml) = r.body() else {
         panic!("TwiML")

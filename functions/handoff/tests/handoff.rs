@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use casebridge::assistant::{Concierge, Settings};
-use casebridge::config::{BaseUrl, CreatioAuth, CreatioConfig, SyncMode};
+use casebridge::config::SyncMode;
 use casebridge::creatio::{CreatioClient, RetryPolicy};
 use casebridge::domain::*;
 use casebridge::store::{StateChange, Store};
@@ -26,36 +26,30 @@ async fn sandbox(config: SandboxConfig) -> Sandbox {
     Sandbox::start(config).await.unwrap()
 }
 
+/// The handoff function's deps for a deployment on the sandbox with these sync mode and
+/// assistant settings; retries milliseconds apart.
 fn deps_with(sandbox: &Sandbox, mode: SyncMode, settings: Settings) -> Deps {
-    let mut c = CreatioConfig::with_defaults(
-        BaseUrl::parse("CREATIO_URL", &sandbox.url).unwrap(),
-        false,
-        CreatioAuth::Forms {
-            username: "Supervisor".into(),
-            password: "Supervisor".to_owned().into(),
-        },
-    );
-    c.sync_mode = mode;
-    let retry = RetryPolicy {
+    let mode = match mode {
+        SyncMode::Handoff => "handoff",
+        SyncMode::EveryConversation => "every_conversation",
+    };
+    let mut env = test_support::stack_env("https://cb.example.com", &sandbox.url);
+    env.extend([
+        ("CASEBRIDGE_SYNC_MODE", mode),
+        ("WIDGET_SECRET", "link-secret-for-tests-0123456789abcdef"),
+        ("CREATIO_TIMEOUT_SECONDS", "10"),
+    ]);
+    let mut deps = Deps::from_config(&test_support::config_of(&env)).unwrap();
+    deps.creatio = deps.creatio.with_retry(RetryPolicy {
         attempts: 4,
         min_delay: Duration::from_millis(2),
         max_delay: Duration::from_millis(10),
-    };
-    Deps {
-        creatio: CreatioClient::new(
-            &c,
-            casebridge::http::client(Duration::from_secs(10)).unwrap(),
-            retry,
-        ),
-        creatio_config: c,
-        concierge: Concierge::new(
-            Arc::new(casebridge::assistant::rules::RulesAssistant),
-            Arc::new(settings),
-        ),
-        public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", "https://cb.example.com").unwrap()),
-        link_secret: Some("link-secret-for-tests-0123456789abcdef".to_owned().into()),
-        sms: None,
-    }
+    });
+    deps.concierge = Concierge::new(
+        Arc::new(casebridge::assistant::rules::RulesAssistant),
+        Arc::new(settings),
+    );
+    deps
 }
 
 fn deps(sandbox: &Sandbox) -> Deps {

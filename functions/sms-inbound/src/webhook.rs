@@ -6,6 +6,7 @@
 //! part of the signature.
 
 use casebridge::config::BaseUrl;
+use casebridge::conversation::sms::InboundSms;
 use casebridge::domain::{Attachment, PhoneNumber, ProviderMessageId};
 use casebridge::sms::signature;
 use lambda_http::{Body, Request};
@@ -81,54 +82,42 @@ pub fn authenticate(event: &Request, deps: &Deps, path: &str) -> Result<Form, Sm
     Ok(Form(params))
 }
 
-/// The inbound message fields casebridge uses.
-#[derive(Debug, Clone)]
-pub struct InboundSms {
-    pub sid: ProviderMessageId,
-    pub from: PhoneNumber,
-    /// Our number (the conversation's endpoint).
-    pub to: PhoneNumber,
-    pub body: String,
-    pub media: Vec<Attachment>,
-}
-
-impl InboundSms {
-    pub fn parse(form: &Form, deps: &Deps) -> Result<Self, SmsError> {
-        let sid_raw = form
-            .get("MessageSid")
-            .or_else(|| form.get("SmsSid"))
-            .ok_or_else(|| SmsError::BadRequest("form field MessageSid is missing".into()))?;
-        let sid = ProviderMessageId::parse(sid_raw)
-            .map_err(|e| SmsError::BadRequest(format!("MessageSid: {e}")))?;
-        let phone = |field: &str| -> Result<PhoneNumber, SmsError> {
-            PhoneNumber::parse(form.require(field)?, Some(deps.default_country))
-                .map_err(|e| SmsError::BadRequest(format!("{field}: {e}")))
-        };
-        let from = phone("From")?;
-        let to = phone("To")?;
-        let num_media = match form.get("NumMedia") {
-            None | Some("") => 0,
-            Some(n) => n
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n <= MAX_MEDIA)
-                .ok_or_else(|| SmsError::BadRequest("NumMedia must be 0 to 10".into()))?,
-        };
-        let media = (0..num_media)
-            .filter_map(|i| {
-                let url = form.get(&format!("MediaUrl{i}"))?;
-                Some(Attachment {
-                    url: url.to_owned(),
-                    content_type: form.get(&format!("MediaContentType{i}")).map(str::to_owned),
-                })
+/// The inbound message fields casebridge uses, from a verified form.
+pub fn parse_inbound(form: &Form, deps: &Deps) -> Result<InboundSms, SmsError> {
+    let sid_raw = form
+        .get("MessageSid")
+        .or_else(|| form.get("SmsSid"))
+        .ok_or_else(|| SmsError::BadRequest("form field MessageSid is missing".into()))?;
+    let sid = ProviderMessageId::parse(sid_raw)
+        .map_err(|e| SmsError::BadRequest(format!("MessageSid: {e}")))?;
+    let phone = |field: &str| -> Result<PhoneNumber, SmsError> {
+        PhoneNumber::parse(form.require(field)?, Some(deps.default_country))
+            .map_err(|e| SmsError::BadRequest(format!("{field}: {e}")))
+    };
+    let from = phone("From")?;
+    let to = phone("To")?;
+    let num_media = match form.get("NumMedia") {
+        None | Some("") => 0,
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= MAX_MEDIA)
+            .ok_or_else(|| SmsError::BadRequest("NumMedia must be 0 to 10".into()))?,
+    };
+    let media = (0..num_media)
+        .filter_map(|i| {
+            let url = form.get(&format!("MediaUrl{i}"))?;
+            Some(Attachment {
+                url: url.to_owned(),
+                content_type: form.get(&format!("MediaContentType{i}")).map(str::to_owned),
             })
-            .collect();
-        Ok(Self {
-            sid,
-            from,
-            to,
-            body: form.get("Body").unwrap_or("").to_owned(),
-            media,
         })
-    }
+        .collect();
+    Ok(InboundSms {
+        sid,
+        from,
+        to,
+        body: form.get("Body").unwrap_or("").to_owned(),
+        media,
+    })
 }

@@ -24,14 +24,15 @@ const OURS: &str = "+15557654321";
 const ANN: &str = "+15551230001";
 use test_support::now;
 
+/// The SMS function as deployed with Twilio's settings and the embedded assistant.
 fn deps() -> Deps {
-    Deps {
-        concierge: Concierge::embedded_default(),
-        auth_token: TOKEN.to_owned().into(),
-        public_base_url: Some(BaseUrl::parse("PUBLIC_BASE_URL", BASE).unwrap()),
-        default_country: DefaultCountry::US,
-        idle_timeout: SignedDuration::from_hours(3),
-    }
+    Deps::from_config(&test_support::config(&[
+        ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ("TWILIO_AUTH_TOKEN", TOKEN),
+        ("TWILIO_FROM", OURS),
+        ("PUBLIC_BASE_URL", BASE),
+    ]))
+    .unwrap()
 }
 
 fn twilio_signature(url: &str, params: &[(&str, &str)]) -> String {

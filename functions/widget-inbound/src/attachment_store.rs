@@ -193,7 +193,7 @@ impl AttachmentStore for S3Attachments {
             content_type: o.content_type().unwrap_or_default().to_owned(),
             name: o
                 .content_disposition()
-                .and_then(crate::attachments::name_from_disposition),
+                .and_then(crate::file_names::name_from_disposition),
         };
         let bytes = o.body.collect().await.map_err(s3_error)?.to_vec();
         if bytes.len() as u64 > max_bytes {
@@ -241,7 +241,7 @@ impl AttachmentStore for S3Attachments {
                 content_type: o.content_type().unwrap_or_default().to_owned(),
                 name: o
                     .content_disposition()
-                    .and_then(crate::attachments::name_from_disposition),
+                    .and_then(crate::file_names::name_from_disposition),
             })),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(s3_error(e)),
@@ -400,7 +400,7 @@ fn stored(file: &LocalFile) -> StoredObject {
     StoredObject {
         size: file.bytes.len() as u64,
         content_type: file.content_type.clone(),
-        name: crate::attachments::name_from_disposition(&file.disposition),
+        name: crate::file_names::name_from_disposition(&file.disposition),
     }
 }
 

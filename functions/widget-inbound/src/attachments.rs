@@ -40,8 +40,9 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::{body_json, closed};
 use crate::attachment_store::{AttachmentStore, Fetched, UPLOAD_TTL};
+use crate::file_names::{clean_name, disposition, human_size};
+use crate::request::body_json;
 use crate::{Deps, WidgetError, json_response};
 
 /// An attachment's id: a random UUID, so keys cannot be guessed from one another.
@@ -71,52 +72,6 @@ impl AttachmentId {
 impl std::fmt::Display for AttachmentId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
-    }
-}
-
-/// A file name fit for a header and a transcript: no path, no control or hidden characters, no
-/// quotes, at most 100 characters. (The name a kept file gets is
-/// [`casebridge::widget::file_type::kept_name`] of it.)
-pub fn clean_name(raw: &str) -> String {
-    let base = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let name: String = casebridge::domain::without_hidden_chars(base)
-        .chars()
-        .filter(|c| !c.is_control() && !matches!(c, '"' | '\\'))
-        .take(100)
-        .collect();
-    let name = name.trim();
-    if name.is_empty() || name.chars().all(|c| c == '.') {
-        "file".to_owned()
-    } else {
-        name.to_owned()
-    }
-}
-
-/// `Content-Disposition` for the stored object: always a download. Non-ASCII characters are
-/// replaced in the plain `filename` and kept in `filename*` (RFC 6266).
-pub fn disposition(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded: String = form_urlencoded::byte_serialize(name.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20");
-    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
-}
-
-/// `12 KB`, `3.4 MB`: for the transcript line.
-pub fn human_size(bytes: u64) -> String {
-    match bytes {
-        b if b < 1024 => format!("{b} bytes"),
-        b if b < 1024 * 1024 => format!("{} KB", b.div_ceil(1024)),
-        b => format!("{:.1} MB", b as f64 / (1024.0 * 1024.0)),
     }
 }
 
@@ -192,11 +147,11 @@ pub async fn create(
     check(&deps.widget.attachments, &content_type, size)?;
     let session = store.session(id).await?.ok_or(WidgetError::NotFound)?;
     if session.state == SessionState::Closed {
-        return Ok(closed());
+        return Ok(crate::closed());
     }
     let limit = deps.widget.limits.max_attachments;
     if session.customer_attachments >= limit {
-        return Err(crate::api::session_full(&format!("{limit} files")));
+        return Err(WidgetError::session_full(&format!("{limit} files")));
     }
     let attachment = AttachmentId::new_random();
     let upload = files
@@ -372,46 +327,9 @@ pub async fn download(
     Ok(r)
 }
 
-/// The name back out of the `Content-Disposition` [`disposition`] wrote.
-pub fn name_from_disposition(d: &str) -> Option<String> {
-    if let Some(encoded) = d.split("filename*=UTF-8''").nth(1) {
-        let encoded = encoded.split(';').next()?.trim();
-        return form_urlencoded::parse(format!("n={}", encoded.replace('+', "%2B")).as_bytes())
-            .next()
-            .map(|(_, v)| clean_name(&v));
-    }
-    let quoted = d.split("filename=\"").nth(1)?;
-    quoted.split('"').next().map(clean_name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_lose_paths_quotes_and_control_characters() {
-        assert_eq!(clean_name("C:\\Users\\me\\invoice.pdf"), "invoice.pdf");
-        assert_eq!(clean_name("../../etc/passwd"), "passwd");
-        assert_eq!(clean_name("a\"b\r\n.png"), "ab.png");
-        assert_eq!(clean_name(".."), "file");
-        assert_eq!(clean_name(""), "file");
-        assert_eq!(clean_name(&"x".repeat(300)).len(), 100);
-    }
-
-    #[test]
-    fn the_name_survives_the_disposition_round_trip() {
-        for n in ["reçu 1.pdf", "a+b=c&d.png", "photo.jpg"] {
-            assert_eq!(name_from_disposition(&disposition(n)).as_deref(), Some(n));
-        }
-    }
-
-    #[test]
-    fn disposition_is_always_a_download_and_keeps_unicode_names() {
-        assert_eq!(
-            disposition("reçu 1.pdf"),
-            "attachment; filename=\"re_u 1.pdf\"; filename*=UTF-8''re%C3%A7u%201.pdf"
-        );
-    }
 
     #[test]
     fn policy_refuses_empty_large_and_unlisted_files() {

@@ -21,6 +21,8 @@ pub mod api;
 pub mod attachment_store;
 pub mod attachments;
 pub mod cors;
+mod file_names;
+mod request;
 pub mod transcript;
 
 use std::sync::Arc;
@@ -114,6 +116,14 @@ impl From<TokenError> for WidgetError {
 }
 
 impl WidgetError {
+    /// 429 for a conversation that reached one of its limits.
+    pub(crate) fn session_full(what: &str) -> WidgetError {
+        WidgetError::TooMany {
+            message: format!("this conversation has reached its limit of {what}; start a new one"),
+            retry_after: None,
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             WidgetError::BadRequest(_) => 400,
@@ -302,6 +312,14 @@ fn script() -> Response<Body> {
         http::HeaderValue::from_static("nosniff"),
     );
     r
+}
+
+/// 409: the conversation was closed (an agent resolved the case); the widget starts a new one.
+pub(crate) fn closed() -> Response<Body> {
+    json_response(
+        409,
+        &serde_json::json!({"error": "this conversation is closed; start a new session", "state": "closed"}),
+    )
 }
 
 #[cfg(test)]

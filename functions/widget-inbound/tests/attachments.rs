@@ -9,7 +9,7 @@ mod helpers;
 
 use std::sync::Arc;
 
-use casebridge::config::{AttachmentPolicy, BaseUrl, WidgetConfig};
+use casebridge::config::{AttachmentPolicy, BaseUrl};
 use casebridge::domain::*;
 use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
@@ -33,18 +33,12 @@ fn policy(max_bytes: u64) -> AttachmentPolicy {
 }
 
 fn deps(files: Option<Arc<dyn AttachmentStore>>, max_bytes: u64) -> Deps {
-    let base = helpers::deps();
-    Deps {
-        widget: WidgetConfig {
-            attachments: policy(max_bytes),
-            ..base.widget
-        },
-        attachments: files,
-        public_base_url: Some(
-            BaseUrl::parse("PUBLIC_BASE_URL", "https://api.example.com").unwrap(),
-        ),
-        ..base
-    }
+    let mut deps = helpers::deps();
+    deps.widget.attachments = policy(max_bytes);
+    deps.attachments = files;
+    deps.public_base_url =
+        Some(BaseUrl::parse("PUBLIC_BASE_URL", "https://api.example.com").unwrap());
+    deps
 }
 
 /// S3 on moto with a fresh bucket, or `None` (skipped) when moto is not running.

@@ -1,4 +1,4 @@
-//! Typed configuration from the environment (the names are a contract: docs/architecture.md, "Contracts").
+//! Typed configuration from the environment (the names are a contract: docs/configuration.md lists each).
 //!
 //! Every function calls [`Config::from_env`] once in `main`; a malformed value fails there with a
 //! message naming the variable. Values only some functions need are optional here and demanded
@@ -26,8 +26,10 @@ use std::path::PathBuf;
 use crate::creatio::config::creatio_config;
 pub use crate::creatio::config::{
     CreatioAuth, CreatioConfig, DEFAULT_BATCH_SIZE, DEFAULT_CREATIO_TIMEOUT, IdentityServer,
-    SyncMode, base_ids,
+    SyncMode,
 };
+use crate::replies::ReplyRules;
+use crate::replies::config::replies_config;
 use crate::sms::config::twilio_config;
 pub use crate::sms::config::{TwilioConfig, TwilioSender};
 use crate::widget::config::widget_config;
@@ -49,6 +51,8 @@ pub struct Config {
     /// closed cases itself; None when 0 (off).
     pub catchup_interval: Option<std::time::Duration>,
     creatio: Option<CreatioConfig>,
+    /// What counts as a rep's reply (`crate::replies::config`).
+    pub replies: ReplyRules,
     twilio: Option<TwilioConfig>,
     widget: Option<WidgetConfig>,
     pub webhook_token: Option<SecretString>,
@@ -104,6 +108,7 @@ impl Config {
                 )? as u64)),
             },
             creatio: creatio_config(src)?,
+            replies: replies_config(src)?,
             twilio: twilio_config(src, default_country)?,
             widget: widget_config(src)?,
             webhook_token: secret(src, "CREATIO_WEBHOOK_TOKEN"),

@@ -1,10 +1,11 @@
 //! The Creatio section: the instance, how casebridge signs in (OAuth2 client credentials or
 //! forms), the identity server, batch size and timeouts, the case defaults and closing statuses,
-//! what counts as a rep's reply, and the base-data GUIDs ([`base_ids`]).
+//! The base-data GUIDs it defaults to are [`super::base_ids`]; what counts as a rep's reply is
+//! the replies' own section ([`crate::replies::config`]).
 
+use super::base_ids;
 use crate::config::source::*;
 use crate::domain::LookupId;
-use crate::replies::ReplyRules;
 use secrecy::SecretString;
 
 /// Where the OAuth token endpoint is.
@@ -55,9 +56,6 @@ pub struct CreatioConfig {
     /// `CREATIO_CLOSED_STATUS_IDS` (comma-separated): case statuses that close the conversation.
     /// Default: base Resolved, Closed and Canceled, plus `CREATIO_RESOLVED_STATUS_ID`.
     pub closing_status_ids: Vec<LookupId>,
-    /// What counts as a rep's reply (`CREATIO_REPLY_TYPES`, `CREATIO_REPLY_CATEGORIES`,
-    /// `CREATIO_AUTO_EMAIL_SENDERS`, `CREATIO_AUTO_EMAIL_SUBJECTS`).
-    pub replies: ReplyRules,
     /// `CREATIO_BATCH_SIZE`: writes per `$batch` request (default 100, Creatio's limit: the
     /// fewest round trips). Each insert runs Creatio's server-side logic, so a full batch takes
     /// long on a busy instance; the timeout below gives each of 100 inserts 0.9 s, and an instance
@@ -95,7 +93,6 @@ impl CreatioConfig {
             widget_origin_id: base(base_ids::CASE_ORIGIN_CHAT),
             sync_mode: SyncMode::Handoff,
             closing_status_ids: default_closing(None),
-            replies: ReplyRules::default(),
             batch_size: DEFAULT_BATCH_SIZE,
             timeout: DEFAULT_CREATIO_TIMEOUT,
         }
@@ -109,25 +106,6 @@ pub enum SyncMode {
     Handoff,
     /// At the first customer message; every message synced as it arrives.
     EveryConversation,
-}
-
-/// Base-data GUIDs from a Creatio 8.x install (the lookup records its base configuration ships with); each is configurable.
-pub mod base_ids {
-    pub const CASE_STATUS_NEW: &str = "ae5f2f10-f46b-1410-fd9a-0050ba5d6c38";
-    pub const CASE_STATUS_RESOLVED: &str = "ae7f411e-f46b-1410-009b-0050ba5d6c38";
-    pub const CASE_STATUS_CLOSED: &str = "3e7f420c-f46b-1410-fc9a-0050ba5d6c38";
-    pub const CASE_STATUS_CANCELED: &str = "6e5f4218-f46b-1410-fe9a-0050ba5d6c38";
-    pub const CASE_ORIGIN_CALL: &str = "5e5e202a-f46b-1410-3692-0050ba5d6c38";
-    pub const CASE_ORIGIN_CHAT: &str = "019259af-ec9c-4c87-9565-3c00700c7875";
-    pub const ACTIVITY_TYPE_TASK: &str = "fbe0acdc-cfc0-df11-b00f-001d60e938c6";
-    pub const ACTIVITY_TYPE_EMAIL: &str = "e2831dec-cfc0-df11-b00f-001d60e938c6";
-    pub const ACTIVITY_TYPE_CALL: &str = "e1831dec-cfc0-df11-b00f-001d60e938c6";
-    pub const ACTIVITY_STATUS_NOT_STARTED: &str = "384d4b84-58e6-df11-971b-001d60e938c6";
-    pub const ACTIVITY_STATUS_COMPLETED: &str = "4bdbb88f-58e6-df11-971b-001d60e938c6";
-    pub const ACTIVITY_CATEGORY_TODO: &str = "f51c4643-58e6-df11-971b-001d60e938c6";
-    /// `EmailType` lookup (`Activity.MessageTypeId`): the direction of an e-mail.
-    pub const EMAIL_TYPE_OUTGOING: &str = "7f6d3f94-f36b-1410-068c-20cf30b39373";
-    pub const EMAIL_TYPE_INCOMING: &str = "7f9d1f86-f36b-1410-068c-20cf30b39373";
 }
 
 pub(crate) fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, ConfigError> {
@@ -213,7 +191,6 @@ pub(crate) fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, 
                 });
             }
         },
-        replies: reply_rules(src)?,
         batch_size: match var(src, "CREATIO_BATCH_SIZE") {
             None => DEFAULT_BATCH_SIZE,
             Some(_) => {
@@ -236,62 +213,6 @@ pub(crate) fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, 
             DEFAULT_CREATIO_TIMEOUT.as_secs() as i64,
         )? as u64),
     }))
-}
-
-/// `CREATIO_REPLY_TYPES`: `email`, `task`, `call` or activity type GUIDs, comma-separated.
-pub(crate) fn reply_rules(src: &dyn Source) -> Result<ReplyRules, ConfigError> {
-    let mut rules = ReplyRules::default();
-    if let Some(list) = var(src, "CREATIO_REPLY_TYPES") {
-        rules.types = list
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(|t| {
-                let guid = match t.to_ascii_lowercase().as_str() {
-                    "email" => base_ids::ACTIVITY_TYPE_EMAIL.to_owned(),
-                    "task" => base_ids::ACTIVITY_TYPE_TASK.to_owned(),
-                    "call" => base_ids::ACTIVITY_TYPE_CALL.to_owned(),
-                    other => other.to_owned(),
-                };
-                LookupId::parse(&guid).map_err(|_| ConfigError::Invalid {
-                    name: "CREATIO_REPLY_TYPES",
-                    reason: format!("{t:?} is not email, task, call or an activity type GUID"),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if rules.types.is_empty() {
-            return Err(ConfigError::Invalid {
-                name: "CREATIO_REPLY_TYPES",
-                reason: "names no activity type".into(),
-            });
-        }
-    }
-    if let Some(list) = var(src, "CREATIO_REPLY_CATEGORIES") {
-        rules.categories = list
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(|g| {
-                LookupId::parse(g).map_err(|e| ConfigError::Invalid {
-                    name: "CREATIO_REPLY_CATEGORIES",
-                    reason: e.to_string(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-    }
-    let lower_list = |name: &str| -> Vec<String> {
-        var(src, name)
-            .map(|l| {
-                l.split(',')
-                    .map(|x| x.trim().to_lowercase())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    rules.auto_senders = lower_list("CREATIO_AUTO_EMAIL_SENDERS");
-    rules.auto_subjects = lower_list("CREATIO_AUTO_EMAIL_SUBJECTS");
-    Ok(rules)
 }
 
 pub(crate) fn default_closing(resolved: Option<LookupId>) -> Vec<LookupId> {

@@ -15,6 +15,7 @@
 //!   cookies, tokens or record bodies (which hold customer text).
 
 mod auth;
+pub mod base_ids;
 mod batch;
 pub mod check;
 pub mod config;
@@ -35,8 +36,8 @@ pub use batch::{BatchOp, BatchResult};
 pub use error::CreatioError;
 pub use odata::Filter;
 
-use crate::config::{CreatioAuth, CreatioConfig, IdentityServer};
 use auth::{Authenticator, Credentials, Mode, TokenEndpoint, transport};
+use config::{CreatioAuth, CreatioConfig, IdentityServer};
 use error::error_message;
 use odata::{BatchBody, BatchResponseBody, BatchSubRequest, entity_path};
 
@@ -114,6 +115,12 @@ struct Answer {
 impl CreatioClient {
     /// Builds the client from configuration. `http` is the process's one reqwest client (see
     /// `crate::http`), whose timeout bounds every call.
+    /// The same client with another retry policy (tests that must not wait out the default).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
     pub fn new(config: &CreatioConfig, http: reqwest::Client, retry: RetryPolicy) -> Self {
         let base = config.url.as_str();
         let odata_root = if config.netcore {

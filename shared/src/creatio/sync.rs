@@ -19,8 +19,9 @@
 //! ([`SyncDeps::from_config`]). It lives in the shared crate, beside the client it drives, so that
 //! none of them depends on a Lambda function's crate to reach it.
 
+use super::base_ids;
+use super::config::{CreatioConfig, SyncMode};
 use crate::assistant::{CaseBrief, FieldContent};
-use crate::config::{SyncMode, base_ids};
 use crate::creatio::error::DataErrorKind;
 use crate::creatio::{BatchOp, BatchResult, Created, CreatioError};
 use crate::domain::{
@@ -33,8 +34,9 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 use crate::assistant::Concierge;
-use crate::config::{BaseUrl, Config, ConfigError, CreatioConfig};
+use crate::config::{BaseUrl, Config, ConfigError};
 use crate::creatio::{CreatioClient, RetryPolicy};
+use crate::replies::ReplyRules;
 use crate::replies::deliver::ReplyDeps;
 use crate::sms::SmsProvider;
 use secrecy::SecretString;
@@ -45,6 +47,8 @@ use super::contact::{ContactMatch, match_contact};
 pub struct SyncDeps {
     pub creatio: CreatioClient,
     pub creatio_config: CreatioConfig,
+    /// What counts as a rep's reply (the delivery the handoff function also runs).
+    pub reply_rules: ReplyRules,
     pub concierge: Concierge,
     /// For the transcript link in the first activity (absent: no link, the session id only).
     pub public_base_url: Option<BaseUrl>,
@@ -65,6 +69,7 @@ impl SyncDeps {
             sms: crate::sms::twilio::provider(config, &http),
             creatio: CreatioClient::new(&creatio_config, http, RetryPolicy::default()),
             creatio_config,
+            reply_rules: config.replies.clone(),
             concierge: Concierge::from_config(config)?,
             public_base_url: config.public_base_url.clone(),
             link_secret: config.widget().ok().map(|w| w.secret.clone()),
@@ -76,6 +81,7 @@ impl SyncDeps {
         ReplyDeps {
             creatio: &self.creatio,
             config: &self.creatio_config,
+            rules: &self.reply_rules,
             sms: self.sms.as_deref(),
             closed_notice: self.concierge.settings().assistant.closed_notice.as_deref(),
         }

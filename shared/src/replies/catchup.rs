@@ -101,8 +101,7 @@ pub async fn poll(
     let cases_after = marks.cases.unwrap_or(first);
 
     let replies = deps
-        .config
-        .replies
+        .rules
         .filter()
         .map(|f| Filter::after("CreatedOn", activities_after).and(f));
     let closing = Filter::any(

@@ -20,8 +20,9 @@
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::{CreatioActivity, NotAReply};
-use crate::config::{CreatioConfig, base_ids};
+use super::{CreatioActivity, NotAReply, ReplyRules};
+use crate::creatio::base_ids;
+use crate::creatio::config::CreatioConfig;
 use crate::creatio::{CreatioClient, CreatioError};
 use crate::domain::{
     ActivityId, CaseId, Channel, Customer, DeliveryStatus, MAX_MESSAGE_CHARS, MessageText,
@@ -41,6 +42,8 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub struct ReplyDeps<'a> {
     pub creatio: &'a CreatioClient,
     pub config: &'a CreatioConfig,
+    /// What counts as a rep's reply.
+    pub rules: &'a ReplyRules,
     /// None when SMS is not configured: an SMS reply is then not delivered, and the case says so.
     pub sms: Option<&'a dyn SmsProvider>,
     /// Told to the customer when their case closes (`closed_notice` in the settings).
@@ -52,6 +55,7 @@ pub struct ReplyDeps<'a> {
 pub struct ReplyClients {
     pub creatio: CreatioClient,
     pub config: CreatioConfig,
+    pub rules: ReplyRules,
     pub sms: Option<std::sync::Arc<dyn SmsProvider>>,
     pub closed_notice: Option<String>,
 }
@@ -74,6 +78,7 @@ impl ReplyClients {
             sms: crate::sms::twilio::provider(config, &http),
             creatio: CreatioClient::new(&creatio_config, http, crate::http::RetryPolicy::default()),
             config: creatio_config,
+            rules: config.replies.clone(),
             closed_notice: settings.assistant.closed_notice.clone(),
         })
     }
@@ -82,6 +87,7 @@ impl ReplyClients {
         ReplyDeps {
             creatio: &self.creatio,
             config: &self.config,
+            rules: &self.rules,
             sms: self.sms.as_deref(),
             closed_notice: self.closed_notice.as_deref(),
         }
@@ -301,7 +307,7 @@ async fn attempt(
     if written_by_casebridge(&session, activity.id) {
         return ignored(&NotAReply::Ours.to_string());
     }
-    let text = match deps.config.replies.judge(&activity) {
+    let text = match deps.rules.judge(&activity) {
         Ok(t) => t,
         Err(why) => return ignored(&why.to_string()),
     };

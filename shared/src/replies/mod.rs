@@ -26,16 +26,18 @@
 
 pub mod catchup;
 pub mod closure;
+pub mod config;
 pub mod deliver;
 pub mod text;
 
 use serde_json::Value;
 
-use crate::config::base_ids;
+use crate::creatio::base_ids;
 use crate::creatio::odata::{date_value, lookup_value, text_value};
 use crate::domain::{ActivityId, CaseId, LookupId};
 
-/// What counts as a rep's reply to the customer (part of the Creatio configuration).
+/// What counts as a rep's reply to the customer (the replies' section of the configuration,
+/// [`config`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyRules {
     /// Activity types that can carry a reply (`CREATIO_REPLY_TYPES`; default: Email).

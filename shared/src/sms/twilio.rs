@@ -10,8 +10,8 @@ use backon::{ExponentialBuilder, Retryable};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use super::config::{TwilioConfig, TwilioSender};
 use super::{MAX_BODY_CHARS, SendError, Sent, SmsProvider, segments, split_body};
-use crate::config::{TwilioConfig, TwilioSender};
 use crate::domain::{PhoneNumber, ProviderMessageId};
 use crate::http::RetryPolicy;
 

@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn only_types_with_a_check_are_checkable() {
-        for t in crate::config::AttachmentPolicy::DEFAULT_TYPES {
+        for t in crate::widget::config::AttachmentPolicy::DEFAULT_TYPES {
             assert!(is_checkable(t), "{t}");
         }
         assert!(!is_checkable("application/x-made-up"));

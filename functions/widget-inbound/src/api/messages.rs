@@ -13,14 +13,6 @@ struct SendRequest {
     attachment_id: Option<String>,
 }
 
-/// 429 for a conversation that reached one of its limits.
-pub(crate) fn session_full(what: &str) -> WidgetError {
-    WidgetError::TooMany {
-        message: format!("this conversation has reached its limit of {what}; start a new one"),
-        retry_after: None,
-    }
-}
-
 /// Before anything is stored: would this message take the conversation past a limit?
 fn check_session_limits(
     limits: &WidgetLimits,
@@ -30,13 +22,22 @@ fn check_session_limits(
 ) -> Result<(), WidgetError> {
     // The visitor's message and the reply to it.
     if session.last_seq + 2 > limits.max_messages {
-        return Err(session_full(&format!("{} messages", limits.max_messages)));
+        return Err(WidgetError::session_full(&format!(
+            "{} messages",
+            limits.max_messages
+        )));
     }
     if session.customer_bytes + text_bytes as u64 > limits.max_bytes {
-        return Err(session_full(&format!("{} bytes of text", limits.max_bytes)));
+        return Err(WidgetError::session_full(&format!(
+            "{} bytes of text",
+            limits.max_bytes
+        )));
     }
     if attachment && session.customer_attachments + 1 > limits.max_attachments {
-        return Err(session_full(&format!("{} files", limits.max_attachments)));
+        return Err(WidgetError::session_full(&format!(
+            "{} files",
+            limits.max_attachments
+        )));
     }
     Ok(())
 }
@@ -113,7 +114,7 @@ pub(super) async fn send(
         .await?
         .ok_or(WidgetError::NotFound)?;
     if session.state == SessionState::Closed {
-        return Ok(closed());
+        return Ok(crate::closed());
     }
     let limits = &deps.widget.limits;
     let text_bytes = typed.as_ref().map(|t| t.as_str().len()).unwrap_or(0);
@@ -162,7 +163,7 @@ pub(super) async fn send(
             ),
             retry_after: Some(retry_after),
         }),
-        Err(StoreError::Closed(_)) => Ok(closed()),
+        Err(StoreError::Closed(_)) => Ok(crate::closed()),
         Err(e) => Err(e.into()),
     }
 }

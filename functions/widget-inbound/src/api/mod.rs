@@ -43,10 +43,9 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::request::{body_json, client_address};
 use crate::{Deps, Endpoint, WidgetError, json_response};
 
-/// Largest JSON body accepted.
-const MAX_BODY: usize = 64 * 1024;
 /// Our side of every widget conversation (one widget per deployment).
 const ENDPOINT: &str = "widget";
 /// Longest `client_id` the widget may send (it is stored with the session id in front).
@@ -78,33 +77,6 @@ pub async fn dispatch(
         // Served before the API (no CORS, no token), or answered by the preflight.
         _ => Err(WidgetError::MethodNotAllowed),
     }
-}
-
-pub(crate) fn body_json<T: for<'de> Deserialize<'de> + Default>(
-    event: &Request,
-) -> Result<T, WidgetError> {
-    let bytes: &[u8] = match event.body() {
-        Body::Text(t) => t.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
-    if bytes.len() > MAX_BODY {
-        return Err(WidgetError::TooLarge);
-    }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(bytes).map_err(|e| WidgetError::BadRequest(format!("invalid JSON: {e}")))
-}
-
-/// The client's address as API Gateway saw it (`requestContext.http.sourceIp`; the local stack
-/// sets it from the connection). Headers are not trusted: a client writes its own.
-pub(crate) fn client_address(event: &Request) -> String {
-    match event.request_context_ref() {
-        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
-        _ => None,
-    }
-    .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// The session token must be for this session.
@@ -143,14 +115,6 @@ pub fn message_json(m: &Message) -> Value {
     v
 }
 
-/// 409: the conversation was closed (an agent resolved the case); the widget starts a new one.
-pub(crate) fn closed() -> Response<Body> {
-    json_response(
-        409,
-        &json!({"error": "this conversation is closed; start a new session", "state": "closed"}),
-    )
-}
-
 /// What the visitor sees: everything but casebridge's own notes.
 fn visible(messages: &[Message]) -> Vec<Value> {
     messages
@@ -159,5 +123,3 @@ fn visible(messages: &[Message]) -> Vec<Value> {
         .map(message_json)
         .collect()
 }
-
-pub(crate) use messages::session_full;

@@ -5,11 +5,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use casebridge::assistant::Concierge;
-use casebridge::config::WidgetConfig;
 use casebridge::store::Store;
 use hmac::{Hmac, KeyInit, Mac};
-use lambda_http::{Body, RequestExt, Response};
+use lambda_http::{Body, Response};
 use serde_json::{Value, json};
 use widget_inbound::{Deps, handle};
 
@@ -19,17 +17,14 @@ pub const SITE: &str = "https://shop.example.com";
 /// The address requests come from unless a test says otherwise.
 pub const CLIENT: &str = "198.51.100.7";
 
+/// The widget function as deployed for the shop: its secret, the identity secret, its site.
 pub fn deps() -> Deps {
-    Deps {
-        concierge: Concierge::embedded_default(),
-        widget: WidgetConfig {
-            identity_secret: Some(IDENTITY.to_owned().into()),
-            allowed_origins: vec![SITE.into()],
-            ..WidgetConfig::with_defaults(SECRET)
-        },
-        attachments: None,
-        public_base_url: None,
-    }
+    Deps::from_config(&test_support::config(&[
+        ("WIDGET_SECRET", SECRET),
+        ("WIDGET_IDENTITY_SECRET", IDENTITY),
+        ("WIDGET_ALLOWED_ORIGINS", SITE),
+    ]))
+    .unwrap()
 }
 
 pub use test_support::now;
@@ -51,23 +46,14 @@ pub fn req_from(
     token: Option<&str>,
     body: Option<Value>,
 ) -> lambda_http::Request {
-    let mut b = http::Request::builder()
-        .method(method)
-        .uri(format!("https://api.example.com{path}"))
-        .header("origin", SITE)
-        .header("content-type", "application/json");
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    let mut context =
-        lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext::default();
-    context.http.source_ip = Some(ip.to_owned());
-    b.body(
-        body.map(|v| Body::from(v.to_string()))
-            .unwrap_or(Body::Empty),
+    test_support::requests::widget(
+        ip,
+        SITE,
+        method,
+        &format!("https://api.example.com{path}"),
+        token,
+        body,
     )
-    .unwrap()
-    .with_request_context(lambda_http::request::RequestContext::ApiGatewayV2(context))
 }
 
 pub fn body_of(resp: &Response<Body>) -> Value {

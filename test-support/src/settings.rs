@@ -1,0 +1,28 @@
+//! Configuration from a settings map, read as a deployed function reads its environment
+//! ([`casebridge::config::Config::from_source`]): a test names the settings it is about and each
+//! function's `Deps::from_config` builds the rest, so no test spells a `Deps { … }` literal and
+//! a test's deps are the ones a deployment with those settings would get.
+
+use std::collections::HashMap;
+
+use casebridge::config::Config;
+use casebridge::http::RetryPolicy;
+
+/// The configuration `settings` make, or a panic naming the setting that is wrong.
+pub fn config(settings: &[(&str, &str)]) -> Config {
+    config_of(&settings.iter().copied().collect())
+}
+
+/// [`config`] from a map (a test that starts from [`crate::stack_env`] and adds to it).
+pub fn config_of(settings: &HashMap<&str, &str>) -> Config {
+    Config::from_source(settings).unwrap_or_else(|e| panic!("test settings: {e}"))
+}
+
+/// Retries that do not make a test wait: `attempts` tries a call, milliseconds apart.
+pub fn quick_retry(attempts: usize) -> RetryPolicy {
+    RetryPolicy {
+        attempts,
+        min_delay: std::time::Duration::from_millis(1),
+        max_delay: std::time::Duration::from_millis(5),
+    }
+}
