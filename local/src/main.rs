@@ -49,6 +49,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "CREATIO_WEBHOOK_TOKEN",
             "local-development-webhook-token".into(),
         ),
+        // The sample help articles the demo answers from (docs/knowledge.md).
+        (
+            "CASEBRIDGE_KNOWLEDGE_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge").into(),
+        ),
     ]);
     // Kept alive for the life of the process.
     let _sandbox = if std::env::var("CREATIO_URL").is_err() {

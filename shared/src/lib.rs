@@ -12,6 +12,7 @@
 //!   write) and the answer to a message delivered again, the same for both channels.
 //! - [`replies`]: a rep's reply from Creatio to the customer: the outbox, the delivery, the
 //!   catch-up and case closure.
+//! - [`knowledge`]: the team's help articles, indexed for the assistant to answer from.
 //! - [`config`]: typed configuration from the environment.
 //! - [`sms`]: Twilio signatures, compliance keywords, sending with consent.
 //! - [`widget`]: widget session tokens, the site's identity JWT, signed links, file checks.
@@ -26,6 +27,7 @@ pub mod conversation;
 pub mod creatio;
 pub mod domain;
 pub mod http;
+pub mod knowledge;
 pub mod replies;
 pub mod routes;
 pub mod sms;

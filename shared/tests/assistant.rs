@@ -116,7 +116,7 @@ async fn the_handoff_phrases_are_configurable() {
         1,
     );
     let c = Concierge::new(
-        Arc::new(RulesAssistant),
+        Arc::new(RulesAssistant::default()),
         Arc::new(Settings::parse(&doc).unwrap()),
     );
     let s = session(Channel::Sms, SessionState::Assistant);

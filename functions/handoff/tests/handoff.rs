@@ -46,7 +46,7 @@ fn deps_with(sandbox: &Sandbox, mode: SyncMode, settings: Settings) -> Deps {
         max_delay: Duration::from_millis(10),
     });
     deps.concierge = Concierge::new(
-        Arc::new(casebridge::assistant::rules::RulesAssistant),
+        Arc::new(casebridge::assistant::rules::RulesAssistant::default()),
         Arc::new(settings),
     );
     deps

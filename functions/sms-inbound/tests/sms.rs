@@ -390,7 +390,7 @@ async fn replies_are_xml_escaped() {
     );
     let mut d = deps();
     d.concierge = Concierge::new(
-        Arc::new(casebridge::assistant::rules::RulesAssistant),
+        Arc::new(casebridge::assistant::rules::RulesAssistant::default()),
         Arc::new(casebridge::assistant::Settings::parse(&doc).unwrap()),
     );
     let r = handle(

@@ -30,6 +30,7 @@ use jiff::Timestamp;
 
 use crate::config::{AssistantKind, Config, ConfigError};
 use crate::domain::{Channel, Customer, Message, MessageText, Role, Session};
+use crate::knowledge::Knowledge;
 pub use settings::{FieldSpec, FieldType, Settings};
 
 /// What an implementation says to one customer turn.
@@ -194,7 +195,12 @@ impl Concierge {
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let settings = Arc::new(Settings::load(config.rules_path.as_deref())?);
         let assistant: Arc<dyn Assistant> = match &config.assistant {
-            AssistantKind::Rules => Arc::new(rules::RulesAssistant),
+            AssistantKind::Rules => Arc::new(match config.knowledge.is_configured() {
+                true => rules::RulesAssistant::with_knowledge(Arc::new(Knowledge::new(
+                    config.knowledge.clone(),
+                ))),
+                false => rules::RulesAssistant::default(),
+            }),
             AssistantKind::OpenAi {
                 base_url,
                 api_key,
@@ -220,7 +226,7 @@ impl Concierge {
     /// The rules assistant over the embedded default settings.
     pub fn embedded_default() -> Self {
         Self::new(
-            Arc::new(rules::RulesAssistant),
+            Arc::new(rules::RulesAssistant::default()),
             Arc::new(Settings::embedded()),
         )
     }

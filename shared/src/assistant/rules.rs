@@ -12,7 +12,7 @@
 //! no Unicode tables, built for binary size), since hand-written scanners for these shapes are
 //! where bugs hide.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use async_trait::async_trait;
 use regex_lite::Regex;
@@ -21,11 +21,27 @@ use super::settings::{FieldType, Settings};
 use super::text::{content_words, is_greeting, mentions, overlap, words};
 use super::{Answer, Assistant, AssistantError, CaseBrief, Conversation, FieldContent, FieldValue};
 use crate::domain::{Channel, Customer};
+use crate::knowledge::index::sentence_chunks;
+use crate::knowledge::{Hit, Knowledge};
 
 /// Share of a FAQ pattern's content words the customer must use.
 pub const MATCH_THRESHOLD: f32 = 0.6;
 
-pub struct RulesAssistant;
+/// The rules assistant; with [`Knowledge`], a question no FAQ entry matches is answered from the
+/// best passage of the team's articles when it matches enough of the question
+/// ([`Knowledge::threshold`]), else it is unanswered as before.
+#[derive(Default)]
+pub struct RulesAssistant {
+    knowledge: Option<Arc<Knowledge>>,
+}
+
+impl RulesAssistant {
+    pub fn with_knowledge(knowledge: Arc<Knowledge>) -> Self {
+        Self {
+            knowledge: Some(knowledge),
+        }
+    }
+}
 
 #[async_trait]
 impl Assistant for RulesAssistant {
@@ -40,7 +56,32 @@ impl Assistant for RulesAssistant {
             .map(|m| m.text.as_str())
             .collect();
         let turn = turn.join("\n");
-        Ok(rules_answer(settings, &turn))
+        let answer = rules_answer(settings, &turn);
+        let (Answer::NoAnswer(_), Some(knowledge)) = (&answer, &self.knowledge) else {
+            return Ok(answer);
+        };
+        let index = knowledge.index();
+        match index.best(&turn, None) {
+            Some(hit) if hit.coverage >= knowledge.threshold() => {
+                tracing::info!(
+                    article = %hit.article.id,
+                    coverage = hit.coverage,
+                    "answered from knowledge"
+                );
+                Ok(Answer::Reply(knowledge_answer(
+                    settings,
+                    &hit,
+                    conversation.channel,
+                )))
+            }
+            best => {
+                tracing::info!(
+                    best = best.as_ref().map(|h| h.coverage),
+                    "no article answers the question"
+                );
+                Ok(answer)
+            }
+        }
     }
 
     async fn brief(
@@ -70,6 +111,31 @@ pub fn rules_answer(settings: &Settings, turn: &str) -> Answer {
     match best {
         Some((_, answer)) => Answer::Reply(answer.to_owned()),
         None => Answer::NoAnswer(settings.assistant.fallback.clone()),
+    }
+}
+
+/// A passage as an answer for the channel: on SMS the passage cut at a sentence end to fit, and
+/// the article's link; in the widget the passage, then the article's title and link.
+pub fn knowledge_answer(settings: &Settings, hit: &Hit<'_>, channel: Channel) -> String {
+    let article = hit.article;
+    match channel {
+        Channel::Sms => {
+            let link = article
+                .url
+                .as_deref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default();
+            let room = settings.sms.max_chars.saturating_sub(link.chars().count());
+            let text = sentence_chunks(&hit.passage.text.replace('\n', " "), room)
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            format!("{text}{link}")
+        }
+        Channel::Widget => match &article.url {
+            Some(url) => format!("{}\n\n{}: {url}", hit.passage.text, article.title),
+            None => format!("{}\n\n({})", hit.passage.text, article.title),
+        },
     }
 }
 

@@ -28,6 +28,8 @@ pub use crate::creatio::config::{
     CreatioAuth, CreatioConfig, DEFAULT_BATCH_SIZE, DEFAULT_CREATIO_TIMEOUT, IdentityServer,
     SyncMode,
 };
+use crate::knowledge::KnowledgeConfig;
+use crate::knowledge::config::knowledge_config;
 use crate::replies::ReplyRules;
 use crate::replies::config::replies_config;
 use crate::sms::config::twilio_config;
@@ -58,6 +60,8 @@ pub struct Config {
     pub webhook_token: Option<SecretString>,
     pub assistant: AssistantKind,
     pub rules_path: Option<PathBuf>,
+    /// Where the assistant's articles come from (`crate::knowledge::config`).
+    pub knowledge: KnowledgeConfig,
 }
 
 impl Config {
@@ -114,6 +118,7 @@ impl Config {
             webhook_token: secret(src, "CREATIO_WEBHOOK_TOKEN"),
             assistant: assistant_config(src)?,
             rules_path: var(src, "CASEBRIDGE_CONFIG").map(PathBuf::from),
+            knowledge: knowledge_config(src)?,
         })
     }
 

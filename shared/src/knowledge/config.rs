@@ -1,0 +1,55 @@
+//! The knowledge section of the configuration: where articles come from
+//! (`CASEBRIDGE_KNOWLEDGE_DIR`), how often the index is rebuilt (`KNOWLEDGE_SYNC_SECONDS`,
+//! default 3600) and how much of a question the best passage must match to answer it
+//! (`CASEBRIDGE_KNOWLEDGE_THRESHOLD`, default 0.4).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::source::*;
+
+/// Share of a question's weight the best passage must match, unless configured.
+pub const DEFAULT_THRESHOLD: f32 = 0.4;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnowledgeConfig {
+    pub dir: Option<PathBuf>,
+    pub sync_interval: Duration,
+    pub threshold: f32,
+}
+
+impl KnowledgeConfig {
+    /// Articles from `dir`, rebuilt hourly, the default threshold.
+    pub fn folder(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: Some(dir.into()),
+            sync_interval: Duration::from_secs(3600),
+            threshold: DEFAULT_THRESHOLD,
+        }
+    }
+
+    /// Is there anything to answer from?
+    pub fn is_configured(&self) -> bool {
+        self.dir.is_some()
+    }
+}
+
+pub(crate) fn knowledge_config(src: &dyn Source) -> Result<KnowledgeConfig, ConfigError> {
+    let threshold = match var(src, "CASEBRIDGE_KNOWLEDGE_THRESHOLD") {
+        None => DEFAULT_THRESHOLD,
+        Some(v) => v
+            .trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|t| (0.0..=1.0).contains(t))
+            .ok_or(ConfigError::Invalid {
+                name: "CASEBRIDGE_KNOWLEDGE_THRESHOLD",
+                reason: "must be a number from 0 to 1".into(),
+            })?,
+    };
+    Ok(KnowledgeConfig {
+        dir: var(src, "CASEBRIDGE_KNOWLEDGE_DIR").map(PathBuf::from),
+        sync_interval: Duration::from_secs(positive(src, "KNOWLEDGE_SYNC_SECONDS", 3600)? as u64),
+        threshold,
+    })
+}

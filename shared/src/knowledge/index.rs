@@ -1,0 +1,300 @@
+//! The passage index: articles split into passages, each passage's language detected, its words
+//! stemmed with that language's Snowball stemmer, and BM25F over three fields (title, keywords,
+//! body) to rank passages for a question.
+//!
+//! Why BM25F and not a vector model: a team's help articles and a customer's question share
+//! words far more often than not once both are stemmed, BM25 needs no model weights (which could
+//! not ship in an 8 MB function), and it is a few hundred lines whose every score can be
+//! explained. Title and keywords weigh more than body text: a question usually names what the
+//! article is about.
+//!
+//! Whether the best passage answers at all is a separate, bounded figure ([`Hit::coverage`]):
+//! the share of the question's weight (IDF) that the passage matches. BM25 scores grow with the
+//! question's length and the collection; coverage does not, so one threshold holds for a short
+//! and a long question alike.
+//!
+//! Crates: `whichlang` (Quickwit's detector: no dependencies, +265 KB, 16 languages including
+//! the five casebridge ships texts for) and `frostem` (the Snowball stemmers generated from
+//! upstream, one Cargo feature per language, so only five are compiled in).
+
+use std::collections::HashMap;
+
+use super::{Article, Language};
+
+/// Field weights: a word in the title counts three times a word in the body.
+const W_TITLE: f32 = 3.0;
+const W_KEYWORDS: f32 = 2.0;
+const W_BODY: f32 = 1.0;
+const K1: f32 = 1.2;
+const B: f32 = 0.75;
+/// A passage in another language than the question's still counts, at this share.
+const OTHER_LANGUAGE: f32 = 0.7;
+/// Longest passage, in characters: about a paragraph or two, what an SMS or a chat bubble holds.
+pub const PASSAGE_CHARS: usize = 600;
+
+/// One passage of one article, as indexed.
+#[derive(Debug, Clone)]
+pub struct Passage {
+    pub article: usize,
+    pub text: String,
+    pub language: Option<Language>,
+    title: Vec<u32>,
+    keywords: Vec<u32>,
+    body: Vec<u32>,
+}
+
+/// The best passage for a question.
+#[derive(Debug, Clone)]
+pub struct Hit<'a> {
+    pub article: &'a Article,
+    pub passage: &'a Passage,
+    /// BM25F, for ranking.
+    pub score: f32,
+    /// The share (0 to 1) of the question's weight that the passage matches.
+    pub coverage: f32,
+}
+
+/// Articles and their passages, ready to search.
+#[derive(Debug, Default)]
+pub struct Index {
+    pub articles: Vec<Article>,
+    pub passages: Vec<Passage>,
+    terms: HashMap<String, u32>,
+    /// Passages each term occurs in (any field).
+    postings: Vec<Vec<u32>>,
+    avg: [f32; 3],
+}
+
+impl Index {
+    pub fn build(articles: Vec<Article>) -> Self {
+        let mut index = Index::default();
+        for (a, article) in articles.iter().enumerate() {
+            let article_language = Language::detect(&article.body);
+            for text in passages_of(&article.body) {
+                let language = Language::detect(&text).or(article_language);
+                let title = index.intern(&tokens(&article.title, language));
+                let keywords = index.intern(&tokens(&article.keywords, language));
+                let body = index.intern(&tokens(&text, language));
+                index.passages.push(Passage {
+                    article: a,
+                    text,
+                    language,
+                    title,
+                    keywords,
+                    body,
+                });
+            }
+        }
+        index.articles = articles;
+        let mut postings = vec![Vec::new(); index.terms.len()];
+        let mut sums = [0f32; 3];
+        for (p, passage) in index.passages.iter().enumerate() {
+            let mut seen: Vec<u32> = passage
+                .title
+                .iter()
+                .chain(&passage.keywords)
+                .chain(&passage.body)
+                .copied()
+                .collect();
+            seen.sort_unstable();
+            seen.dedup();
+            for t in seen {
+                postings[t as usize].push(p as u32);
+            }
+            sums[0] += passage.title.len() as f32;
+            sums[1] += passage.keywords.len() as f32;
+            sums[2] += passage.body.len() as f32;
+        }
+        let n = index.passages.len().max(1) as f32;
+        index.avg = sums.map(|s| (s / n).max(1.0));
+        index.postings = postings;
+        index
+    }
+
+    fn intern(&mut self, words: &[String]) -> Vec<u32> {
+        words
+            .iter()
+            .map(|w| {
+                let next = self.terms.len() as u32;
+                *self.terms.entry(w.clone()).or_insert(next)
+            })
+            .collect()
+    }
+
+    fn idf(&self, postings: usize) -> f32 {
+        let n = self.passages.len() as f32;
+        let df = postings as f32;
+        ((n - df + 0.5) / (df + 0.5) + 1.0).ln()
+    }
+
+    /// The passage that answers `question` best, if any passage shares a word with it.
+    /// `language` is the customer's, when known; else the question's own is detected.
+    pub fn best(&self, question: &str, language: Option<Language>) -> Option<Hit<'_>> {
+        let language = language.or_else(|| Language::detect(question));
+        let mut query = tokens(question, language);
+        query.sort();
+        query.dedup();
+        // A word the index has never seen (often a product's name) lowers coverage at half the
+        // weight of the rarest word it has: a question of only such words answers nothing, and
+        // one that names a product beside the article's words still finds the article.
+        let unseen = self.idf(1) / 2.0;
+        let weights: Vec<(Option<u32>, f32)> = query
+            .iter()
+            .map(|w| match self.terms.get(w) {
+                Some(&t) => (Some(t), self.idf(self.postings[t as usize].len())),
+                None => (None, unseen),
+            })
+            .collect();
+        let total: f32 = weights.iter().map(|(_, w)| w).sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let mut scores: HashMap<u32, (f32, f32)> = HashMap::new();
+        for (term, idf) in &weights {
+            let Some(term) = term else { continue };
+            for &p in &self.postings[*term as usize] {
+                let passage = &self.passages[p as usize];
+                let tf = W_TITLE * self.field_tf(&passage.title, *term, 0)
+                    + W_KEYWORDS * self.field_tf(&passage.keywords, *term, 1)
+                    + W_BODY * self.field_tf(&passage.body, *term, 2);
+                let entry = scores.entry(p).or_default();
+                entry.0 += idf * tf / (K1 + tf);
+                entry.1 += idf;
+            }
+        }
+        scores
+            .into_iter()
+            .map(|(p, (score, matched))| {
+                let passage = &self.passages[p as usize];
+                let same = language.is_none()
+                    || passage.language.is_none()
+                    || passage.language == language;
+                let factor = if same { 1.0 } else { OTHER_LANGUAGE };
+                Hit {
+                    article: &self.articles[passage.article],
+                    passage,
+                    score: score * factor,
+                    coverage: (matched / total).min(1.0) * factor,
+                }
+            })
+            .max_by(|a, b| {
+                a.score
+                    .total_cmp(&b.score)
+                    .then(b.passage.article.cmp(&a.passage.article))
+            })
+    }
+
+    /// Term frequency of `term` in one field, normalised by the field's length.
+    fn field_tf(&self, field: &[u32], term: u32, which: usize) -> f32 {
+        let tf = field.iter().filter(|t| **t == term).count() as f32;
+        if tf == 0.0 {
+            return 0.0;
+        }
+        tf / (1.0 - B + B * field.len() as f32 / self.avg[which])
+    }
+}
+
+/// An article's body in passages: its lines (paragraphs and list items, as the readers leave
+/// them) joined up to [`PASSAGE_CHARS`]; a line longer than that is cut at sentence ends.
+pub fn passages_of(body: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let paragraphs = body
+        .lines()
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|p| !p.is_empty());
+    for paragraph in paragraphs {
+        for piece in sentence_chunks(&paragraph, PASSAGE_CHARS) {
+            if !current.is_empty() && current.len() + piece.len() + 1 > PASSAGE_CHARS {
+                out.push(std::mem::take(&mut current));
+            }
+            if !current.is_empty() {
+                current.push('\n');
+            }
+            current.push_str(&piece);
+        }
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// `text` in pieces of at most `max` characters that end at a sentence end where one exists.
+pub fn sentence_chunks(text: &str, max: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for sentence in sentences(text) {
+        if !current.is_empty() && current.chars().count() + sentence.chars().count() + 1 > max {
+            out.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(sentence);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// Sentences: text up to and including `.`, `!` or `?` followed by a space (or the end).
+pub fn sentences(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text.trim();
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let bytes = rest.as_bytes();
+        let end = (0..bytes.len())
+            .find(|&i| {
+                matches!(bytes[i], b'.' | b'!' | b'?')
+                    && (i + 1 == bytes.len() || bytes[i + 1] == b' ')
+            })
+            .map_or(rest.len(), |i| i + 1);
+        let (sentence, tail) = rest.split_at(end);
+        rest = tail.trim_start();
+        Some(sentence.trim())
+    })
+}
+
+/// Words of `text`, lower case, without the language's most common words, stemmed.
+pub fn tokens(text: &str, language: Option<Language>) -> Vec<String> {
+    let stemmer = language.map(Language::stemmer);
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .filter(|w| !is_stopword(w))
+        .map(|w| match &stemmer {
+            Some(s) => s.stem(&w).into_owned(),
+            None => w,
+        })
+        .collect()
+}
+
+/// The commonest function words of the five languages: they say nothing about which article
+/// answers (one list, since a question can mix languages and the words hardly collide).
+fn is_stopword(w: &str) -> bool {
+    const WORDS: &[&str] = &[
+        // English
+        "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "how",
+        "i", "if", "in", "is", "it", "me", "my", "of", "on", "or", "our", "so", "that", "the",
+        "this", "to", "we", "what", "when", "where", "which", "who", "will", "with", "you", "your",
+        "there", "get", "have", "has", "was", "would", "could", "should", "please", "hi", "hello",
+        "thanks", "about", "any", "am", "its", "not", "no", "got", "need", "want", "help", "im",
+        "did", "just", "they", "them", "she", "he", "us", // Spanish
+        "el", "la", "los", "las", "un", "una", "y", "o", "de", "del", "en", "que", "por", "para",
+        "con", "es", "mi", "su", "se", "al", "lo", "como", "cómo", "qué", "cuál", "hola", "puedo",
+        "tengo", // German
+        "der", "die", "das", "den", "dem", "ein", "eine", "und", "oder", "ist", "zu", "mit", "von",
+        "für", "auf", "ich", "wie", "was", "wo", "mein", "meine", "kann", "ich", "es", "hallo",
+        "nicht", // French
+        "le", "les", "une", "et", "ou", "des", "du", "est", "pour", "avec", "je", "mon", "ma",
+        "mes", "comment", "quel", "quelle", "bonjour", "pas", "ce", "il", "vous", "puis",
+        // Portuguese
+        "os", "as", "um", "uma", "e", "do", "da", "dos", "das", "em", "com", "meu", "minha", "como",
+        "qual", "olá", "posso", "não",
+    ];
+    WORDS.contains(&w)
+}
