@@ -22,6 +22,7 @@ pub mod rules;
 pub mod settings;
 mod text;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +30,9 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use crate::config::{AssistantKind, Config, ConfigError};
-use crate::domain::{Channel, Customer, Message, MessageText, Role, Session};
+use crate::domain::{
+    Channel, Customer, Language, Message, MessageText, Role, Session, conversation_language,
+};
 use crate::knowledge::Knowledge;
 pub use settings::{FieldSpec, FieldType, Settings};
 
@@ -180,14 +183,30 @@ pub enum Decision {
 pub struct Concierge {
     assistant: Arc<dyn Assistant>,
     settings: Arc<Settings>,
+    /// The settings in each language that has texts of its own (built once, not per message).
+    localized: Arc<HashMap<Language, Settings>>,
 }
 
 impl Concierge {
     pub fn new(assistant: Arc<dyn Assistant>, settings: Arc<Settings>) -> Self {
+        let localized = settings
+            .texts
+            .keys()
+            .map(|l| (*l, settings.in_language(*l)))
+            .collect();
         Self {
             assistant,
             settings,
+            localized: Arc::new(localized),
         }
+    }
+
+    /// The settings as the conversation's `language` speaks them (the default ones when it has
+    /// no texts of its own, or is not known).
+    pub fn settings_for(&self, language: Option<Language>) -> &Settings {
+        language
+            .and_then(|l| self.localized.get(&l))
+            .unwrap_or(&self.settings)
     }
 
     /// The configured assistant (`ASSISTANT`, `CASEBRIDGE_CONFIG`). Fails at start-up on a bad
@@ -251,44 +270,45 @@ impl Concierge {
         if turn.is_empty() {
             return Decision::Silent;
         }
-        let phrases = &self.settings.assistant.handoff_phrases;
+        // Every fixed text in the customer's language (the assistant gets the same settings).
+        let settings = self.settings_for(conversation_language(transcript));
+        let phrases = &settings.assistant.handoff_phrases;
         if turn
             .iter()
             .any(|m| text::mentions_any(m.text.as_str(), phrases))
         {
-            return self.handoff(HandoffReason::CustomerAsked, now);
+            return handoff(settings, HandoffReason::CustomerAsked, now);
         }
-        let timeout = Duration::from_secs(self.settings.assistant.timeout_seconds);
-        let answer =
-            tokio::time::timeout(timeout, self.assistant.answer(&self.settings, conversation))
-                .await
-                .unwrap_or(Err(AssistantError::Timeout(timeout)));
+        let timeout = Duration::from_secs(settings.assistant.timeout_seconds);
+        let answer = tokio::time::timeout(timeout, self.assistant.answer(settings, conversation))
+            .await
+            .unwrap_or(Err(AssistantError::Timeout(timeout)));
         match answer {
             Err(e) => {
                 tracing::warn!(session_id = %session.id, error = %e, "assistant failed; handing off");
-                self.handoff(HandoffReason::AssistantFailed, now)
+                handoff(settings, HandoffReason::AssistantFailed, now)
             }
             Ok(Answer::Handoff { reason }) => {
-                self.handoff(HandoffReason::AssistantDecided(reason), now)
+                handoff(settings, HandoffReason::AssistantDecided(reason), now)
             }
-            Ok(Answer::Reply(text)) => match self.shape(&text, session.key.channel) {
+            Ok(Answer::Reply(text)) => match shape(settings, &text, session.key.channel) {
                 Some(text) => Decision::Reply {
                     text,
                     fallback: false,
                 },
-                None => self.handoff(HandoffReason::AssistantFailed, now),
+                None => handoff(settings, HandoffReason::AssistantFailed, now),
             },
             Ok(Answer::NoAnswer(text)) => {
                 let turns = unanswered_in_a_row(transcript) + 1;
-                if turns >= self.settings.assistant.max_fallbacks {
-                    return self.handoff(HandoffReason::Unanswered { turns }, now);
+                if turns >= settings.assistant.max_fallbacks {
+                    return handoff(settings, HandoffReason::Unanswered { turns }, now);
                 }
-                match self.shape(&text, session.key.channel) {
+                match shape(settings, &text, session.key.channel) {
                     Some(text) => Decision::Reply {
                         text,
                         fallback: true,
                     },
-                    None => self.handoff(HandoffReason::AssistantFailed, now),
+                    None => handoff(settings, HandoffReason::AssistantFailed, now),
                 }
             }
         }
@@ -321,33 +341,33 @@ impl Concierge {
             fields: allowed_fields(&self.settings, brief.fields),
         }
     }
+}
 
-    fn shape(&self, text: &str, channel: Channel) -> Option<MessageText> {
-        let max = match channel {
-            Channel::Sms => self.settings.sms.max_chars,
-            Channel::Widget => self.settings.widget.max_chars,
-        };
-        MessageText::parse(&format::for_channel(text, channel, max)).ok()
-    }
+fn shape(settings: &Settings, text: &str, channel: Channel) -> Option<MessageText> {
+    let max = match channel {
+        Channel::Sms => settings.sms.max_chars,
+        Channel::Widget => settings.widget.max_chars,
+    };
+    MessageText::parse(&format::for_channel(text, channel, max)).ok()
+}
 
-    /// The handoff notice for `now`: the plain notice in hours, the "a person will reply …" one
-    /// outside them.
-    pub fn handoff_notice(&self, now: Timestamp) -> String {
-        let a = &self.settings.assistant;
-        match &self.settings.business_hours {
-            Some(h) if !h.is_open(now) => a
-                .after_hours_notice
-                .replace("{when}", &h.describe_next_opening(now)),
-            _ => a.handoff_notice.clone(),
-        }
+/// The handoff notice for `now`: the plain notice in hours, the "a person will reply …" one
+/// outside them.
+pub fn handoff_notice(settings: &Settings, now: Timestamp) -> String {
+    let a = &settings.assistant;
+    match &settings.business_hours {
+        Some(h) if !h.is_open(now) => a
+            .after_hours_notice
+            .replace("{when}", &h.describe_next_opening(now)),
+        _ => a.handoff_notice.clone(),
     }
+}
 
-    fn handoff(&self, reason: HandoffReason, now: Timestamp) -> Decision {
-        let notice = MessageText::parse(&self.handoff_notice(now))
-            .or_else(|_| MessageText::parse("A person will follow up with you here."))
-            .unwrap_or_else(|_| unreachable!("a fixed non-empty text parses"));
-        Decision::Handoff { reason, notice }
-    }
+fn handoff(settings: &Settings, reason: HandoffReason, now: Timestamp) -> Decision {
+    let notice = MessageText::parse(&handoff_notice(settings, now))
+        .or_else(|_| MessageText::parse("A person will follow up with you here."))
+        .unwrap_or_else(|_| unreachable!("a fixed non-empty text parses"));
+    Decision::Handoff { reason, notice }
 }
 
 /// Unanswered assistant turns since the last answered one.

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use super::settings::{FieldType, Settings};
 use super::{Answer, Assistant, AssistantError, CaseBrief, Conversation, FieldContent, FieldValue};
 use crate::config::BaseUrl;
-use crate::domain::{Channel, Role};
+use crate::domain::{Channel, Language, Role, conversation_language};
 
 pub const HANDOFF_TOOL: &str = "handoff_to_human";
 pub const UNABLE_TOOL: &str = "unable_to_answer";
@@ -120,8 +120,18 @@ struct FunctionCall {
     arguments: String,
 }
 
-pub fn system_prompt(settings: &Settings, channel: Channel) -> String {
+/// The instructions: who the assistant is, the channel's limits, the customer's language (when
+/// the conversation has shown it), what it may rely on and when to use its tools.
+pub fn system_prompt(settings: &Settings, channel: Channel, language: Option<Language>) -> String {
     let a = &settings.assistant;
+    let language_rule = match language {
+        Some(l) => format!(
+            "The customer writes in {}: answer in {}.",
+            l.name(),
+            l.name()
+        ),
+        None => "Answer in the language the customer writes in.".to_owned(),
+    };
     let channel_rule = match channel {
         Channel::Sms => format!(
             "You are answering by SMS: plain text only, no markdown, at most {} characters.",
@@ -134,6 +144,7 @@ pub fn system_prompt(settings: &Settings, channel: Channel) -> String {
     };
     format!(
         "You are the customer support assistant of {company}. Tone: {tone}.\n{channel_rule}\n\
+         {language_rule}\n\
          Answer only from the knowledge below. If it does not cover the question, call \
          {UNABLE_TOOL} with a short apology. If the customer asks for a person, is upset, or needs \
          something only staff can do (account changes, refunds, exceptions), call {HANDOFF_TOOL} \
@@ -240,7 +251,7 @@ impl Assistant for OpenAiAssistant {
         conversation: Conversation<'_>,
     ) -> Result<Answer, AssistantError> {
         let mut messages = vec![
-            json!({"role": "system", "content": system_prompt(settings, conversation.channel)}),
+            json!({"role": "system", "content": system_prompt(settings, conversation.channel, conversation_language(conversation.transcript))}),
         ];
         messages.extend(chat_history(&conversation));
         let body = json!({

@@ -2,11 +2,18 @@
 //! limits and business hours. `default.toml` next to this file is embedded in the binary and used
 //! when the variable is not set, so the local stack runs with no set-up at all.
 //!
+//! Texts per language: `[texts.es]` (and `de`, `fr`, `pt`, `en`) may set `greeting`,
+//! `fallback`, `handoff_notice`, `after_hours_notice`, `closed_notice`, `help_text` and more
+//! `handoff_phrases`; a text a language leaves out is the `[assistant]` one, which is in
+//! `assistant.language` (default `en`). Every language's handoff phrases are understood whatever
+//! the conversation's language, since "agente" or "a person" can come in any sentence.
+//!
 //! The file is read once at cold start; every mistake in it (a dropdown without values, a time
 //! zone that does not exist, a column name that could not be an OData property) fails there,
 //! named, instead of on the first customer message. `toml` is the de-facto TOML crate; only its
 //! parser and serde features are compiled in.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use jiff::civil::{Time, Weekday};
@@ -14,6 +21,7 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 
 use crate::config::ConfigError;
+use crate::domain::Language;
 
 const EMBEDDED: &str = include_str!("default.toml");
 const VARIABLE: &str = "CASEBRIDGE_CONFIG";
@@ -26,6 +34,24 @@ pub struct Settings {
     pub business_hours: Option<BusinessHours>,
     pub faq: Vec<FaqEntry>,
     pub fields: Vec<FieldSpec>,
+    /// The language of the `[assistant]` texts (`assistant.language`, default English).
+    pub language: Language,
+    /// The texts each language overrides (`[texts.<code>]`).
+    pub texts: HashMap<Language, LocalTexts>,
+}
+
+/// What one language says instead of the `[assistant]` (and `[channels.sms]`) texts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalTexts {
+    pub greeting: Option<String>,
+    pub fallback: Option<String>,
+    pub handoff_notice: Option<String>,
+    pub after_hours_notice: Option<String>,
+    pub closed_notice: Option<String>,
+    pub help_text: Option<String>,
+    #[serde(default)]
+    pub handoff_phrases: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +75,9 @@ pub struct AssistantSettings {
     /// Sent to the customer when the rep resolves or closes the case (none when absent).
     #[serde(default)]
     pub closed_notice: Option<String>,
+    /// The language the texts above are written in (`en` unless set).
+    #[serde(default)]
+    pub language: Option<String>,
 }
 
 fn default_max_fallbacks() -> u32 {
@@ -165,6 +194,8 @@ struct RawDocument {
     faq: Vec<FaqEntry>,
     #[serde(default)]
     fields: Vec<FieldSpec>,
+    #[serde(default)]
+    texts: BTreeMap<String, LocalTexts>,
 }
 
 #[derive(Deserialize, Default)]
@@ -276,14 +307,80 @@ impl Settings {
             }
         }
         let business_hours = raw.business_hours.map(parse_hours).transpose()?;
+        let language = match &raw.assistant.language {
+            None => Language::En,
+            Some(code) => Language::parse(code).ok_or_else(|| {
+                invalid(format!(
+                    "assistant.language {code:?} is not one of en, es, de, fr, pt"
+                ))
+            })?,
+        };
+        let mut texts = HashMap::new();
+        let mut assistant = raw.assistant;
+        for (code, local) in raw.texts {
+            let lang = Language::parse(&code)
+                .ok_or_else(|| invalid(format!("texts.{code}: not one of en, es, de, fr, pt")))?;
+            if local
+                .after_hours_notice
+                .as_ref()
+                .is_some_and(|n| !n.contains("{when}"))
+            {
+                return Err(invalid(format!(
+                    "texts.{code}.after_hours_notice must contain {{when}}"
+                )));
+            }
+            for (what, text) in [
+                ("greeting", &local.greeting),
+                ("fallback", &local.fallback),
+                ("handoff_notice", &local.handoff_notice),
+                ("help_text", &local.help_text),
+            ] {
+                if text.as_ref().is_some_and(|t| t.trim().is_empty()) {
+                    return Err(invalid(format!("texts.{code}.{what} must not be empty")));
+                }
+            }
+            assistant
+                .handoff_phrases
+                .extend(local.handoff_phrases.iter().cloned());
+            texts.insert(lang, local);
+        }
         Ok(Settings {
-            assistant: raw.assistant,
+            assistant,
             sms,
             widget: raw.channels.widget,
             business_hours,
             faq: raw.faq,
             fields: raw.fields,
+            language,
+            texts,
         })
+    }
+
+    /// These settings as `language` speaks them: its texts over the `[assistant]` ones. The
+    /// default language, one without texts, or none known: the settings as they are.
+    pub fn in_language(&self, language: Language) -> Settings {
+        let mut s = self.clone();
+        let Some(local) = self.texts.get(&language) else {
+            return s;
+        };
+        let set = |to: &mut String, from: &Option<String>| {
+            if let Some(t) = from {
+                to.clone_from(t);
+            }
+        };
+        set(&mut s.assistant.greeting, &local.greeting);
+        set(&mut s.assistant.fallback, &local.fallback);
+        set(&mut s.assistant.handoff_notice, &local.handoff_notice);
+        set(
+            &mut s.assistant.after_hours_notice,
+            &local.after_hours_notice,
+        );
+        set(&mut s.sms.help_text, &local.help_text);
+        if local.closed_notice.is_some() {
+            s.assistant.closed_notice.clone_from(&local.closed_notice);
+        }
+        s.language = language;
+        s
     }
 }
 

@@ -26,7 +26,7 @@ use super::turn::{self, Outcome};
 use crate::assistant::Concierge;
 use crate::domain::{
     Attachment, Channel, ConversationKey, Customer, Message, MessageText, NewMessage, PhoneNumber,
-    ProviderMessageId, Role, Session, SessionId, SessionState, Transition,
+    ProviderMessageId, Role, Session, SessionId, SessionState, Transition, conversation_language,
 };
 use crate::sms::keywords::{self, Keyword};
 use crate::store::{
@@ -263,7 +263,11 @@ async fn answer_again(
         if let Consent::OptedOut { .. } = store.consent(&customer).await? {
             return Ok(None);
         }
-        let help = &deps.concierge.settings().sms.help_text;
+        let help = &deps
+            .concierge
+            .settings_for(conversation_language(&transcript))
+            .sms
+            .help_text;
         let text = MessageText::parse(help).map_err(|e| SmsFlowError::HelpText(e.to_string()))?;
         return store_and_reply(store, &session, assistant_message(text, false), None, now).await;
     }

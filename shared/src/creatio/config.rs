@@ -56,6 +56,9 @@ pub struct CreatioConfig {
     /// `CREATIO_CLOSED_STATUS_IDS` (comma-separated): case statuses that close the conversation.
     /// Default: base Resolved, Closed and Canceled, plus `CREATIO_RESOLVED_STATUS_ID`.
     pub closing_status_ids: Vec<LookupId>,
+    /// `CREATIO_CASE_LANGUAGE_COLUMN`: a text column of Case (a custom one such as
+    /// `UsrLanguage`) that gets the conversation's language code (`es`); None writes nothing.
+    pub language_column: Option<String>,
     /// `CREATIO_BATCH_SIZE`: writes per `$batch` request (default 100, Creatio's limit: the
     /// fewest round trips). Each insert runs Creatio's server-side logic, so a full batch takes
     /// long on a busy instance; the timeout below gives each of 100 inserts 0.9 s, and an instance
@@ -93,6 +96,7 @@ impl CreatioConfig {
             widget_origin_id: base(base_ids::CASE_ORIGIN_CHAT),
             sync_mode: SyncMode::Handoff,
             closing_status_ids: default_closing(None),
+            language_column: None,
             batch_size: DEFAULT_BATCH_SIZE,
             timeout: DEFAULT_CREATIO_TIMEOUT,
         }
@@ -191,6 +195,16 @@ pub(crate) fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, 
                 });
             }
         },
+        language_column: match var(src, "CREATIO_CASE_LANGUAGE_COLUMN") {
+            None => None,
+            Some(c) if is_column_name(&c) => Some(c.trim().to_owned()),
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "CREATIO_CASE_LANGUAGE_COLUMN",
+                    reason: "must be a Case column name such as UsrLanguage".into(),
+                });
+            }
+        },
         batch_size: match var(src, "CREATIO_BATCH_SIZE") {
             None => DEFAULT_BATCH_SIZE,
             Some(_) => {
@@ -262,4 +276,13 @@ pub(crate) fn cloud_identity_url(url: &BaseUrl) -> Option<BaseUrl> {
         .unwrap_or("https");
     let (first, rest) = host.split_once('.')?;
     Some(BaseUrl(format!("{scheme}://{first}-is.{rest}")))
+}
+
+/// A column name as it goes into an OData body: letters, digits and `_`, a letter first.
+fn is_column_name(s: &str) -> bool {
+    let s = s.trim();
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s.len() <= 128
 }

@@ -26,7 +26,7 @@ use crate::creatio::error::DataErrorKind;
 use crate::creatio::{BatchOp, BatchResult, Created, CreatioError};
 use crate::domain::{
     Channel, CreatioLink, Message, Role, Session, SessionId, SessionState, Transition,
-    without_hidden_chars,
+    conversation_language, without_hidden_chars,
 };
 use crate::store::{SessionChanges, Store, StoreError};
 use secrecy::ExposeSecret;
@@ -285,7 +285,14 @@ async fn case_body(
     if let Some(g) = c.case_group_id {
         body.insert("GroupId".into(), json!(g.to_string()));
     }
+
     let mut fields = Map::new();
+    // The conversation's language, for the team to route or answer in it; a column Creatio
+    // refuses is dropped with the AI fields, as they are.
+    if let (Some(column), Some(language)) = (&c.language_column, conversation_language(transcript))
+    {
+        fields.insert(column.clone(), json!(language.code()));
+    }
     for f in &brief.fields {
         let value = match &f.value {
             FieldContent::Text(t) => json!(without_hidden_chars(t)),

@@ -5,6 +5,7 @@
 
 pub mod identity;
 pub mod ids;
+pub mod language;
 pub mod message;
 pub mod outbox;
 pub mod phone;
@@ -15,6 +16,7 @@ pub use identity::{
     Channel, ConversationKey, Customer, NotIssuedVisitorId, VerifiedEmail, VisitorId,
 };
 pub use ids::{ActivityId, CaseId, ContactId, InvalidId, LookupId, SessionId};
+pub use language::{Language, conversation_language};
 pub use message::{
     Attachment, DeliveryStatus, InvalidText, MAX_MESSAGE_CHARS, Message, MessageText, NewMessage,
     ProviderMessageId, Role, without_hidden_chars,

@@ -21,6 +21,16 @@ use std::collections::HashMap;
 
 use super::{Article, Language};
 
+fn stemmer(language: Language) -> frostem::Stemmer {
+    frostem::Stemmer::new(match language {
+        Language::En => frostem::Algorithm::English,
+        Language::Es => frostem::Algorithm::Spanish,
+        Language::De => frostem::Algorithm::German,
+        Language::Fr => frostem::Algorithm::French,
+        Language::Pt => frostem::Algorithm::Portuguese,
+    })
+}
+
 /// Field weights: a word in the title counts three times a word in the body.
 const W_TITLE: f32 = 3.0;
 const W_KEYWORDS: f32 = 2.0;
@@ -261,7 +271,7 @@ pub fn sentences(text: &str) -> impl Iterator<Item = &str> {
 
 /// Words of `text`, lower case, without the language's most common words, stemmed.
 pub fn tokens(text: &str, language: Option<Language>) -> Vec<String> {
-    let stemmer = language.map(Language::stemmer);
+    let stemmer = language.map(stemmer);
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)

@@ -21,73 +21,9 @@ pub mod index;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use crate::domain::Language;
 pub use config::KnowledgeConfig;
 pub use index::{Hit, Index};
-
-/// The languages casebridge ships texts for and stems.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    En,
-    Es,
-    De,
-    Fr,
-    Pt,
-}
-
-impl Language {
-    pub const ALL: [Language; 5] = [
-        Language::En,
-        Language::Es,
-        Language::De,
-        Language::Fr,
-        Language::Pt,
-    ];
-
-    /// The ISO 639-1 code (`en`, `es`, …).
-    pub fn code(self) -> &'static str {
-        match self {
-            Language::En => "en",
-            Language::Es => "es",
-            Language::De => "de",
-            Language::Fr => "fr",
-            Language::Pt => "pt",
-        }
-    }
-
-    pub fn parse(code: &str) -> Option<Self> {
-        let code = code.trim().to_ascii_lowercase();
-        Self::ALL
-            .into_iter()
-            .find(|l| code == l.code() || code.starts_with(&format!("{}-", l.code())))
-    }
-
-    /// The language of `text`, when it is long enough to tell (10 characters or more) and one
-    /// of the five. Shorter fragments ("ok", "yes") say nothing.
-    pub fn detect(text: &str) -> Option<Self> {
-        if text.trim().chars().count() < 10 {
-            return None;
-        }
-        match whichlang::detect_language(text) {
-            whichlang::Lang::Eng => Some(Language::En),
-            whichlang::Lang::Spa => Some(Language::Es),
-            whichlang::Lang::Deu => Some(Language::De),
-            whichlang::Lang::Fra => Some(Language::Fr),
-            whichlang::Lang::Por => Some(Language::Pt),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn stemmer(self) -> frostem::Stemmer {
-        frostem::Stemmer::new(match self {
-            Language::En => frostem::Algorithm::English,
-            Language::Es => frostem::Algorithm::Spanish,
-            Language::De => frostem::Algorithm::German,
-            Language::Fr => frostem::Algorithm::French,
-            Language::Pt => frostem::Algorithm::Portuguese,
-        })
-    }
-}
 
 /// One help article, as read from its source.
 #[derive(Debug, Clone, PartialEq, Eq)]
