@@ -452,6 +452,12 @@ async fn completions(
             "summary": "Grinder from order A-10023 arrived broken; wants a replacement.",
             "fields": {"PriorityId": "High", "Notes": "Send a replacement grinder"}
         }).to_string()})
+    } else if body["messages"][0]["content"]
+        .as_str()
+        .is_some_and(|s| s.contains("[P1]"))
+    {
+        // Given passages, the model answers from one and cites it.
+        json!({"role": "assistant", "content": "We repair or replace a damaged item at no cost. [P1]"})
     } else if last_user.contains("slow") {
         tokio::time::sleep(Duration::from_secs(5)).await;
         json!({"role": "assistant", "content": "too late"})
@@ -649,4 +655,47 @@ async fn openai_failures_end_in_a_safe_handoff() {
     // And the brief still comes, from the rules.
     let brief = c.brief(&s, &transcript(TEN)).await;
     assert!(brief.summary.contains("Order numbers: A-10023"));
+}
+
+#[tokio::test]
+async fn openai_answers_from_the_articles_passages_and_the_answer_cites_its_source() {
+    let (base, rec) = stand_in().await;
+    // GIVEN the openai assistant over the local stack's sample articles
+    let http = casebridge::http::client(Duration::from_secs(5)).unwrap();
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../local/knowledge");
+    let knowledge = casebridge::knowledge::Knowledge::new(
+        casebridge::knowledge::KnowledgeConfig::folder(folder),
+    );
+    let assistant = OpenAiAssistant::new(
+        http,
+        &BaseUrl::parse("OPENAI_BASE_URL", &base).unwrap(),
+        "sk-test".to_owned().into(),
+        "gpt-test".into(),
+    )
+    .with_knowledge(Arc::new(knowledge));
+    let c = Concierge::new(Arc::new(assistant), Arc::new(Settings::embedded()));
+    // WHEN a widget visitor asks about a damaged item
+    let s = session(Channel::Widget, SessionState::Assistant);
+    let t = transcript(&[(Cust, "My lamp arrived damaged, can you repair it?")]);
+    let d = c.respond(&s, &t, at(OPEN)).await;
+    // THEN the request carried the best passages, numbered, the warranty article first
+    let sent = rec.0.lock().unwrap()[0].clone();
+    let system = sent["messages"][0]["content"].as_str().unwrap().to_owned();
+    assert!(
+        system
+            .contains("[P1] Warranty and broken items: Every product carries a two-year warranty"),
+        "{system}"
+    );
+    // AND the stored answer names its source instead of the model's citation
+    let Decision::Reply {
+        text,
+        fallback: false,
+    } = d
+    else {
+        panic!("an answer, not {d:?}")
+    };
+    assert_eq!(
+        text.as_str(),
+        "We repair or replace a damaged item at no cost.\n\nWarranty and broken items: https://help.example.com/warranty"
+    );
 }

@@ -213,12 +213,14 @@ impl Concierge {
     /// settings file.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let settings = Arc::new(Settings::load(config.rules_path.as_deref())?);
+        let knowledge = config
+            .knowledge
+            .is_configured()
+            .then(|| Arc::new(Knowledge::new(config.knowledge.clone())));
         let assistant: Arc<dyn Assistant> = match &config.assistant {
-            AssistantKind::Rules => Arc::new(match config.knowledge.is_configured() {
-                true => rules::RulesAssistant::with_knowledge(Arc::new(Knowledge::new(
-                    config.knowledge.clone(),
-                ))),
-                false => rules::RulesAssistant::default(),
+            AssistantKind::Rules => Arc::new(match knowledge {
+                Some(k) => rules::RulesAssistant::with_knowledge(k),
+                None => rules::RulesAssistant::default(),
             }),
             AssistantKind::OpenAi {
                 base_url,
@@ -231,12 +233,12 @@ impl Concierge {
                             name: "OPENAI_BASE_URL",
                             reason: format!("cannot build an HTTP client: {e}"),
                         })?;
-                Arc::new(openai::OpenAiAssistant::new(
-                    http,
-                    base_url,
-                    api_key.clone(),
-                    model.clone(),
-                ))
+                let assistant =
+                    openai::OpenAiAssistant::new(http, base_url, api_key.clone(), model.clone());
+                Arc::new(match knowledge {
+                    Some(k) => assistant.with_knowledge(k),
+                    None => assistant,
+                })
             }
         };
         Ok(Self::new(assistant, settings))

@@ -13,6 +13,7 @@
 //! crates bring their own HTTP and TLS stacks and a large type surface. Nothing here logs message
 //! text or the API key; errors carry the HTTP status only.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,6 +25,7 @@ use super::settings::{FieldType, Settings};
 use super::{Answer, Assistant, AssistantError, CaseBrief, Conversation, FieldContent, FieldValue};
 use crate::config::BaseUrl;
 use crate::domain::{Channel, Language, Role, conversation_language};
+use crate::knowledge::{Article, Hit, Knowledge};
 
 pub const HANDOFF_TOOL: &str = "handoff_to_human";
 pub const UNABLE_TOOL: &str = "unable_to_answer";
@@ -33,7 +35,12 @@ pub struct OpenAiAssistant {
     url: String,
     api_key: SecretString,
     model: String,
+    /// The team's articles: the best passages for each question go into the request.
+    knowledge: Option<Arc<Knowledge>>,
 }
+
+/// Passages a request carries at most.
+pub const PASSAGES: usize = 4;
 
 impl OpenAiAssistant {
     /// `http` should carry the settings' timeout (see [`crate::http::client`]).
@@ -48,7 +55,14 @@ impl OpenAiAssistant {
             url: base_url.join("/chat/completions"),
             api_key,
             model,
+            knowledge: None,
         }
+    }
+
+    /// The same assistant answering from `knowledge`'s passages as well.
+    pub fn with_knowledge(mut self, knowledge: Arc<Knowledge>) -> Self {
+        self.knowledge = Some(knowledge);
+        self
     }
 
     async fn complete(&self, body: &Value) -> Result<ChatMessage, AssistantError> {
@@ -243,6 +257,71 @@ pub fn brief_schema(settings: &Settings) -> Value {
     })
 }
 
+/// The passages, numbered `[P1]`…, for the system prompt.
+fn passages_prompt(hits: &[Hit<'_>]) -> String {
+    let mut out = format!(
+        "\n\nPassages from the help articles (answer from these; end your answer with the id of \
+         the passage you used, such as [P1]; if none covers the question, call {UNABLE_TOOL}):"
+    );
+    for (i, hit) in hits.iter().enumerate() {
+        out.push_str(&format!(
+            "\n[P{}] {}: {}",
+            i + 1,
+            hit.article.title,
+            hit.passage.text.replace('\n', " ")
+        ));
+    }
+    out
+}
+
+/// The model's answer with its `[Pn]` citations replaced by the cited article's source: its
+/// link on SMS (one, the first cited), its title and link in the widget.
+fn cited(text: &str, hits: &[Hit<'_>], channel: Channel) -> String {
+    let mut cited: Vec<&Article> = Vec::new();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("[P") {
+        let after = &rest[start + 2..];
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        let n = digits
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=hits.len()).contains(n));
+        match (n, after[digits.len()..].starts_with(']')) {
+            (Some(n), true) => {
+                out.push_str(rest[..start].trim_end());
+                let article = hits[n - 1].article;
+                if !cited.iter().any(|a| a.id == article.id) {
+                    cited.push(article);
+                }
+                rest = &after[digits.len() + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..start + 2]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    let mut out = out.trim().to_owned();
+    match channel {
+        Channel::Sms => {
+            if let Some(url) = cited.iter().find_map(|a| a.url.as_deref()) {
+                out.push_str(&format!(" {url}"));
+            }
+        }
+        Channel::Widget => {
+            for a in cited {
+                match &a.url {
+                    Some(url) => out.push_str(&format!("\n\n{}: {url}", a.title)),
+                    None => out.push_str(&format!("\n\n({})", a.title)),
+                }
+            }
+        }
+    }
+    out
+}
+
 #[async_trait]
 impl Assistant for OpenAiAssistant {
     async fn answer(
@@ -250,9 +329,24 @@ impl Assistant for OpenAiAssistant {
         settings: &Settings,
         conversation: Conversation<'_>,
     ) -> Result<Answer, AssistantError> {
-        let mut messages = vec![
-            json!({"role": "system", "content": system_prompt(settings, conversation.channel, conversation_language(conversation.transcript))}),
-        ];
+        let language = conversation_language(conversation.transcript);
+        let mut system = system_prompt(settings, conversation.channel, language);
+        // The best passages of the team's articles for this turn, each with an id the model
+        // cites; the citation becomes the article's link in the stored answer.
+        let index = self.knowledge.as_ref().map(|k| k.index());
+        let question: Vec<&str> = conversation
+            .latest_customer_turn()
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect();
+        let hits = index
+            .as_deref()
+            .map(|i| i.top(&question.join("\n"), language, PASSAGES))
+            .unwrap_or_default();
+        if !hits.is_empty() {
+            system.push_str(&passages_prompt(&hits));
+        }
+        let mut messages = vec![json!({"role": "system", "content": system})];
         messages.extend(chat_history(&conversation));
         let body = json!({
             "model": self.model,
@@ -286,7 +380,9 @@ impl Assistant for OpenAiAssistant {
             };
         }
         match message.content.as_deref().map(str::trim) {
-            Some(text) if !text.is_empty() => Ok(Answer::Reply(text.to_owned())),
+            Some(text) if !text.is_empty() => {
+                Ok(Answer::Reply(cited(text, &hits, conversation.channel)))
+            }
             _ => Err(AssistantError::Protocol("empty reply".into())),
         }
     }

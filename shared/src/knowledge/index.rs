@@ -140,6 +140,11 @@ impl Index {
     /// The passage that answers `question` best, if any passage shares a word with it.
     /// `language` is the customer's, when known; else the question's own is detected.
     pub fn best(&self, question: &str, language: Option<Language>) -> Option<Hit<'_>> {
+        self.top(question, language, 1).into_iter().next()
+    }
+
+    /// The `k` best passages for `question`, best first (those sharing a word with it).
+    pub fn top(&self, question: &str, language: Option<Language>, k: usize) -> Vec<Hit<'_>> {
         let language = language.or_else(|| Language::detect(question));
         let mut query = tokens(question, language);
         query.sort();
@@ -157,7 +162,7 @@ impl Index {
             .collect();
         let total: f32 = weights.iter().map(|(_, w)| w).sum();
         if total <= 0.0 {
-            return None;
+            return Vec::new();
         }
         let mut scores: HashMap<u32, (f32, f32)> = HashMap::new();
         for (term, idf) in &weights {
@@ -172,7 +177,7 @@ impl Index {
                 entry.1 += idf;
             }
         }
-        scores
+        let mut hits: Vec<Hit<'_>> = scores
             .into_iter()
             .map(|(p, (score, matched))| {
                 let passage = &self.passages[p as usize];
@@ -187,11 +192,14 @@ impl Index {
                     coverage: (matched / total).min(1.0) * factor,
                 }
             })
-            .max_by(|a, b| {
-                a.score
-                    .total_cmp(&b.score)
-                    .then(b.passage.article.cmp(&a.passage.article))
-            })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.passage.article.cmp(&b.passage.article))
+        });
+        hits.truncate(k);
+        hits
     }
 
     /// Term frequency of `term` in one field, normalised by the field's length.
