@@ -13,6 +13,8 @@
 //!   idempotent, so replaying everything pending is always safe.
 //! - `catch-up`: one catch-up poll now (what the schedule runs every minute).
 //! - `handoff <id> [reason]`: hand a conversation to a person, as a rep would from an inbox.
+//! - `knowledge sync` (in `main.rs`): read the knowledge sources now and save the table's
+//!   snapshot (`casebridge::knowledge::sync`), what the knowledge-sync function runs.
 
 use std::fmt::Write;
 
@@ -30,7 +32,8 @@ pub const USAGE: &str = "usage:
   casebridge resync <session id>
   casebridge resync --pending
   casebridge catch-up
-  casebridge handoff <session id> [reason]";
+  casebridge handoff <session id> [reason]
+  casebridge knowledge sync";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {

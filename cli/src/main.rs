@@ -29,6 +29,9 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if args.first().map(String::as_str) == Some("knowledge") {
+        return knowledge(&config, &store, &args).await;
+    }
     match casebridge_cli::run(&store, &args, || {
         casebridge::creatio::sync::SyncDeps::from_config(&config).map_err(|e| e.to_string())
     })
@@ -91,4 +94,41 @@ async fn doctor(config: &Config) -> (String, bool) {
         Err(e) => line(false, &e.to_string()),
     }
     (out, ok)
+}
+
+/// `knowledge sync`: reads the knowledge sources now and saves the table's snapshot.
+async fn knowledge(
+    config: &Config,
+    store: &casebridge::store::dynamo::DynamoStore,
+    args: &[String],
+) -> std::process::ExitCode {
+    if args.get(1).map(String::as_str) != Some("sync") {
+        eprintln!("{}", casebridge_cli::USAGE);
+        return std::process::ExitCode::from(2);
+    }
+    let sources = match casebridge::knowledge::sync::Sources::from_config(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("configuration: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match sources
+        .sync_to(&store.knowledge_snapshots(), jiff::Timestamp::now())
+        .await
+    {
+        Ok(s) => {
+            println!(
+                "{} articles, snapshot {} ({})",
+                s.articles,
+                s.version,
+                if s.written { "written" } else { "unchanged" }
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -49,6 +49,22 @@ pub struct App {
 }
 
 impl App {
+    /// The assistants' articles, read now (the local stack reads its sources directly: the
+    /// folder, and Creatio's knowledge base when `CASEBRIDGE_KNOWLEDGE_CREATIO=true`).
+    pub async fn load_knowledge(&self) {
+        let concierges = [
+            self.sms.as_ref().ok().map(|d| &d.concierge),
+            self.widget.as_ref().ok().map(|d| &d.concierge),
+        ];
+        for knowledge in concierges
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.knowledge())
+        {
+            knowledge.index().await;
+        }
+    }
+
     pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
         let sms = sms_inbound::Deps::from_config(&config).map_err(|e| e.to_string());
         let reply = creatio_reply::Deps::from_config(&config).map_err(|e| e.to_string());

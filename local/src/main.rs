@@ -108,6 +108,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     spawn_sync(app.clone());
+    // The articles are indexed before the stack says it is listening, and again every
+    // KNOWLEDGE_SYNC_SECONDS, so an article added in the sandbox is answered within that.
+    app.load_knowledge().await;
+    let every = app.config.knowledge.sync_interval;
+    let knowledge_app = app.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            knowledge_app.load_knowledge().await;
+        }
+    });
     eprintln!("casebridge local stack on {base}");
     eprintln!("  {base}/         demo page with the chat widget");
     eprintln!(

@@ -297,6 +297,15 @@ impl Sandbox {
         self.lock().tables.insert_direct(entity, record)
     }
 
+    /// A record deleted directly, as a Creatio user would; whether it was there.
+    pub fn remove(&self, entity: &str, id: Uuid) -> bool {
+        self.lock()
+            .tables
+            .rows
+            .get_mut(entity)
+            .is_some_and(|t| t.remove(&id).is_some())
+    }
+
     /// Holds the answer of the request that creates the next case (see [`CaseHold`]).
     pub fn hold_next_case(&self) -> CaseHold {
         let (created_tx, created) = tokio::sync::oneshot::channel();

@@ -101,6 +101,7 @@ pub const LOOKUPS: &[&str] = &[
     "EmailType",
     "CommunicationType",
     "SysAdminUnit",
+    "KnowledgeBaseType",
 ];
 
 /// The base columns of `entity` (OData names), or None for an entity set Creatio does not have.
@@ -168,6 +169,20 @@ pub fn base_columns(entity: &str) -> Option<Vec<Column>> {
             col("SearchNumber", Text(250)),
         ]),
         "Account" => system(vec![required("Name", Text(250))]),
+        // Knowledge base articles: `Notes` is the body as HTML; `NotHtmlNote` the same without
+        // tags, filled by the article page and so empty for rows written by API or import.
+        "KnowledgeBase" => system(vec![
+            required("Name", Text(250)),
+            col("Notes", Text(0)),
+            col("NotHtmlNote", Text(0)),
+            col("Keywords", Text(0)),
+            col("Code", Text(50)),
+            Column {
+                name: "TypeId".into(),
+                kind: Lookup("KnowledgeBaseType".into()),
+                required: true,
+            },
+        ]),
         e if LOOKUPS.contains(&e) => system(vec![
             required("Name", Text(250)),
             col("Description", Text(250)),
@@ -189,8 +204,16 @@ pub const COMMUNICATION_EMAIL: &str = "ee1c85c3-cfcb-df11-9b2a-001d60e938c6";
 /// A support group (`SysAdminUnit`), as a deployment's `CREATIO_CASE_GROUP_ID` would name one.
 pub const SUPPORT_GROUP: &str = "a29a3ba5-4b0d-de11-9a51-005056c00008";
 
+/// A knowledge base article type the sandbox seeds (its GUID is the sandbox's own: casebridge
+/// never assumes one, it reads the types a deployment names in `CASEBRIDGE_KNOWLEDGE_TYPES`).
+pub const KNOWLEDGE_TYPE_GENERAL: &str = "0e1f5a7c-5b6d-4c1e-9f3a-7d2b8c4e6a10";
+/// A second one, for articles that must not reach customers.
+pub const KNOWLEDGE_TYPE_INTERNAL: &str = "5c8d2e4f-1a3b-4d6e-8f7a-9b0c1d2e3f40";
+
 /// Base lookup rows of a Creatio 8.x install.
 pub const SEED: &[(&str, &str, &str)] = &[
+    ("KnowledgeBaseType", KNOWLEDGE_TYPE_GENERAL, "General"),
+    ("KnowledgeBaseType", KNOWLEDGE_TYPE_INTERNAL, "Internal"),
     ("CaseStatus", "ae5f2f10-f46b-1410-fd9a-0050ba5d6c38", "New"),
     (
         "CaseStatus",

@@ -19,6 +19,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         deps = deps.with_attachments(Arc::new(S3Attachments::new(s3, bucket)));
     }
     let store = store::connect_dynamodb_with(&sdk, &config)?;
+    // Articles come from the table's snapshot: this function never reads Creatio.
+    if let Some(knowledge) = deps.concierge.knowledge() {
+        knowledge.use_snapshots(Arc::new(store.knowledge_snapshots()));
+    }
     lambda_http::run(lambda_http::service_fn(|event| {
         widget_inbound::handler(&store, &deps, event)
     }))

@@ -185,6 +185,7 @@ pub struct Concierge {
     settings: Arc<Settings>,
     /// The settings in each language that has texts of its own (built once, not per message).
     localized: Arc<HashMap<Language, Settings>>,
+    knowledge: Option<Arc<Knowledge>>,
 }
 
 impl Concierge {
@@ -198,6 +199,7 @@ impl Concierge {
             assistant,
             settings,
             localized: Arc::new(localized),
+            knowledge: None,
         }
     }
 
@@ -213,13 +215,10 @@ impl Concierge {
     /// settings file.
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let settings = Arc::new(Settings::load(config.rules_path.as_deref())?);
-        let knowledge = config
-            .knowledge
-            .is_configured()
-            .then(|| Arc::new(Knowledge::new(config.knowledge.clone())));
+        let knowledge = Self::knowledge_from(config)?;
         let assistant: Arc<dyn Assistant> = match &config.assistant {
-            AssistantKind::Rules => Arc::new(match knowledge {
-                Some(k) => rules::RulesAssistant::with_knowledge(k),
+            AssistantKind::Rules => Arc::new(match &knowledge {
+                Some(k) => rules::RulesAssistant::with_knowledge(k.clone()),
                 None => rules::RulesAssistant::default(),
             }),
             AssistantKind::OpenAi {
@@ -235,13 +234,47 @@ impl Concierge {
                         })?;
                 let assistant =
                     openai::OpenAiAssistant::new(http, base_url, api_key.clone(), model.clone());
-                Arc::new(match knowledge {
-                    Some(k) => assistant.with_knowledge(k),
+                Arc::new(match &knowledge {
+                    Some(k) => assistant.with_knowledge(k.clone()),
                     None => assistant,
                 })
             }
         };
-        Ok(Self::new(assistant, settings))
+        let mut concierge = Self::new(assistant, settings);
+        concierge.knowledge = knowledge;
+        Ok(concierge)
+    }
+
+    /// The configured knowledge, reading Creatio directly only where no snapshot store is set
+    /// (see `crate::knowledge`).
+    fn knowledge_from(config: &Config) -> Result<Option<Arc<Knowledge>>, ConfigError> {
+        let k = &config.knowledge;
+        if !k.is_configured() {
+            return Ok(None);
+        }
+        let mut knowledge = Knowledge::new(k.clone());
+        if k.creatio {
+            let creatio = config.creatio().map_err(|_| ConfigError::Invalid {
+                name: "CASEBRIDGE_KNOWLEDGE_CREATIO",
+                reason: "reading Creatio's knowledge base needs CREATIO_URL and its sign-in".into(),
+            })?;
+            let http = crate::http::client(creatio.timeout).map_err(|e| ConfigError::Invalid {
+                name: "CREATIO_URL",
+                reason: format!("cannot build an HTTP client: {e}"),
+            })?;
+            knowledge = knowledge.with_creatio(crate::creatio::CreatioClient::new(
+                creatio,
+                http,
+                crate::http::RetryPolicy::default(),
+            ));
+        }
+        Ok(Some(Arc::new(knowledge)))
+    }
+
+    /// The team's articles the assistant answers from, when configured (a function's `main`
+    /// points it at the table's snapshot).
+    pub fn knowledge(&self) -> Option<&Arc<Knowledge>> {
+        self.knowledge.as_ref()
     }
 
     /// The rules assistant over the embedded default settings.

@@ -333,7 +333,10 @@ impl Assistant for OpenAiAssistant {
         let mut system = system_prompt(settings, conversation.channel, language);
         // The best passages of the team's articles for this turn, each with an id the model
         // cites; the citation becomes the article's link in the stored answer.
-        let index = self.knowledge.as_ref().map(|k| k.index());
+        let index = match &self.knowledge {
+            Some(k) => Some(k.index().await),
+            None => None,
+        };
         let question: Vec<&str> = conversation
             .latest_customer_turn()
             .iter()

@@ -60,7 +60,7 @@ impl Assistant for RulesAssistant {
         let (Answer::NoAnswer(_), Some(knowledge)) = (&answer, &self.knowledge) else {
             return Ok(answer);
         };
-        let index = knowledge.index();
+        let index = knowledge.index().await;
         match index.best(&turn, None) {
             Some(hit) if hit.coverage >= knowledge.threshold() => {
                 tracing::info!(

@@ -1,5 +1,6 @@
 //! The knowledge section of the configuration: where articles come from
-//! (`CASEBRIDGE_KNOWLEDGE_DIR`), how often the index is rebuilt (`KNOWLEDGE_SYNC_SECONDS`,
+//! (`CASEBRIDGE_KNOWLEDGE_DIR`; `CASEBRIDGE_KNOWLEDGE_CREATIO=true` for Creatio's knowledge
+//! base, restricted to the article types in `CASEBRIDGE_KNOWLEDGE_TYPES` when set), how often the index is rebuilt (`KNOWLEDGE_SYNC_SECONDS`,
 //! default 3600) and how much of a question the best passage must match to answer it
 //! (`CASEBRIDGE_KNOWLEDGE_THRESHOLD`, default 0.4).
 
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::source::*;
+use crate::domain::LookupId;
 
 /// Share of a question's weight the best passage must match, unless configured.
 pub const DEFAULT_THRESHOLD: f32 = 0.4;
@@ -14,6 +16,10 @@ pub const DEFAULT_THRESHOLD: f32 = 0.4;
 #[derive(Debug, Clone, PartialEq)]
 pub struct KnowledgeConfig {
     pub dir: Option<PathBuf>,
+    /// Read Creatio's `KnowledgeBase` too.
+    pub creatio: bool,
+    /// Only articles of these `KnowledgeBaseType`s (all when empty).
+    pub types: Vec<LookupId>,
     pub sync_interval: Duration,
     pub threshold: f32,
 }
@@ -23,6 +29,8 @@ impl KnowledgeConfig {
     pub fn folder(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: Some(dir.into()),
+            creatio: false,
+            types: Vec::new(),
             sync_interval: Duration::from_secs(3600),
             threshold: DEFAULT_THRESHOLD,
         }
@@ -30,7 +38,7 @@ impl KnowledgeConfig {
 
     /// Is there anything to answer from?
     pub fn is_configured(&self) -> bool {
-        self.dir.is_some()
+        self.dir.is_some() || self.creatio
     }
 }
 
@@ -47,8 +55,25 @@ pub(crate) fn knowledge_config(src: &dyn Source) -> Result<KnowledgeConfig, Conf
                 reason: "must be a number from 0 to 1".into(),
             })?,
     };
+    let types = var(src, "CASEBRIDGE_KNOWLEDGE_TYPES")
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(|t| {
+                    LookupId::parse(t).map_err(|e| ConfigError::Invalid {
+                        name: "CASEBRIDGE_KNOWLEDGE_TYPES",
+                        reason: e.to_string(),
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?
+        .unwrap_or_default();
     Ok(KnowledgeConfig {
         dir: var(src, "CASEBRIDGE_KNOWLEDGE_DIR").map(PathBuf::from),
+        creatio: bool_var(src, "CASEBRIDGE_KNOWLEDGE_CREATIO", false)?,
+        types,
         sync_interval: Duration::from_secs(positive(src, "KNOWLEDGE_SYNC_SECONDS", 3600)? as u64),
         threshold,
     })

@@ -1,34 +1,48 @@
 //! The team's own knowledge: help articles the assistant answers from.
 //!
 //! ```text
-//! folder of .md / .html / .txt ──read──▶ articles ──split, detect, stem──▶ Index ──best──▶ Hit
+//! folder, Creatio KnowledgeBase ──sync──▶ Snapshot ──load──▶ Index ──top──▶ passages
+//!        (off the hot path)            (the table)      (per container)
 //! ```
-//! - **Sources** ([`folder`]): a folder of Markdown, HTML or text files
-//!   (`CASEBRIDGE_KNOWLEDGE_DIR`); the title comes from the front matter's `title:` or the first
-//!   heading, the link from an optional `url:`.
+//! - **Sources**: a folder of Markdown, HTML or text files ([`folder`], `CASEBRIDGE_KNOWLEDGE_DIR`)
+//!   and Creatio's knowledge base ([`creatio`], `CASEBRIDGE_KNOWLEDGE_CREATIO=true`).
+//! - **The snapshot** ([`snapshot`], [`sync`]): every article, built by `casebridge knowledge
+//!   sync` or the scheduled knowledge-sync function and saved in the table, versioned. Functions
+//!   that answer customers only read it: they never call Creatio.
 //! - **The index** ([`index`]): articles split into passages, each passage's language detected
 //!   and its words stemmed in that language, ranked by BM25F over title, keywords and body.
 //! - **Off the hot path** ([`Knowledge`]): nothing is read at start-up. The first question
-//!   builds the index; it is kept for the container's life and rebuilt when older than
-//!   `KNOWLEDGE_SYNC_SECONDS` (default 3600), so an article added or deleted is answered, or no
-//!   longer used, within that interval. A source that cannot be read keeps the last good index
-//!   (and says so in the log) rather than leave the assistant with none.
+//!   loads the index; it is kept for the container's life, and at most once per
+//!   `KNOWLEDGE_SYNC_SECONDS` (default 3600) the snapshot's version is checked (one small read)
+//!   and a newer one loaded. Without a snapshot store (the local stack, tests) the sources are
+//!   read directly at the same interval. A source or snapshot that cannot be read keeps the last
+//!   good index (and says so in the log) rather than leave the assistant with none.
 
 pub mod config;
+pub mod creatio;
 pub mod folder;
 pub mod index;
+pub mod snapshot;
+pub mod sync;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::creatio::{CreatioClient, CreatioError};
+use snapshot::{Snapshot, SnapshotStore};
 
 pub use crate::domain::Language;
 pub use config::KnowledgeConfig;
 pub use index::{Hit, Index};
 
 /// One help article, as read from its source.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Article {
-    /// Where it came from (the file's name in the folder), to cite it.
+    /// Where it came from (the file's name in the folder, `creatio:<id>`), to cite it.
     pub id: String,
     pub title: String,
     /// Plain text; a paragraph or list item a line.
@@ -43,64 +57,120 @@ pub struct Article {
 pub enum KnowledgeError {
     #[error("cannot read the knowledge folder {path}: {reason}")]
     Folder { path: String, reason: String },
+    #[error("Creatio's knowledge base: {0}")]
+    Creatio(CreatioError),
+    #[error("CASEBRIDGE_KNOWLEDGE_CREATIO is on but Creatio is not configured (CREATIO_URL)")]
+    CreatioNotConfigured,
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
 }
 
-/// The knowledge an assistant answers from: built on first use, rebuilt after its interval.
+/// What a container holds: the index, the snapshot it came from, when it was last checked.
+struct Loaded {
+    checked: Instant,
+    snapshot: Option<Arc<Snapshot>>,
+    index: Arc<Index>,
+}
+
+/// The knowledge an assistant answers from: loaded on first use, checked after its interval.
 pub struct Knowledge {
     config: KnowledgeConfig,
-    current: Mutex<Option<(Instant, Arc<Index>)>>,
+    /// For reading Creatio directly (the local stack; no snapshot store there).
+    creatio: Option<CreatioClient>,
+    /// Where the snapshot is, in a deployed function (set by its `main`).
+    snapshots: OnceLock<Arc<dyn SnapshotStore>>,
+    current: Mutex<Option<Loaded>>,
 }
 
 impl Knowledge {
     pub fn new(config: KnowledgeConfig) -> Self {
         Self {
             config,
+            creatio: None,
+            snapshots: OnceLock::new(),
             current: Mutex::new(None),
         }
     }
 
-    /// Reads every configured source.
-    pub fn read_articles(&self) -> Result<Vec<Article>, KnowledgeError> {
-        match &self.config.dir {
-            Some(dir) => folder::read(dir),
-            None => Ok(Vec::new()),
-        }
+    /// Reads Creatio's knowledge base directly with `client` (when no snapshot store is set).
+    pub fn with_creatio(mut self, client: CreatioClient) -> Self {
+        self.creatio = Some(client);
+        self
     }
 
-    /// The index, built now if there is none or it is older than the sync interval.
-    pub fn index(&self) -> Arc<Index> {
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        let fresh = current
-            .as_ref()
-            .is_some_and(|(built, _)| built.elapsed() < self.config.sync_interval);
-        if let (true, Some((_, index))) = (fresh, current.as_ref()) {
-            return index.clone();
+    /// Loads the index from `store`'s snapshot instead of reading the sources (a deployed
+    /// function). The first call wins.
+    pub fn use_snapshots(&self, store: Arc<dyn SnapshotStore>) {
+        let _ = self.snapshots.set(store);
+    }
+
+    pub fn config(&self) -> &KnowledgeConfig {
+        &self.config
+    }
+
+    /// The index; loaded now if there is none, checked again once its interval has passed.
+    pub async fn index(&self) -> Arc<Index> {
+        let mut current = self.current.lock().await;
+        if let Some(loaded) = current.as_ref()
+            && loaded.checked.elapsed() < self.config.sync_interval
+        {
+            return loaded.index.clone();
         }
-        match self.read_articles() {
-            Ok(articles) => {
-                let started = Instant::now();
-                let index = Arc::new(Index::build(articles));
+        let previous = current.as_ref().and_then(|l| l.snapshot.clone());
+        let started = Instant::now();
+        let fresh = match self.snapshots.get() {
+            Some(store) => self.newer_in(store.as_ref(), previous.as_deref()).await,
+            None => self.read_sources(previous.as_deref()).await.map(Some),
+        };
+        match fresh {
+            Ok(Some(snapshot)) => {
+                let index = Arc::new(Index::build(snapshot.articles.clone()));
                 tracing::info!(
+                    version = snapshot.version,
                     articles = index.articles.len(),
                     passages = index.passages.len(),
                     ms = started.elapsed().as_millis() as u64,
-                    "knowledge index built"
+                    "knowledge index loaded"
                 );
-                *current = Some((Instant::now(), index.clone()));
+                *current = Some(Loaded {
+                    checked: Instant::now(),
+                    snapshot: Some(Arc::new(snapshot)),
+                    index: index.clone(),
+                });
                 index
             }
+            // Unchanged (or nothing saved yet): keep what there is.
+            Ok(None) => keep(&mut current),
             Err(e) => {
                 tracing::warn!(error = %e, "knowledge not read; the last index stays");
-                let index = current.as_ref().map(|(_, i)| i.clone()).unwrap_or_default();
-                *current = Some((Instant::now(), index.clone()));
-                index
+                keep(&mut current)
             }
         }
     }
 
-    /// Drops the index, so the next question reads the sources again.
-    pub fn invalidate(&self) {
-        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    /// A newer snapshot than `previous` from `store`, if there is one.
+    async fn newer_in(
+        &self,
+        store: &dyn SnapshotStore,
+        previous: Option<&Snapshot>,
+    ) -> Result<Option<Snapshot>, KnowledgeError> {
+        match store.current().await? {
+            Some((version, _)) if previous.is_none_or(|p| p.version != version) => {
+                Ok(Some(store.load(version).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The sources read now (incrementally from `previous` for Creatio).
+    async fn read_sources(&self, previous: Option<&Snapshot>) -> Result<Snapshot, KnowledgeError> {
+        sync::build(
+            &self.config,
+            self.creatio.as_ref(),
+            previous,
+            Timestamp::now(),
+        )
+        .await
     }
 
     /// The minimum share of a question's weight the best passage must match to answer it.
@@ -111,4 +181,15 @@ impl Knowledge {
     pub fn sync_interval(&self) -> Duration {
         self.config.sync_interval
     }
+}
+
+/// The index held (empty when none), marked as checked now.
+fn keep(current: &mut Option<Loaded>) -> Arc<Index> {
+    let loaded = current.get_or_insert_with(|| Loaded {
+        checked: Instant::now(),
+        snapshot: None,
+        index: Arc::default(),
+    });
+    loaded.checked = Instant::now();
+    loaded.index.clone()
 }

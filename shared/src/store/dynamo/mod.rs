@@ -48,6 +48,7 @@ mod conversations;
 mod errors;
 mod items;
 mod keys;
+mod knowledge;
 mod limits;
 mod outbox;
 mod reads;
@@ -58,6 +59,7 @@ use errors::*;
 use items::*;
 pub use keys::StreamItem;
 use keys::*;
+pub use knowledge::DynamoSnapshots;
 pub use schema::{TableDefinition, table_definition};
 
 use std::collections::HashMap;
@@ -109,6 +111,11 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// The knowledge snapshot kept in this table.
+    pub fn knowledge_snapshots(&self) -> DynamoSnapshots {
+        DynamoSnapshots::new(self.client.clone(), self.table.clone())
+    }
+
     pub fn new(client: Client, table: impl Into<String>, retention: Retention) -> Self {
         Self {
             client,

@@ -1,0 +1,153 @@
+//! Building a snapshot from the sources: the folder (read whole, it is local) and Creatio's
+//! knowledge base (incrementally from the previous snapshot). Run by `casebridge knowledge
+//! sync`, the scheduled knowledge-sync function and the local stack; never by a function that
+//! answers customers.
+
+use jiff::Timestamp;
+
+use super::snapshot::{Snapshot, SnapshotStore, publish};
+use super::{Article, KnowledgeConfig, KnowledgeError, folder};
+use crate::config::{Config, ConfigError};
+use crate::creatio::CreatioClient;
+use crate::creatio::RetryPolicy;
+
+/// The articles the sources hold now. `creatio` is the client when the Creatio source is on;
+/// `previous` the last snapshot, whose Creatio articles are kept unless changed or deleted.
+pub async fn build(
+    config: &KnowledgeConfig,
+    creatio: Option<&CreatioClient>,
+    previous: Option<&Snapshot>,
+    now: Timestamp,
+) -> Result<Snapshot, KnowledgeError> {
+    let mut articles: Vec<Article> = match &config.dir {
+        Some(dir) => folder::read(dir)?,
+        None => Vec::new(),
+    };
+    if config.creatio {
+        let client = creatio.ok_or(KnowledgeError::CreatioNotConfigured)?;
+        let kept: Vec<Article> = previous
+            .map(|p| {
+                p.articles
+                    .iter()
+                    .filter(|a| a.id.starts_with(super::creatio::ID_PREFIX))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let since = previous.map(|p| (kept.as_slice(), p.built_at));
+        let from_creatio = super::creatio::read(client, &config.types, since)
+            .await
+            .map_err(KnowledgeError::Creatio)?;
+        articles.extend(from_creatio);
+    }
+    Ok(Snapshot::new(articles, now))
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    pub version: u64,
+    pub articles: usize,
+    /// False when the articles had not changed since the current snapshot (nothing written).
+    pub written: bool,
+}
+
+/// Reads the sources (incrementally from the current snapshot) and publishes the result to
+/// `store`: what `casebridge knowledge sync` and the knowledge-sync function run.
+pub async fn sync_to(
+    store: &dyn SnapshotStore,
+    config: &KnowledgeConfig,
+    creatio: Option<&CreatioClient>,
+    now: Timestamp,
+) -> Result<Synced, KnowledgeError> {
+    let previous = match store.current().await? {
+        Some((version, _)) => Some(store.load(version).await?),
+        None => None,
+    };
+    let snapshot = build(config, creatio, previous.as_ref(), now).await?;
+    let written = publish(store, &snapshot).await?;
+    let current = if written {
+        snapshot.version
+    } else {
+        previous.as_ref().map_or(snapshot.version, |p| p.version)
+    };
+    tracing::info!(
+        version = current,
+        articles = snapshot.articles.len(),
+        written,
+        "knowledge synced"
+    );
+    Ok(Synced {
+        version: current,
+        articles: snapshot.articles.len(),
+        written,
+    })
+}
+
+/// The sources a sync reads, from the configuration; built once per container (the
+/// knowledge-sync function, the CLI).
+pub struct Sources {
+    pub knowledge: KnowledgeConfig,
+    /// Creatio, when its knowledge base is a source.
+    pub creatio: Option<CreatioClient>,
+}
+
+impl Sources {
+    pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
+        let knowledge = config.knowledge.clone();
+        if !knowledge.is_configured() {
+            return Err(ConfigError::Invalid {
+                name: "CASEBRIDGE_KNOWLEDGE_CREATIO",
+                reason: "the knowledge sync has no source: set CASEBRIDGE_KNOWLEDGE_CREATIO=true \
+                         or CASEBRIDGE_KNOWLEDGE_DIR"
+                    .into(),
+            });
+        }
+        let creatio = match knowledge.creatio {
+            false => None,
+            true => {
+                let c = config.creatio()?;
+                let http = crate::http::client(c.timeout).map_err(|e| ConfigError::Invalid {
+                    name: "CREATIO_URL",
+                    reason: format!("cannot build an HTTP client: {e}"),
+                })?;
+                Some(CreatioClient::new(c, http, RetryPolicy::default()))
+            }
+        };
+        Ok(Self { knowledge, creatio })
+    }
+
+    /// Reads them and publishes the snapshot ([`sync_to`]).
+    pub async fn sync_to(
+        &self,
+        store: &dyn SnapshotStore,
+        now: Timestamp,
+    ) -> Result<Synced, KnowledgeError> {
+        sync_to(store, &self.knowledge, self.creatio.as_ref(), now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn sources(env: &[(&str, &str)]) -> Result<Sources, ConfigError> {
+        let map: HashMap<&str, &str> = env.iter().copied().collect();
+        Sources::from_config(&Config::from_source(&map)?)
+    }
+
+    #[test]
+    fn a_sync_without_a_source_or_without_creatio_is_named_at_start_up() {
+        let err = sources(&[])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("CASEBRIDGE_KNOWLEDGE_CREATIO"), "{err}");
+        let err = sources(&[("CASEBRIDGE_KNOWLEDGE_CREATIO", "true")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("CREATIO_URL"), "{err}");
+    }
+}
