@@ -13,6 +13,8 @@
 //!   idempotent, so replaying everything pending is always safe.
 //! - `catch-up`: one catch-up poll now (what the schedule runs every minute).
 //! - `handoff <id> [reason]`: hand a conversation to a person, as a rep would from an inbox.
+//! - `knowledge gaps [days]`: the questions the assistant could not answer in the last `days`
+//!   (30), most frequent first, with how close the best article came: what to write next.
 //! - `knowledge sync` (in `main.rs`): read the knowledge sources now and save the table's
 //!   snapshot (`casebridge::knowledge::sync`), what the knowledge-sync function runs.
 
@@ -33,7 +35,8 @@ pub const USAGE: &str = "usage:
   casebridge resync --pending
   casebridge catch-up
   casebridge handoff <session id> [reason]
-  casebridge knowledge sync";
+  casebridge knowledge sync
+  casebridge knowledge gaps [days, default 30]";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -281,12 +284,63 @@ where
             };
             manual_handoff(store, &deps(make_deps)?, session_id(args.get(1))?, &reason).await
         }
+        ["knowledge", "gaps", rest @ ..] => {
+            let days = match rest.first() {
+                None => 30,
+                Some(d) => d
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|d| (1..=3650).contains(d))
+                    .ok_or_else(|| CliError::Usage(format!("{d:?} is not a number of days")))?,
+            };
+            gaps(store, days, jiff::Timestamp::now()).await
+        }
         [] => Err(CliError::Usage("no command given".into())),
         _ => Err(CliError::Usage(format!(
             "unknown command {:?}",
             args.join(" ")
         ))),
     }
+}
+
+/// The unanswered questions of the last `days`, grouped by their words (case and spacing
+/// ignored), most frequent first: how often, the best article's highest coverage, the latest
+/// wording.
+pub async fn gaps(store: &dyn Store, days: i64, now: jiff::Timestamp) -> Result<String, CliError> {
+    let since = now - jiff::SignedDuration::from_hours(24 * days);
+    let mut groups: Vec<(String, usize, Option<f32>, String)> = Vec::new();
+    for gap in store.gaps(since, now).await? {
+        let key = gap
+            .question
+            .to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => {
+                g.1 += 1;
+                // The latest wording is the example.
+                g.3.clone_from(&gap.question);
+                g.2 = match (g.2, gap.score) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+            }
+            None => groups.push((key, 1, gap.score, gap.question.clone())),
+        }
+    }
+    groups.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let total: usize = groups.iter().map(|g| g.1).sum();
+    let mut out = format!("{total} unanswered question(s) in the last {days} day(s)\n");
+    for (_, count, score, example) in groups.iter().take(50) {
+        let score = score.map_or("-".to_owned(), |s| format!("{s:.2}"));
+        let _ = writeln!(
+            out,
+            "{count:>5}  best {score:>4}  {}",
+            example.replace('\n', " ")
+        );
+    }
+    Ok(out)
 }
 
 /// The configured lookup GUIDs and AI dropdown values, checked against Creatio: each line is

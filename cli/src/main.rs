@@ -29,7 +29,9 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if args.first().map(String::as_str) == Some("knowledge") {
+    if args.first().map(String::as_str) == Some("knowledge")
+        && args.get(1).map(String::as_str) == Some("sync")
+    {
         return knowledge(&config, &store, &args).await;
     }
     match casebridge_cli::run(&store, &args, || {

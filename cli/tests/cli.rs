@@ -213,3 +213,49 @@ async fn replies_left_in_the_outbox_are_listed_and_replayed() {
     let agent = test_support::fixtures::agent_texts(&store, s.id).await;
     assert_eq!(agent, ["Hello Ann."]);
 }
+
+#[tokio::test]
+async fn knowledge_gaps_lists_the_most_frequent_unanswered_questions_first() {
+    use casebridge::store::Gap;
+    let store = MemoryStore::new();
+    let now = Timestamp::now();
+    let id = SessionId::new_random();
+    for (q, days_ago, score) in [
+        ("Do you sell bicycles?", 1, Some(0.1)),
+        ("do you  sell BICYCLES?", 2, Some(0.3)),
+        ("Can I pay in bitcoin?", 3, None),
+        ("Is the shop open on Christmas?", 40, None),
+    ] {
+        store
+            .record_gap(&Gap {
+                session: id,
+                question: q.into(),
+                score,
+                at: now - jiff::SignedDuration::from_hours(24 * days_ago),
+            })
+            .await
+            .unwrap();
+    }
+    let out = casebridge_cli::run(&store, &args("knowledge gaps"), || Err("unused".into()))
+        .await
+        .unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "3 unanswered question(s) in the last 30 day(s)");
+    assert!(
+        lines[1].contains("2  best 0.30  Do you sell bicycles?"),
+        "{out}"
+    );
+    assert!(
+        lines[2].contains("1  best    -  Can I pay in bitcoin?"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), 3, "older than 30 days is left out: {out}");
+    let err = casebridge_cli::run(
+        &store,
+        &args("knowledge gaps soon"),
+        || Err("unused".into()),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("not a number of days"));
+}

@@ -36,12 +36,12 @@ fn concierge(dir: &Path, interval: Duration) -> Concierge {
         sync_interval: interval,
         ..KnowledgeConfig::folder(dir)
     };
+    let knowledge = Arc::new(Knowledge::new(config));
     Concierge::new(
-        Arc::new(RulesAssistant::with_knowledge(Arc::new(Knowledge::new(
-            config,
-        )))),
+        Arc::new(RulesAssistant::with_knowledge(knowledge.clone())),
         Arc::new(Settings::embedded()),
     )
+    .with_knowledge(knowledge)
 }
 
 fn session(channel: Channel) -> Session {
@@ -260,4 +260,47 @@ fn a_bad_threshold_is_named_at_start_up() {
         err.to_string().contains("CASEBRIDGE_KNOWLEDGE_THRESHOLD"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn an_unanswered_question_is_recorded_with_how_close_the_best_article_came() {
+    use casebridge::store::Store;
+    use casebridge::store::memory::MemoryStore;
+    let dir = folder(&[("warranty.md", WARRANTY)]);
+    let c = concierge(&dir, Duration::from_secs(3600));
+    let store = MemoryStore::new();
+    let key = ConversationKey::new(
+        Channel::Sms,
+        Customer::Phone(PhoneNumber::parse("+15551230001", None).unwrap()),
+        "+15557654321",
+    );
+    let ask = |text: &str| NewMessage::new(Role::Customer, MessageText::parse(text).unwrap());
+    // WHEN one question is answered from an article and one is not
+    for question in [
+        "my blender arrived damaged, can you fix it?",
+        "Do you sell bicycles for children?",
+    ] {
+        let (session, _) = store.find_or_open(&key, now()).await.unwrap();
+        let transcript = store.recent(session.id, 40).await.unwrap().unwrap().1;
+        casebridge::conversation::turn::take(
+            &store,
+            &c,
+            &session,
+            transcript,
+            vec![ask(question)],
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+    }
+    // THEN only the unanswered one is recorded, with its session and a score under the threshold
+    let gaps = store
+        .gaps(now() - jiff::SignedDuration::from_hours(1), now())
+        .await
+        .unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert_eq!(gaps[0].question, "Do you sell bicycles for children?");
+    assert!(gaps[0].score.is_some_and(|s| s < 0.4), "{gaps:?}");
+    std::fs::remove_dir_all(dir).ok();
 }

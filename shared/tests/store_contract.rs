@@ -1252,6 +1252,46 @@ async fn the_catchup_marks_only_move_forward(store: DynStore) {
     assert_eq!((marks.activities, marks.cases), (Some(t1), Some(c0)));
 }
 
+async fn unanswered_questions_are_kept_and_read_by_period(store: DynStore) {
+    use casebridge::store::Gap;
+    // GIVEN questions nobody answered on two days, one with a score
+    let id = SessionId::new_random();
+    let d1: Timestamp = "2026-12-01T23:59:00Z".parse().unwrap();
+    let d2: Timestamp = "2026-12-02T08:00:00.5Z".parse().unwrap();
+    let gap = |q: &str, at, score| Gap {
+        session: id,
+        question: q.into(),
+        score,
+        at,
+    };
+    store
+        .record_gap(&gap("Do you sell bicycles?", d1, Some(0.25)))
+        .await
+        .unwrap();
+    store
+        .record_gap(&gap("Can I pay in bitcoin?", d2, None))
+        .await
+        .unwrap();
+    // WHEN a period is read THEN what falls in it comes back, oldest first, as recorded
+    let all = store
+        .gaps(d1 - jiff::SignedDuration::from_hours(1), d2)
+        .await
+        .unwrap();
+    assert_eq!(
+        all,
+        vec![
+            gap("Do you sell bicycles?", d1, Some(0.25)),
+            gap("Can I pay in bitcoin?", d2, None)
+        ]
+    );
+    let later = store
+        .gaps(d1 + jiff::SignedDuration::from_secs(1), d2)
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!(later[0].question, "Can I pay in bitcoin?");
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1301,6 +1341,7 @@ contract!(
     the_catchup_marks_only_move_forward,
     a_long_conversation_is_read_in_a_window_of_its_latest_messages,
     allowances_are_counted_per_key_and_window,
+    unanswered_questions_are_kept_and_read_by_period,
 );
 
 // ---- DynamoDB-only: what the table itself must look like --------------------------------------

@@ -57,6 +57,15 @@ pub struct Conversation<'a> {
 }
 
 impl<'a> Conversation<'a> {
+    /// The latest customer turn's texts, one a line.
+    pub fn question(&self) -> String {
+        self.latest_customer_turn()
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn of(session: &'a Session, transcript: &'a [Message]) -> Self {
         Self {
             channel: session.key.channel,
@@ -203,6 +212,13 @@ impl Concierge {
         }
     }
 
+    /// The knowledge the assistant answers from, for the policy's own use (recording how close
+    /// an unanswered question came) and for a function's `main` to point at the snapshot.
+    pub fn with_knowledge(mut self, knowledge: Arc<Knowledge>) -> Self {
+        self.knowledge = Some(knowledge);
+        self
+    }
+
     /// The settings as the conversation's `language` speaks them (the default ones when it has
     /// no texts of its own, or is not known).
     pub fn settings_for(&self, language: Option<Language>) -> &Settings {
@@ -240,9 +256,11 @@ impl Concierge {
                 })
             }
         };
-        let mut concierge = Self::new(assistant, settings);
-        concierge.knowledge = knowledge;
-        Ok(concierge)
+        let concierge = Self::new(assistant, settings);
+        Ok(match knowledge {
+            Some(k) => concierge.with_knowledge(k),
+            None => concierge,
+        })
     }
 
     /// The configured knowledge, reading Creatio directly only where no snapshot store is set
@@ -269,6 +287,19 @@ impl Concierge {
             ));
         }
         Ok(Some(Arc::new(knowledge)))
+    }
+
+    /// How much of the latest customer turn the best passage covers (0 to 1; 0 when none
+    /// shares a word); None without knowledge. For recording an unanswered question.
+    pub async fn best_coverage(&self, session: &Session, transcript: &[Message]) -> Option<f32> {
+        let knowledge = self.knowledge.as_ref()?;
+        let question = Conversation::of(session, transcript).question();
+        let index = knowledge.index().await;
+        Some(
+            index
+                .best(&question, conversation_language(transcript))
+                .map_or(0.0, |h| h.coverage),
+        )
     }
 
     /// The team's articles the assistant answers from, when configured (a function's `main`

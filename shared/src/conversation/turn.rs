@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::assistant::{Concierge, Decision};
+use crate::assistant::{Concierge, Conversation, Decision, HandoffReason};
 use crate::domain::{
     Message, MessageText, NewMessage, Role, Session, SessionId, SessionState, Transition,
 };
-use crate::store::{Appended, StateChange, Store, StoreError};
+use crate::store::{Appended, Gap, StateChange, Store, StoreError};
 
 /// How long a customer's message may stay unstored while the assistant decides.
 pub const DURABLE_WITHIN: Duration = Duration::from_millis(500);
@@ -92,7 +92,12 @@ pub async fn take(
             if let Some(wait) = refused(gate, &decision).await? {
                 return Ok(Outcome::HandoffRefused { retry_after: wait });
             }
-            together(store, session, inbound, decision, now).await
+            let unanswered = is_unanswered(&decision);
+            let outcome = together(store, session, inbound, decision, now).await?;
+            if unanswered && matches!(outcome, Outcome::Stored { .. }) {
+                record_gap(store, concierge, session, &transcript, now).await;
+            }
+            Ok(outcome)
         }
         None => {
             tracing::info!(session_id = %session.id, "assistant is slow; storing the message first");
@@ -103,6 +108,9 @@ pub async fn take(
                     if let Some(wait) = refused(gate, &decision).await? {
                         return Ok(Outcome::HandoffRefused { retry_after: wait });
                     }
+                    if is_unanswered(&decision) {
+                        record_gap(store, concierge, &session, &transcript, now).await;
+                    }
                     then_the_answer(store, session, messages, decision, now).await
                 }
                 Appended::AlreadySeen { session_id, seq } => {
@@ -110,6 +118,40 @@ pub async fn take(
                 }
             }
         }
+    }
+}
+
+/// A turn the assistant could not answer: a fallback, or the handoff that unanswered turns
+/// in a row lead to.
+fn is_unanswered(decision: &Decision) -> bool {
+    matches!(
+        decision,
+        Decision::Reply { fallback: true, .. }
+            | Decision::Handoff {
+                reason: HandoffReason::Unanswered { .. },
+                ..
+            }
+    )
+}
+
+/// Records the turn's question for `casebridge knowledge gaps`, with how close the best article
+/// came. Best effort: the customer's answer never waits on it or fails with it.
+async fn record_gap(
+    store: &dyn Store,
+    concierge: &Concierge,
+    session: &Session,
+    transcript: &[Message],
+    now: Timestamp,
+) {
+    let question = Conversation::of(session, transcript).question();
+    let gap = Gap {
+        session: session.id,
+        question,
+        score: concierge.best_coverage(session, transcript).await,
+        at: now,
+    };
+    if let Err(e) = store.record_gap(&gap).await {
+        tracing::warn!(session_id = %session.id, error = %e, "unanswered question not recorded");
     }
 }
 

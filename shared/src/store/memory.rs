@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::{
-    Allowance, Appended, Consent, MessageRef, SessionChanges, StateChange, Store, StoreError,
+    Allowance, Appended, Consent, Gap, MessageRef, SessionChanges, StateChange, Store, StoreError,
 };
 use crate::domain::{
     ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ConversationKey, CreatioLink, Customer,
@@ -25,6 +25,7 @@ struct Inner {
     outbox: HashMap<ActivityId, OutboxEntry>,
     catchup: CatchUpMarks,
     allowances: HashMap<(String, i64), u32>,
+    gaps: Vec<Gap>,
 }
 
 #[derive(Default)]
@@ -501,5 +502,22 @@ impl Store for MemoryStore {
             *slot = Some(at);
         }
         Ok(())
+    }
+
+    async fn record_gap(&self, gap: &Gap) -> Result<(), StoreError> {
+        self.lock().gaps.push(gap.clone());
+        Ok(())
+    }
+
+    async fn gaps(&self, since: Timestamp, until: Timestamp) -> Result<Vec<Gap>, StoreError> {
+        let mut gaps: Vec<Gap> = self
+            .lock()
+            .gaps
+            .iter()
+            .filter(|g| g.at >= since && g.at <= until)
+            .cloned()
+            .collect();
+        gaps.sort_by_key(|g| g.at);
+        Ok(gaps)
     }
 }

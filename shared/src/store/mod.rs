@@ -162,6 +162,18 @@ pub(crate) fn window_of(window: std::time::Duration, now: Timestamp) -> (i64, st
     )
 }
 
+/// A question the assistant could not answer: what the team should write an article about
+/// (`casebridge knowledge gaps`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gap {
+    pub session: SessionId,
+    /// The customer's turn, as they wrote it.
+    pub question: String,
+    /// The best passage's coverage of it (0 to 1), when there is knowledge to search.
+    pub score: Option<f32>,
+    pub at: Timestamp,
+}
+
 /// Where a provider message id was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageRef {
@@ -359,6 +371,12 @@ pub trait Store: Send + Sync {
         mark: CatchUpMark,
         at: Timestamp,
     ) -> Result<(), StoreError>;
+
+    /// Records an unanswered question (kept for the retention period).
+    async fn record_gap(&self, gap: &Gap) -> Result<(), StoreError>;
+
+    /// The unanswered questions recorded from `since` to `until`, oldest first.
+    async fn gaps(&self, since: Timestamp, until: Timestamp) -> Result<Vec<Gap>, StoreError>;
 }
 
 /// How long data is kept before DynamoDB's TTL removes it.

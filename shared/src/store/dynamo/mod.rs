@@ -10,6 +10,7 @@
 //! | provider id | `P#<channel>#<provider message id>` | `P` | `kind=provider_id`, `session_id`, `seq`, `expires_at` |
 //! | consent | `O#<customer>` | `CONSENT` | `kind=consent`, `opted_out_at` (absent: granted); no TTL, an opt-out must not expire |
 //! | allowance | `L#<what>:<client address>#<window index>` | `LIMIT` | `kind=limit`, `used`, `expires_at` (an hour after its window ends) |
+//! | gap | `G#<UTC day>` | `<at>#<session id>` | `kind=gap`, `session_id`, `question`, `score`, `expires_at` (an unanswered question, `gaps.rs`) |
 //!
 //! - **Why this shape.** A session and its transcript share a partition, so one `Query` reads the
 //!   whole conversation (and `sk BETWEEN M#… AND M#9…` reads only what is new: the widget poll).
@@ -46,6 +47,7 @@
 mod consent;
 mod conversations;
 mod errors;
+mod gaps;
 mod items;
 mod keys;
 mod knowledge;
@@ -76,7 +78,7 @@ use aws_sdk_dynamodb::types::{
 use jiff::Timestamp;
 
 use super::{
-    Allowance, Appended, Consent, MessageRef, Retention, SessionChanges, StateChange, Store,
+    Allowance, Appended, Consent, Gap, MessageRef, Retention, SessionChanges, StateChange, Store,
     StoreError, Turn,
 };
 use crate::domain::{
@@ -314,5 +316,13 @@ impl Store for DynamoStore {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.write_catchup_mark(mark, at).await
+    }
+
+    async fn record_gap(&self, gap: &Gap) -> Result<(), StoreError> {
+        gaps::record(self, gap).await
+    }
+
+    async fn gaps(&self, since: Timestamp, until: Timestamp) -> Result<Vec<Gap>, StoreError> {
+        gaps::between(self, since, until).await
     }
 }
