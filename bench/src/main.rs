@@ -8,12 +8,14 @@
 //! | bootstrap size, one TLS stack | `target/release`, `cargo tree` |
 //! | throughput | the local stack (memory store, rules assistant) on loopback |
 //! | cost per 1,000 conversations | the counts above × AWS list prices ([`cost`]) |
+//! | knowledge: hit@1 / hit@3, answered without a person, 2,000-article index | the question set in `bench/knowledge/` ([`knowledge`]); `bench knowledge` prints only this |
 //!
 //! Goals are printed next to the figures; nothing here fails a build. Timing is never asserted in
 //! tests (it depends on the machine); it is reported here.
 
 mod coldstart;
 mod cost;
+mod knowledge;
 mod replies;
 mod requests;
 
@@ -39,6 +41,9 @@ const FUNCTIONS: [&str; 5] = [
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    if std::env::args().nth(1).as_deref() == Some("knowledge") {
+        return knowledge::run().await;
+    }
     println!("# casebridge bench\n");
     println!(
         "machine: {} cores; {}\n",
@@ -201,6 +206,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{}",
         cost::report(dynamo.as_deref(), &starts_for_cost(&starts))
     );
+    knowledge::run().await?;
     Ok(())
 }
 

@@ -155,10 +155,12 @@ impl Index {
         let unseen = self.idf(1) / 2.0;
         let weights: Vec<(Option<u32>, f32)> = query
             .iter()
-            .map(|w| match self.terms.get(w) {
-                Some(&t) => (Some(t), self.idf(self.postings[t as usize].len())),
-                None => (None, unseen),
-            })
+            .map(
+                |w| match self.terms.get(w).copied().or_else(|| self.misspelt(w)) {
+                    Some(t) => (Some(t), self.idf(self.postings[t as usize].len())),
+                    None => (None, unseen),
+                },
+            )
             .collect();
         let total: f32 = weights.iter().map(|(_, w)| w).sum();
         if total <= 0.0 {
@@ -202,6 +204,28 @@ impl Index {
         hits
     }
 
+    /// The indexed word a customer most likely meant by `word`, which the index does not have:
+    /// one edit away (a letter missing, added, changed, or two swapped), for words of five
+    /// letters or more (shorter ones are too often other words). Customers type fast.
+    fn misspelt(&self, word: &str) -> Option<u32> {
+        let w: Vec<char> = word.chars().collect();
+        if w.len() < 5 {
+            return None;
+        }
+        self.terms
+            .iter()
+            .filter(|(t, _)| t.chars().count().abs_diff(w.len()) <= 1)
+            .filter(|(t, _)| one_edit(&w, &t.chars().collect::<Vec<_>>()))
+            // The commonest of the candidates; ties by the word, for repeatable answers.
+            .max_by(|a, b| {
+                self.postings[*a.1 as usize]
+                    .len()
+                    .cmp(&self.postings[*b.1 as usize].len())
+                    .then(b.0.cmp(a.0))
+            })
+            .map(|(_, t)| *t)
+    }
+
     /// Term frequency of `term` in one field, normalised by the field's length.
     fn field_tf(&self, field: &[u32], term: u32, which: usize) -> f32 {
         let tf = field.iter().filter(|t| **t == term).count() as f32;
@@ -209,6 +233,23 @@ impl Index {
             return 0.0;
         }
         tf / (1.0 - B + B * field.len() as f32 / self.avg[which])
+    }
+}
+
+/// Are `a` and `b` one edit apart (Damerau: insert, delete, substitute, or swap neighbours)?
+fn one_edit(a: &[char], b: &[char]) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    let prefix = short.iter().zip(long).take_while(|(x, y)| x == y).count();
+    if short.len() == long.len() {
+        if prefix == short.len() {
+            return false;
+        }
+        let (s, l) = (&short[prefix..], &long[prefix..]);
+        // One letter changed, or two neighbours swapped.
+        s[1..] == l[1..] || (s.len() >= 2 && s[0] == l[1] && s[1] == l[0] && s[2..] == l[2..])
+    } else {
+        // One letter missing from the short one.
+        long.len() == short.len() + 1 && short[prefix..] == long[prefix + 1..]
     }
 }
 
@@ -315,4 +356,61 @@ fn is_stopword(w: &str) -> bool {
         "qual", "olá", "posso", "não",
     ];
     WORDS.contains(&w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chars(s: &str) -> Vec<char> {
+        s.chars().collect()
+    }
+
+    #[test]
+    fn one_edit_is_one_letter_added_removed_changed_or_swapped() {
+        for (a, b) in [
+            ("warranty", "waranty"),
+            ("warranty", "warrantty"),
+            ("warranty", "warrenty"),
+            ("warranty", "wararnty"),
+        ] {
+            assert!(one_edit(&chars(a), &chars(b)), "{a} {b}");
+        }
+        for (a, b) in [
+            ("warranty", "warranty"),
+            ("warranty", "wrranyt"),
+            ("refund", "return"),
+        ] {
+            assert!(!one_edit(&chars(a), &chars(b)), "{a} {b}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_question_still_finds_its_article() {
+        let article = |id: &str, title: &str, body: &str| Article {
+            id: id.into(),
+            title: title.into(),
+            body: body.into(),
+            keywords: String::new(),
+            url: None,
+        };
+        let index = Index::build(vec![
+            article(
+                "w",
+                "Warranty",
+                "Every grinder has a two-year warranty against defects.",
+            ),
+            article(
+                "g",
+                "Gift cards",
+                "Gift cards never expire and work in every store.",
+            ),
+        ]);
+        let hit = index
+            .best("is my grindr still under waranty?", Some(Language::En))
+            .expect("a hit");
+        assert_eq!(hit.article.id, "w");
+        // Without the correction neither word is known: nothing matches.
+        assert!(index.terms.get("waranti").is_none());
+    }
 }
