@@ -43,14 +43,26 @@ const OTHER_LANGUAGE: f32 = 0.7;
 pub const PASSAGE_CHARS: usize = 600;
 
 /// One passage of one article, as indexed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Passage {
     pub article: usize,
     pub text: String,
     pub language: Option<Language>,
+    #[serde(rename = "t")]
     title: Vec<u32>,
+    #[serde(rename = "k")]
     keywords: Vec<u32>,
+    #[serde(rename = "b")]
     body: Vec<u32>,
+}
+
+/// The part of an index that costs time to make (passages cut, languages detected, words
+/// stemmed), saved with the snapshot so that a function loading it only counts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Prepared {
+    /// The vocabulary: a term's id is its position.
+    pub terms: Vec<String>,
+    pub passages: Vec<Passage>,
 }
 
 /// The best passage for a question.
@@ -96,6 +108,46 @@ impl Index {
             }
         }
         index.articles = articles;
+        index.count();
+        index
+    }
+
+    /// The work [`Index::build`] did, to save beside the articles.
+    pub fn prepared(&self) -> Prepared {
+        let mut terms = vec![String::new(); self.terms.len()];
+        for (t, id) in &self.terms {
+            terms[*id as usize].clone_from(t);
+        }
+        Prepared {
+            terms,
+            passages: self.passages.clone(),
+        }
+    }
+
+    /// The index of `articles` from what [`Index::prepared`] saved: no detecting or stemming.
+    pub fn from_prepared(articles: Vec<Article>, prepared: Prepared) -> Self {
+        let mut index = Index {
+            terms: prepared
+                .terms
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| (t, i as u32))
+                .collect(),
+            passages: prepared
+                .passages
+                .into_iter()
+                .filter(|p| p.article < articles.len())
+                .collect(),
+            articles,
+            ..Index::default()
+        };
+        index.count();
+        index
+    }
+
+    /// Postings and average field lengths, from the passages.
+    fn count(&mut self) {
+        let index = self;
         let mut postings = vec![Vec::new(); index.terms.len()];
         let mut sums = [0f32; 3];
         for (p, passage) in index.passages.iter().enumerate() {
@@ -109,7 +161,9 @@ impl Index {
             seen.sort_unstable();
             seen.dedup();
             for t in seen {
-                postings[t as usize].push(p as u32);
+                if let Some(list) = postings.get_mut(t as usize) {
+                    list.push(p as u32);
+                }
             }
             sums[0] += passage.title.len() as f32;
             sums[1] += passage.keywords.len() as f32;
@@ -118,7 +172,6 @@ impl Index {
         let n = index.passages.len().max(1) as f32;
         index.avg = sums.map(|s| (s / n).max(1.0));
         index.postings = postings;
-        index
     }
 
     fn intern(&mut self, words: &[String]) -> Vec<u32> {
@@ -412,5 +465,33 @@ mod tests {
         assert_eq!(hit.article.id, "w");
         // Without the correction neither word is known: nothing matches.
         assert!(!index.terms.contains_key("waranti"));
+    }
+
+    #[test]
+    fn an_index_from_its_saved_work_answers_as_the_one_built() {
+        let articles: Vec<Article> = [
+            "Warranty: every grinder has a two-year warranty.",
+            "Gift cards never expire.",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| Article {
+            id: i.to_string(),
+            title: format!("Article {i}"),
+            body: (*b).into(),
+            keywords: String::new(),
+            url: None,
+        })
+        .collect();
+        let built = Index::build(articles.clone());
+        let json = serde_json::to_string(&built.prepared()).unwrap();
+        let loaded = Index::from_prepared(articles, serde_json::from_str(&json).unwrap());
+        for q in ["grinder warranty", "do gift cards expire", "bicycles"] {
+            let a = built.best(q, None).map(|h| (h.article.id.clone(), h.score));
+            let b = loaded
+                .best(q, None)
+                .map(|h| (h.article.id.clone(), h.score));
+            assert_eq!(a, b, "{q}");
+        }
     }
 }

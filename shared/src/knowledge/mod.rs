@@ -123,8 +123,11 @@ impl Knowledge {
             None => self.read_sources(previous.as_deref()).await.map(Some),
         };
         match fresh {
-            Ok(Some(snapshot)) => {
-                let index = Arc::new(Index::build(snapshot.articles.clone()));
+            Ok(Some(mut snapshot)) => {
+                let index = Arc::new(match snapshot.prepared.take() {
+                    Some(prepared) => Index::from_prepared(snapshot.articles.clone(), prepared),
+                    None => Index::build(snapshot.articles.clone()),
+                });
                 tracing::info!(
                     version = snapshot.version,
                     articles = index.articles.len(),

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Article;
+use super::index::{Index, Prepared};
 
 /// All articles at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,9 +31,14 @@ pub struct Snapshot {
     /// SHA-256 of the articles: equal digests, equal content.
     pub digest: String,
     pub articles: Vec<Article>,
+    /// The index work done when it was built (passages, languages, stems), so that loading it
+    /// only counts; absent, the loader builds the index itself.
+    #[serde(default)]
+    pub prepared: Option<Prepared>,
 }
 
 impl Snapshot {
+    /// The snapshot of `articles`, indexed now (off the hot path: a sync builds it).
     pub fn new(articles: Vec<Article>, built_at: Timestamp) -> Self {
         let json = serde_json::to_vec(&articles).unwrap_or_default();
         let digest = Sha256::digest(&json)
@@ -43,6 +49,7 @@ impl Snapshot {
             version: built_at.as_millisecond().max(0) as u64,
             built_at,
             digest,
+            prepared: Some(Index::build(articles.clone()).prepared()),
             articles,
         }
     }
