@@ -196,7 +196,8 @@ impl Index {
         self.top(question, language, 1).into_iter().next()
     }
 
-    /// The `k` best passages for `question`, best first (those sharing a word with it).
+    /// The best passages of the `k` best articles for `question`, best first (those sharing a
+    /// word with it).
     pub fn top(&self, question: &str, language: Option<Language>, k: usize) -> Vec<Hit<'_>> {
         let language = language.or_else(|| Language::detect(question));
         let mut query = tokens(question, language);
@@ -253,6 +254,9 @@ impl Index {
                 .total_cmp(&a.score)
                 .then(a.passage.article.cmp(&b.passage.article))
         });
+        // One passage an article, its best: k different articles to choose from.
+        let mut seen = std::collections::HashSet::new();
+        hits.retain(|h| seen.insert(h.passage.article));
         hits.truncate(k);
         hits
     }
