@@ -50,6 +50,7 @@ fn creatio_config() -> KnowledgeConfig {
         dir: None,
         creatio: true,
         types: vec![LookupId::parse(KNOWLEDGE_TYPE_GENERAL).unwrap()],
+        snapshot: false,
         sync_interval: Duration::from_secs(3600),
         threshold: casebridge::knowledge::config::DEFAULT_THRESHOLD,
     }
@@ -203,6 +204,63 @@ async fn a_sync_reads_what_changed_drops_what_was_deleted_and_writes_only_when_n
         .unwrap();
     assert!(!third.written);
     assert_eq!(third.version, second.version);
+}
+
+#[tokio::test]
+async fn a_sync_replaces_the_articles_of_the_sources_it_reads_and_keeps_the_others() {
+    let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    article(
+        &sb,
+        KNOWLEDGE_TYPE_GENERAL,
+        "Store hours",
+        "<p>Our stores open at 9.</p>",
+        Some("Our stores open at 9 every day."),
+    );
+    let dir = std::env::temp_dir().join(format!("kb-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("gift-cards.md"),
+        "# Gift cards\n\nGift cards never expire.\n",
+    )
+    .unwrap();
+    let snapshots = MemorySnapshots::default();
+    let creatio = client(&sb);
+    let titles = || async {
+        let (v, _) = snapshots.current().await.unwrap().unwrap();
+        let mut t: Vec<String> = snapshots
+            .load(v)
+            .await
+            .unwrap()
+            .articles
+            .into_iter()
+            .map(|a| a.title)
+            .collect();
+        t.sort();
+        t
+    };
+    // GIVEN the folder synced from a laptop (no Creatio in that run)
+    let folder_only = KnowledgeConfig::folder(&dir);
+    sync_to(&snapshots, &folder_only, None, test_support::now())
+        .await
+        .unwrap();
+    // WHEN the scheduled function syncs Creatio (it has no folder)
+    sync_to(
+        &snapshots,
+        &creatio_config(),
+        Some(&creatio),
+        test_support::now(),
+    )
+    .await
+    .unwrap();
+    // THEN the snapshot has both
+    assert_eq!(titles().await, ["Gift cards", "Store hours"]);
+    // AND a folder sync after a file was deleted drops it and keeps Creatio's
+    std::fs::remove_file(dir.join("gift-cards.md")).unwrap();
+    sync_to(&snapshots, &folder_only, None, test_support::now())
+        .await
+        .unwrap();
+    assert_eq!(titles().await, ["Store hours"]);
+    std::fs::remove_dir_all(dir).ok();
 }
 
 fn one(title: &str, body: &str) -> Article {

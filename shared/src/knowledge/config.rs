@@ -1,6 +1,7 @@
 //! The knowledge section of the configuration: where articles come from
 //! (`CASEBRIDGE_KNOWLEDGE_DIR`; `CASEBRIDGE_KNOWLEDGE_CREATIO=true` for Creatio's knowledge
-//! base, restricted to the article types in `CASEBRIDGE_KNOWLEDGE_TYPES` when set), how often the index is rebuilt (`KNOWLEDGE_SYNC_SECONDS`,
+//! base, restricted to the article types in `CASEBRIDGE_KNOWLEDGE_TYPES` when set;
+//! `CASEBRIDGE_KNOWLEDGE_SNAPSHOT=true` to answer from the table's snapshot alone), how often the index is rebuilt (`KNOWLEDGE_SYNC_SECONDS`,
 //! default 3600) and how much of a question the best passage must match to answer it
 //! (`CASEBRIDGE_KNOWLEDGE_THRESHOLD`, default 0.4).
 
@@ -20,6 +21,9 @@ pub struct KnowledgeConfig {
     pub creatio: bool,
     /// Only articles of these `KnowledgeBaseType`s (all when empty).
     pub types: Vec<LookupId>,
+    /// Answer from the table's snapshot, whoever wrote it (`CASEBRIDGE_KNOWLEDGE_SNAPSHOT`):
+    /// a deployment whose folder is synced by `casebridge knowledge sync` from elsewhere.
+    pub snapshot: bool,
     pub sync_interval: Duration,
     pub threshold: f32,
 }
@@ -31,6 +35,7 @@ impl KnowledgeConfig {
             dir: Some(dir.into()),
             creatio: false,
             types: Vec::new(),
+            snapshot: false,
             sync_interval: Duration::from_secs(3600),
             threshold: DEFAULT_THRESHOLD,
         }
@@ -38,6 +43,11 @@ impl KnowledgeConfig {
 
     /// Is there anything to answer from?
     pub fn is_configured(&self) -> bool {
+        self.has_source() || self.snapshot
+    }
+
+    /// Does this configuration name a source to read (what a sync needs)?
+    pub fn has_source(&self) -> bool {
         self.dir.is_some() || self.creatio
     }
 }
@@ -73,6 +83,7 @@ pub(crate) fn knowledge_config(src: &dyn Source) -> Result<KnowledgeConfig, Conf
     Ok(KnowledgeConfig {
         dir: var(src, "CASEBRIDGE_KNOWLEDGE_DIR").map(PathBuf::from),
         creatio: bool_var(src, "CASEBRIDGE_KNOWLEDGE_CREATIO", false)?,
+        snapshot: bool_var(src, "CASEBRIDGE_KNOWLEDGE_SNAPSHOT", false)?,
         types,
         sync_interval: Duration::from_secs(positive(src, "KNOWLEDGE_SYNC_SECONDS", 3600)? as u64),
         threshold,

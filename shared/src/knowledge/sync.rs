@@ -13,15 +13,28 @@ use crate::creatio::RetryPolicy;
 
 /// The articles the sources hold now. `creatio` is the client when the Creatio source is on;
 /// `previous` the last snapshot, whose Creatio articles are kept unless changed or deleted.
+///
+/// A source this run does not read keeps its articles from `previous`: the scheduled function
+/// reads Creatio and has no folder, while `casebridge knowledge sync` run where the folder is
+/// (a laptop, the team's CI) replaces the folder's articles and keeps Creatio's.
 pub async fn build(
     config: &KnowledgeConfig,
     creatio: Option<&CreatioClient>,
     previous: Option<&Snapshot>,
     now: Timestamp,
 ) -> Result<Snapshot, KnowledgeError> {
+    let from_creatio = |a: &&Article| a.id.starts_with(super::creatio::ID_PREFIX);
     let mut articles: Vec<Article> = match &config.dir {
         Some(dir) => folder::read(dir)?,
-        None => Vec::new(),
+        None => previous
+            .map(|p| {
+                p.articles
+                    .iter()
+                    .filter(|a| !from_creatio(a))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     if config.creatio {
         let client = creatio.ok_or(KnowledgeError::CreatioNotConfigured)?;
@@ -39,6 +52,8 @@ pub async fn build(
             .await
             .map_err(KnowledgeError::Creatio)?;
         articles.extend(from_creatio);
+    } else if let Some(p) = previous {
+        articles.extend(p.articles.iter().filter(from_creatio).cloned());
     }
     Ok(Snapshot::new(articles, now))
 }
@@ -95,7 +110,7 @@ pub struct Sources {
 impl Sources {
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let knowledge = config.knowledge.clone();
-        if !knowledge.is_configured() {
+        if !knowledge.has_source() {
             return Err(ConfigError::Invalid {
                 name: "CASEBRIDGE_KNOWLEDGE_CREATIO",
                 reason: "the knowledge sync has no source: set CASEBRIDGE_KNOWLEDGE_CREATIO=true \
