@@ -290,7 +290,7 @@ where
                 Some(d) => d
                     .parse::<i64>()
                     .ok()
-                    .filter(|d| (1..=3650).contains(d))
+                    .filter(|d| (1..=366).contains(d))
                     .ok_or_else(|| CliError::Usage(format!("{d:?} is not a number of days")))?,
             };
             gaps(store, days, jiff::Timestamp::now()).await

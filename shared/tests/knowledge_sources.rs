@@ -141,7 +141,7 @@ async fn creatio_articles_of_the_configured_types_answer_even_without_their_plai
 #[tokio::test]
 async fn a_sync_reads_what_changed_drops_what_was_deleted_and_writes_only_when_needed() {
     let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    article(
+    let hours = article(
         &sb,
         KNOWLEDGE_TYPE_GENERAL,
         "Store hours",
@@ -204,6 +204,16 @@ async fn a_sync_reads_what_changed_drops_what_was_deleted_and_writes_only_when_n
         .unwrap();
     assert!(!third.written);
     assert_eq!(third.version, second.version);
+    // AND an article its editor emptied is dropped, not answered from its old text
+    let mut emptied = Map::new();
+    emptied.insert("Id".into(), json!(hours.to_string()));
+    emptied.insert("Name".into(), json!("Store hours"));
+    emptied.insert("TypeId".into(), json!(KNOWLEDGE_TYPE_GENERAL));
+    sb.insert("KnowledgeBase", emptied);
+    let fourth = sync_to(&snapshots, &config, Some(&creatio), later)
+        .await
+        .unwrap();
+    assert_eq!(fourth.articles, 1);
 }
 
 #[tokio::test]
@@ -314,12 +324,12 @@ async fn a_warm_function_picks_up_a_newer_snapshot_within_its_interval() {
 }
 
 #[tokio::test]
-async fn the_table_keeps_a_snapshot_in_chunks_and_drops_the_one_it_replaces() {
+async fn the_table_keeps_a_snapshot_in_chunks_and_lets_the_one_it_replaces_expire() {
     let Some(store) = test_support::moto::store("kb").await else {
         return;
     };
     let snapshots = store.knowledge_snapshots();
-    // GIVEN a snapshot of about 1 MB (three chunks)
+    // GIVEN a snapshot of over 1 MB (several chunks)
     let big: Vec<Article> = (0..400)
         .map(|i| {
             one(
@@ -341,19 +351,38 @@ async fn the_table_keeps_a_snapshot_in_chunks_and_drops_the_one_it_replaces() {
         test_support::now() + jiff::SignedDuration::from_mins(1),
     );
     snapshots.save(&second).await.unwrap();
-    // THEN it is the current one, and the old chunks are gone
+    // THEN it is the current one, and the old chunks expire (a container may still be reading
+    // them, so they are not deleted at once)
     assert_eq!(snapshots.load(second.version).await.unwrap(), second);
-    let left = store
-        .client()
-        .query()
-        .table_name(store.table())
-        .key_condition_expression("pk = :pk")
-        .expression_attribute_values(
-            ":pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("K#knowledge#{}", first.version)),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(left.count(), 0);
+    let chunks = serde_json::to_vec(&first)
+        .unwrap()
+        .len()
+        .div_ceil(350 * 1024);
+    assert!(chunks >= 3, "{chunks}");
+    for i in 0..chunks {
+        let item = store
+            .client()
+            .get_item()
+            .table_name(store.table())
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                    "K#knowledge#{}",
+                    first.version
+                )),
+            )
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("C#{i:04}")),
+            )
+            .send()
+            .await
+            .unwrap()
+            .item
+            .unwrap_or_else(|| panic!("chunk {i} kept"));
+        assert!(
+            item.contains_key(casebridge::store::dynamo::TTL_ATTRIBUTE),
+            "chunk {i}"
+        );
+    }
 }

@@ -249,10 +249,10 @@ fn each_function_may_call_what_its_code_calls() {
             ],
         ),
         // the snapshot: its pointer (GetItem), its chunks (Query on the table, no index),
-        // writing a version, deleting the one it replaces.
+        // writing a version, the replaced one's chunks given a TTL.
         (
             "KnowledgeSyncFunction",
-            &["GetItem", "Query", "PutItem", "DeleteItem"],
+            &["GetItem", "Query", "PutItem", "UpdateItem"],
         ),
     ];
     for (name, actions) in needs {

@@ -276,7 +276,7 @@ fn passages_prompt(hits: &[Hit<'_>]) -> String {
 
 /// The model's answer with its `[Pn]` citations replaced by the cited article's source: its
 /// link on SMS (one, the first cited), its title and link in the widget.
-fn cited(text: &str, hits: &[Hit<'_>], channel: Channel) -> String {
+fn cited(text: &str, hits: &[Hit<'_>], channel: Channel, sms_max: usize) -> String {
     let mut cited: Vec<&Article> = Vec::new();
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -307,7 +307,13 @@ fn cited(text: &str, hits: &[Hit<'_>], channel: Channel) -> String {
     match channel {
         Channel::Sms => {
             if let Some(url) = cited.iter().find_map(|a| a.url.as_deref()) {
-                out.push_str(&format!(" {url}"));
+                // The model sized its answer to the whole message: room is made for the link,
+                // so shaping the reply never cuts it off.
+                let room = sms_max.saturating_sub(url.chars().count() + 1);
+                out = format!(
+                    "{} {url}",
+                    super::format::shorten(&super::format::plain_text(&out), room)
+                );
             }
         }
         Channel::Widget => {
@@ -383,9 +389,12 @@ impl Assistant for OpenAiAssistant {
             };
         }
         match message.content.as_deref().map(str::trim) {
-            Some(text) if !text.is_empty() => {
-                Ok(Answer::Reply(cited(text, &hits, conversation.channel)))
-            }
+            Some(text) if !text.is_empty() => Ok(Answer::Reply(cited(
+                text,
+                &hits,
+                conversation.channel,
+                settings.sms.max_chars,
+            ))),
             _ => Err(AssistantError::Protocol("empty reply".into())),
         }
     }

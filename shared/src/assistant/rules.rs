@@ -17,10 +17,11 @@ use std::sync::{Arc, LazyLock};
 use async_trait::async_trait;
 use regex_lite::Regex;
 
+use super::format::shorten;
 use super::settings::{FieldType, Settings};
 use super::text::{content_words, is_greeting, mentions, overlap, words};
 use super::{Answer, Assistant, AssistantError, CaseBrief, Conversation, FieldContent, FieldValue};
-use crate::domain::{Channel, Customer};
+use crate::domain::{Channel, Customer, conversation_language};
 use crate::knowledge::index::sentence_chunks;
 use crate::knowledge::{Hit, Knowledge};
 
@@ -61,7 +62,7 @@ impl Assistant for RulesAssistant {
             return Ok(answer);
         };
         let index = knowledge.index().await;
-        match index.best(&turn, None) {
+        match index.best(&turn, conversation_language(conversation.transcript)) {
             Some(hit) if hit.coverage >= knowledge.threshold() => {
                 tracing::info!(
                     article = %hit.article.id,
@@ -130,7 +131,9 @@ pub fn knowledge_answer(settings: &Settings, hit: &Hit<'_>, channel: Channel) ->
                 .into_iter()
                 .next()
                 .unwrap_or_default();
-            format!("{text}{link}")
+            // A first sentence longer than the room (a list run together) is cut at a word, so
+            // the link always fits.
+            format!("{}{link}", shorten(&text, room))
         }
         Channel::Widget => match &article.url {
             Some(url) => format!("{}\n\n{}: {url}", hit.passage.text, article.title),

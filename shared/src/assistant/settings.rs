@@ -3,8 +3,8 @@
 //! when the variable is not set, so the local stack runs with no set-up at all.
 //!
 //! Texts per language: `[texts.es]` (and `de`, `fr`, `pt`, `en`) may set `greeting`,
-//! `fallback`, `handoff_notice`, `after_hours_notice`, `closed_notice`, `help_text` and more
-//! `handoff_phrases`; a text a language leaves out is the `[assistant]` one, which is in
+//! `fallback`, `handoff_notice`, `after_hours_notice`, `help_text` and more `handoff_phrases`
+//! (and `closed_notice`, which is read but, for now, sent in the default language); a text a language leaves out is the `[assistant]` one, which is in
 //! `assistant.language` (default `en`). Every language's handoff phrases are understood whatever
 //! the conversation's language, since "agente" or "a person" can come in any sentence.
 //!

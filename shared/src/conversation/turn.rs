@@ -108,10 +108,13 @@ pub async fn take(
                     if let Some(wait) = refused(gate, &decision).await? {
                         return Ok(Outcome::HandoffRefused { retry_after: wait });
                     }
-                    if is_unanswered(&decision) {
-                        record_gap(store, concierge, &session, &transcript, now).await;
+                    let unanswered = is_unanswered(&decision);
+                    let id = session.clone();
+                    let outcome = then_the_answer(store, session, messages, decision, now).await?;
+                    if unanswered {
+                        record_gap(store, concierge, &id, &transcript, now).await;
                     }
-                    then_the_answer(store, session, messages, decision, now).await
+                    Ok(outcome)
                 }
                 Appended::AlreadySeen { session_id, seq } => {
                     Ok(Outcome::AlreadySeen { session_id, seq })
@@ -135,7 +138,8 @@ fn is_unanswered(decision: &Decision) -> bool {
 }
 
 /// Records the turn's question for `casebridge knowledge gaps`, with how close the best article
-/// came. Best effort: the customer's answer never waits on it or fails with it.
+/// came: after the answer is stored, one write before the function replies. Best effort: a
+/// failure is logged, never the customer's.
 async fn record_gap(
     store: &dyn Store,
     concierge: &Concierge,

@@ -8,10 +8,11 @@
 //! customers is the deployment's choice of types (`CASEBRIDGE_KNOWLEDGE_TYPES`), and each
 //! passage's language is detected when it is indexed.
 //!
-//! Incremental: with the previous snapshot's articles, one request reads the ids of every
-//! article now there (so a deleted one is dropped) and one reads the full rows of those
-//! modified since the previous read (minus a margin for clock skew); the rest are kept as they
-//! were. Without one, every article is read in full.
+//! Incremental: with the previous snapshot's articles and when Creatio was last read, one
+//! request reads the ids of every article now there (so a deleted one is dropped) and one reads
+//! the full rows of those modified since (minus a margin for clock skew); the rest are kept as
+//! they were. Without them, or when an article is in neither (types widened, say), every
+//! article is read in full.
 
 use std::collections::HashMap;
 
@@ -50,11 +51,14 @@ pub async fn read(
             .iter()
             .map(|t| Filter::eq_guid("Type/Id", t.as_uuid())),
     );
-    let Some((previous, read_at)) = previous else {
+    let full = |of_types: Option<Filter>| async move {
         let rows = client
             .query(ENTITY, of_types.as_ref(), COLUMNS, None)
             .await?;
-        return Ok(rows.iter().filter_map(article).collect());
+        Ok::<_, CreatioError>(rows.iter().filter_map(article).collect())
+    };
+    let Some((previous, read_at)) = previous else {
+        return full(of_types).await;
     };
     let ids: Vec<String> = client
         .query(ENTITY, of_types.as_ref(), &["Id"], None)
@@ -62,26 +66,40 @@ pub async fn read(
         .iter()
         .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned))
         .collect();
-    let changed_filter = match of_types {
+    let changed_filter = match of_types.clone() {
         Some(f) => Filter::after("ModifiedOn", read_at - MARGIN).and(f),
         None => Filter::after("ModifiedOn", read_at - MARGIN),
     };
-    let changed: HashMap<String, Article> = client
+    let rows = client
         .query(ENTITY, Some(&changed_filter), COLUMNS, None)
-        .await?
+        .await?;
+    // Every row read again, usable or not: an article emptied by its editor is dropped, never
+    // answered from its previous text.
+    let reread: HashMap<String, Option<Article>> = rows
         .iter()
-        .filter_map(article)
-        .map(|a| (a.id.clone(), a))
+        .filter_map(|r| {
+            let id = r.get("Id")?.as_str()?.to_ascii_lowercase();
+            Some((format!("{ID_PREFIX}{id}"), article(r)))
+        })
         .collect();
     let kept: HashMap<&str, &Article> = previous.iter().map(|a| (a.id.as_str(), a)).collect();
-    Ok(ids
+    let keys: Vec<String> = ids
         .iter()
-        .filter_map(|id| {
-            let key = format!("{ID_PREFIX}{}", id.to_ascii_lowercase());
-            changed
-                .get(&key)
-                .cloned()
-                .or_else(|| kept.get(key.as_str()).map(|a| (*a).clone()))
+        .map(|id| format!("{ID_PREFIX}{}", id.to_ascii_lowercase()))
+        .collect();
+    // An article neither read again nor in the previous snapshot (its types were widened, the
+    // previous sync did not read Creatio, it had no body then): read everything once more.
+    if keys
+        .iter()
+        .any(|k| !reread.contains_key(k) && !kept.contains_key(k.as_str()))
+    {
+        return full(of_types).await;
+    }
+    Ok(keys
+        .iter()
+        .filter_map(|k| match reread.get(k) {
+            Some(fresh) => fresh.clone(),
+            None => kept.get(k.as_str()).map(|a| (*a).clone()),
         })
         .collect())
 }

@@ -36,7 +36,15 @@ pub fn read(dir: &Path) -> Result<Vec<Article>, KnowledgeError> {
             tracing::warn!(file = %id, "knowledge file over 1 MiB skipped");
             continue;
         }
-        let raw = std::fs::read_to_string(&path).map_err(error)?;
+        let raw = match std::fs::read_to_string(&path) {
+            Ok(raw) => raw,
+            // One file that is not UTF-8 text is skipped, not the whole folder.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                tracing::warn!(file = %id, "knowledge file is not UTF-8 text; skipped");
+                continue;
+            }
+            Err(e) => return Err(error(e)),
+        };
         if let Some(article) = parse(&id, &raw) {
             articles.push(article);
         }

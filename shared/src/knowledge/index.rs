@@ -321,7 +321,9 @@ pub fn passages_of(body: &str) -> Vec<String> {
         .filter(|p| !p.is_empty());
     for paragraph in paragraphs {
         for piece in sentence_chunks(&paragraph, PASSAGE_CHARS) {
-            if !current.is_empty() && current.len() + piece.len() + 1 > PASSAGE_CHARS {
+            if !current.is_empty()
+                && current.chars().count() + piece.chars().count() + 1 > PASSAGE_CHARS
+            {
                 out.push(std::mem::take(&mut current));
             }
             if !current.is_empty() {
@@ -336,11 +338,14 @@ pub fn passages_of(body: &str) -> Vec<String> {
     out
 }
 
-/// `text` in pieces of at most `max` characters that end at a sentence end where one exists.
+/// `text` in pieces of at most `max` characters that end at a sentence end where one exists
+/// (a sentence longer than `max` is cut between words).
 pub fn sentence_chunks(text: &str, max: usize) -> Vec<String> {
     let mut out = Vec::new();
     let mut current = String::new();
-    for sentence in sentences(text) {
+    let pieces = sentences(text).flat_map(|s| words_within(s, max));
+    for sentence in pieces {
+        let sentence = sentence.as_str();
         if !current.is_empty() && current.chars().count() + sentence.chars().count() + 1 > max {
             out.push(std::mem::take(&mut current));
         }
@@ -348,6 +353,29 @@ pub fn sentence_chunks(text: &str, max: usize) -> Vec<String> {
             current.push(' ');
         }
         current.push_str(sentence);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// `sentence` whole when it fits in `max` characters, else in runs of words that do (a word
+/// longer than `max` stands alone).
+fn words_within(sentence: &str, max: usize) -> Vec<String> {
+    if sentence.chars().count() <= max {
+        return vec![sentence.to_owned()];
+    }
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    for word in sentence.split_whitespace() {
+        if !current.is_empty() && current.chars().count() + word.chars().count() + 1 > max {
+            out.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push(' ');
+        }
+        current.push_str(word);
     }
     if !current.is_empty() {
         out.push(current);

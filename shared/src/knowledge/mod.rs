@@ -65,12 +65,18 @@ pub enum KnowledgeError {
     Snapshot(#[from] snapshot::SnapshotError),
 }
 
-/// What a container holds: the index, the snapshot it came from, when it was last checked.
+/// What a container holds: the index, the snapshot's version, when it was last checked.
 struct Loaded {
     checked: Instant,
+    version: Option<u64>,
+    /// The snapshot itself, only where the sources are read directly (its articles are the base
+    /// of the next incremental read); a function on the table's snapshot keeps the version.
     snapshot: Option<Arc<Snapshot>>,
     index: Arc<Index>,
 }
+
+/// After a failed read, how soon to try again (rather than a whole sync interval).
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
 
 /// The knowledge an assistant answers from: loaded on first use, checked after its interval.
 pub struct Knowledge {
@@ -117,9 +123,11 @@ impl Knowledge {
             return loaded.index.clone();
         }
         let previous = current.as_ref().and_then(|l| l.snapshot.clone());
+        let version = current.as_ref().and_then(|l| l.version);
         let started = Instant::now();
+        let direct = self.snapshots.get().is_none();
         let fresh = match self.snapshots.get() {
-            Some(store) => self.newer_in(store.as_ref(), previous.as_deref()).await,
+            Some(store) => self.newer_in(store.as_ref(), version).await,
             None => self.read_sources(previous.as_deref()).await.map(Some),
         };
         match fresh {
@@ -137,30 +145,37 @@ impl Knowledge {
                 );
                 *current = Some(Loaded {
                     checked: Instant::now(),
-                    snapshot: Some(Arc::new(snapshot)),
+                    version: Some(snapshot.version),
+                    snapshot: direct.then(|| Arc::new(snapshot)),
                     index: index.clone(),
                 });
                 index
             }
             // Unchanged (or nothing saved yet): keep what there is.
-            Ok(None) => keep(&mut current),
+            Ok(None) => keep(&mut current, Instant::now()),
             Err(e) => {
                 tracing::warn!(error = %e, "knowledge not read; the last index stays");
-                keep(&mut current)
+                // Checked "earlier", so that the next question after RETRY_AFTER_FAILURE tries
+                // again instead of waiting out a whole interval.
+                let earlier = self
+                    .config
+                    .sync_interval
+                    .checked_sub(RETRY_AFTER_FAILURE)
+                    .and_then(|d| Instant::now().checked_sub(d))
+                    .unwrap_or_else(Instant::now);
+                keep(&mut current, earlier)
             }
         }
     }
 
-    /// A newer snapshot than `previous` from `store`, if there is one.
+    /// A snapshot of another version than `held` from `store`, if there is one.
     async fn newer_in(
         &self,
         store: &dyn SnapshotStore,
-        previous: Option<&Snapshot>,
+        held: Option<u64>,
     ) -> Result<Option<Snapshot>, KnowledgeError> {
         match store.current().await? {
-            Some((version, _)) if previous.is_none_or(|p| p.version != version) => {
-                Ok(Some(store.load(version).await?))
-            }
+            Some((version, _)) if held != Some(version) => Ok(Some(store.load(version).await?)),
             _ => Ok(None),
         }
     }
@@ -186,13 +201,14 @@ impl Knowledge {
     }
 }
 
-/// The index held (empty when none), marked as checked now.
-fn keep(current: &mut Option<Loaded>) -> Arc<Index> {
+/// The index held (empty when none), marked as checked at `checked`.
+fn keep(current: &mut Option<Loaded>, checked: Instant) -> Arc<Index> {
     let loaded = current.get_or_insert_with(|| Loaded {
-        checked: Instant::now(),
+        checked,
+        version: None,
         snapshot: None,
         index: Arc::default(),
     });
-    loaded.checked = Instant::now();
+    loaded.checked = checked;
     loaded.index.clone()
 }

@@ -35,12 +35,21 @@ pub struct Snapshot {
     /// only counts; absent, the loader builds the index itself.
     #[serde(default)]
     pub prepared: Option<Prepared>,
+    /// When Creatio's knowledge base was last read into it (a sync that reads only the folder
+    /// carries this over), where the next incremental read starts.
+    #[serde(default)]
+    pub creatio_read_at: Option<Timestamp>,
 }
+
+/// What the prepared index is made with; part of the digest, so a change to how passages are cut
+/// or words stemmed rewrites the snapshot at the next sync even when no article changed.
+pub const PREPARED_FORMAT: &str = "passages-600/whichlang/frostem/bm25f-1";
 
 impl Snapshot {
     /// The snapshot of `articles`, indexed now (off the hot path: a sync builds it).
     pub fn new(articles: Vec<Article>, built_at: Timestamp) -> Self {
-        let json = serde_json::to_vec(&articles).unwrap_or_default();
+        let mut json = PREPARED_FORMAT.as_bytes().to_vec();
+        json.extend(serde_json::to_vec(&articles).unwrap_or_default());
         let digest = Sha256::digest(&json)
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -51,6 +60,7 @@ impl Snapshot {
             digest,
             prepared: Some(Index::build(articles.clone()).prepared()),
             articles,
+            creatio_read_at: None,
         }
     }
 }

@@ -47,15 +47,23 @@ pub async fn build(
                     .collect()
             })
             .unwrap_or_default();
-        let since = previous.map(|p| (kept.as_slice(), p.built_at));
+        let since = previous
+            .and_then(|p| p.creatio_read_at)
+            .map(|at| (kept.as_slice(), at));
         let from_creatio = super::creatio::read(client, &config.types, since)
             .await
             .map_err(KnowledgeError::Creatio)?;
         articles.extend(from_creatio);
-    } else if let Some(p) = previous {
+        let mut snapshot = Snapshot::new(articles, now);
+        snapshot.creatio_read_at = Some(now);
+        return Ok(snapshot);
+    }
+    if let Some(p) = previous {
         articles.extend(p.articles.iter().filter(from_creatio).cloned());
     }
-    Ok(Snapshot::new(articles, now))
+    let mut snapshot = Snapshot::new(articles, now);
+    snapshot.creatio_read_at = previous.and_then(|p| p.creatio_read_at);
+    Ok(snapshot)
 }
 
 /// What a sync did.
@@ -75,8 +83,16 @@ pub async fn sync_to(
     creatio: Option<&CreatioClient>,
     now: Timestamp,
 ) -> Result<Synced, KnowledgeError> {
+    // A previous snapshot that cannot be read (a format from another version, a lost chunk)
+    // is rebuilt from the sources in full rather than block every sync after it.
     let previous = match store.current().await? {
-        Some((version, _)) => Some(store.load(version).await?),
+        Some((version, _)) => match store.load(version).await {
+            Ok(p) => Some(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "previous knowledge snapshot unreadable; reading all");
+                None
+            }
+        },
         None => None,
     };
     let snapshot = build(config, creatio, previous.as_ref(), now).await?;

@@ -85,5 +85,7 @@ pub(super) async fn between(
             Err(_) => break,
         };
     }
+    // The sort key's text is not in time order (fractions of a second vary in length).
+    gaps.sort_by_key(|g| g.at);
     Ok(gaps)
 }

@@ -6,9 +6,11 @@
 //! | chunk | `K#knowledge#<version>` | `C#<n, 4 digits>` | `data` (bytes of the JSON) |
 //!
 //! A snapshot is JSON cut into chunks of 350 KB (an item holds at most 400 KB). The chunks are
-//! written first and the pointer last, so a reader never sees a version whose chunks are not all
-//! there; the replaced version's chunks are deleted afterwards. One `Query` (a page per MB) reads
-//! a version back. None of these items carries `kind`, so the stream's filter never passes them.
+//! written first and the pointer last, and both are read with strong consistency, so a reader
+//! never sees a version whose chunks are not all there. The replaced version's chunks are not
+//! deleted at once (a container may be reading them): they get a TTL of a day. One `Query` (a
+//! page per MB) reads a version back. None of these items carries `kind`, so the stream's filter
+//! never passes them.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::primitives::Blob;
@@ -57,6 +59,7 @@ impl SnapshotStore for DynamoSnapshots {
             .table_name(&self.table)
             .key("pk", AttributeValue::S(POINTER_PK.into()))
             .key("sk", AttributeValue::S(POINTER_SK.into()))
+            .consistent_read(true)
             .send()
             .await
             .map_err(|e| store_err(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
@@ -76,6 +79,7 @@ impl SnapshotStore for DynamoSnapshots {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", AttributeValue::S(chunk_pk(version)))
+                .consistent_read(true)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -129,24 +133,35 @@ impl SnapshotStore for DynamoSnapshots {
             .await
             .map_err(|e| store_err(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
         // The replaced version is no longer read by anyone who checks the pointer from now on;
-        // a container that loaded it keeps it in memory.
+        // a container loading it right now still may: its chunks expire in a day.
         if let Some((old, _)) = previous.filter(|(v, _)| *v != snapshot.version) {
+            let expires = jiff::Timestamp::now().as_second() + 24 * 3600;
             let mut i = 0;
             loop {
                 let out = self
                     .client
-                    .delete_item()
+                    .update_item()
                     .table_name(&self.table)
                     .key("pk", AttributeValue::S(chunk_pk(old)))
                     .key("sk", AttributeValue::S(format!("C#{i:04}")))
-                    .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+                    .update_expression("SET #ttl = :at")
+                    .condition_expression("attribute_exists(pk)")
+                    .expression_attribute_names("#ttl", super::TTL_ATTRIBUTE)
+                    .expression_attribute_values(":at", AttributeValue::N(expires.to_string()))
                     .send()
-                    .await
-                    .map_err(|e| store_err(aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
-                if out.attributes.is_none() {
-                    break;
+                    .await;
+                match out {
+                    Ok(_) => i += 1,
+                    Err(e) if super::errors::is_condition_failure(&e) => break,
+                    Err(e) => {
+                        // Published all the same; a chunk left without a TTL costs storage only.
+                        tracing::warn!(
+                            error = %aws_sdk_dynamodb::error::DisplayErrorContext(e),
+                            "old knowledge chunks not marked for expiry"
+                        );
+                        break;
+                    }
                 }
-                i += 1;
             }
         }
         Ok(())
