@@ -1,6 +1,7 @@
 //! The customer's language, end to end: a Spanish SMS asking for a person is handed off with the
-//! Spanish notice, and the case the handoff creates in Creatio carries `es` in the configured
-//! column (`CREATIO_CASE_LANGUAGE_COLUMN`, a custom `UsrLanguage` text column here).
+//! Spanish notice, the case the handoff creates in Creatio carries `es` in the configured
+//! column (`CREATIO_CASE_LANGUAGE_COLUMN`, a custom `UsrLanguage` text column here), and when
+//! the rep resolves it the customer is told so in Spanish.
 
 use casebridge::domain::*;
 use casebridge::store::Store;
@@ -31,11 +32,15 @@ async fn a_spanish_sms_asking_for_a_person_gets_the_spanish_notice_and_es_on_the
     })
     .await
     .unwrap();
+    let twilio = creatio_sandbox::twilio::TwilioStandIn::start(SID, TWILIO_TOKEN)
+        .await
+        .unwrap();
     let mut env = test_support::stack_env(BASE, &sandbox.url);
     env.extend([
         ("TWILIO_ACCOUNT_SID", SID),
         ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
         ("TWILIO_FROM", OURS),
+        ("TWILIO_API_URL", twilio.url.as_str()),
         ("CREATIO_CASE_LANGUAGE_COLUMN", "UsrLanguage"),
     ]);
     let config = test_support::config_of(&env);
@@ -84,4 +89,30 @@ async fn a_spanish_sms_asking_for_a_person_gets_the_spanish_notice_and_es_on_the
         .record("Case", session.id.case_id().as_uuid())
         .expect("the case is created");
     assert_eq!(case["UsrLanguage"], json!("es"));
+    // WHEN the rep resolves the case THEN Ana is told in Spanish
+    handoff
+        .creatio
+        .patch(
+            "Case",
+            session.id.case_id().as_uuid(),
+            json!({"StatusId": casebridge::creatio::base_ids::CASE_STATUS_RESOLVED}),
+        )
+        .await
+        .unwrap();
+    casebridge::replies::closure::close_if_closed(
+        &store,
+        &handoff.replies(),
+        session.id.case_id(),
+        None,
+        test_support::now(),
+    )
+    .await
+    .unwrap();
+    let sent = twilio.sent();
+    assert_eq!(sent.len(), 1, "the closing notice");
+    assert!(
+        sent[0].body.contains("Tu solicitud se ha resuelto"),
+        "{}",
+        sent[0].body
+    );
 }

@@ -194,6 +194,8 @@ pub struct Concierge {
     settings: Arc<Settings>,
     /// The settings in each language that has texts of its own (built once, not per message).
     localized: Arc<HashMap<Language, Settings>>,
+    /// The closing notice in each language (built once).
+    closed: Arc<settings::ClosedNotices>,
     knowledge: Option<Arc<Knowledge>>,
 }
 
@@ -206,6 +208,7 @@ impl Concierge {
             .collect();
         Self {
             assistant,
+            closed: Arc::new(settings::ClosedNotices::from_settings(&settings)),
             settings,
             localized: Arc::new(localized),
             knowledge: None,
@@ -314,6 +317,11 @@ impl Concierge {
             Arc::new(rules::RulesAssistant::default()),
             Arc::new(Settings::embedded()),
         )
+    }
+
+    /// What the customer is told when their case closes, per language.
+    pub fn closed_notices(&self) -> &settings::ClosedNotices {
+        &self.closed
     }
 
     pub fn settings(&self) -> &Settings {

@@ -4,7 +4,7 @@
 //!
 //! Texts per language: `[texts.es]` (and `de`, `fr`, `pt`, `en`) may set `greeting`,
 //! `fallback`, `handoff_notice`, `after_hours_notice`, `help_text` and more `handoff_phrases`
-//! (and `closed_notice`, which is read but, for now, sent in the default language); a text a language leaves out is the `[assistant]` one, which is in
+//! and `closed_notice`; a text a language leaves out is the `[assistant]` one, which is in
 //! `assistant.language` (default `en`). Every language's handoff phrases are understood whatever
 //! the conversation's language, since "agente" or "a person" can come in any sentence.
 //!
@@ -557,5 +557,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("CASEBRIDGE_CONFIG") && err.contains("/nonexistent/casebridge.toml"));
+    }
+}
+
+/// What the customer is told when their case closes (`closed_notice` in the settings), per
+/// language (`[texts.<lang>].closed_notice`, falling back to the default one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClosedNotices {
+    pub default: Option<String>,
+    pub by_language: HashMap<Language, String>,
+}
+
+impl ClosedNotices {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Self {
+            default: settings.assistant.closed_notice.clone(),
+            by_language: settings
+                .texts
+                .iter()
+                .filter_map(|(l, t)| Some((*l, t.closed_notice.clone()?)))
+                .collect(),
+        }
+    }
+
+    /// The notice in `language`, else the default one.
+    pub fn in_language(&self, language: Option<Language>) -> Option<&str> {
+        language
+            .and_then(|l| self.by_language.get(&l))
+            .or(self.default.as_ref())
+            .map(String::as_str)
     }
 }

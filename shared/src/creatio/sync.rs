@@ -83,7 +83,7 @@ impl SyncDeps {
             config: &self.creatio_config,
             rules: &self.reply_rules,
             sms: self.sms.as_deref(),
-            closed_notice: self.concierge.settings().assistant.closed_notice.as_deref(),
+            closed_notice: self.concierge.closed_notices(),
         }
     }
 }

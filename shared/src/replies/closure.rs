@@ -90,7 +90,19 @@ pub async fn close_if_closed(
     }
     let close = Transition::new(session.state, SessionState::Closed)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let notice = deps.closed_notice.and_then(|n| MessageText::parse(n).ok());
+    // In the customer's language when the settings say it in more than one (a read of the
+    // latest messages, only then).
+    let language = match deps.closed_notice.by_language.is_empty() {
+        true => None,
+        false => store
+            .recent(session.id, crate::store::TRANSCRIPT_WINDOW)
+            .await?
+            .and_then(|(_, transcript)| crate::domain::conversation_language(&transcript)),
+    };
+    let notice = deps
+        .closed_notice
+        .in_language(language)
+        .and_then(|n| MessageText::parse(n).ok());
     let result = match &notice {
         Some(text) => store
             .append(

@@ -21,6 +21,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::{CreatioActivity, NotAReply, ReplyRules};
+pub use crate::assistant::settings::ClosedNotices;
 use crate::creatio::base_ids;
 use crate::creatio::config::CreatioConfig;
 use crate::creatio::{CreatioClient, CreatioError};
@@ -46,8 +47,8 @@ pub struct ReplyDeps<'a> {
     pub rules: &'a ReplyRules,
     /// None when SMS is not configured: an SMS reply is then not delivered, and the case says so.
     pub sms: Option<&'a dyn SmsProvider>,
-    /// Told to the customer when their case closes (`closed_notice` in the settings).
-    pub closed_notice: Option<&'a str>,
+    /// Told to the customer when their case closes, in their language.
+    pub closed_notice: &'a ClosedNotices,
 }
 
 /// The owned clients behind [`ReplyDeps`], for a function that builds nothing else from the
@@ -57,7 +58,7 @@ pub struct ReplyClients {
     pub config: CreatioConfig,
     pub rules: ReplyRules,
     pub sms: Option<std::sync::Arc<dyn SmsProvider>>,
-    pub closed_notice: Option<String>,
+    pub closed_notice: ClosedNotices,
 }
 
 impl ReplyClients {
@@ -79,7 +80,7 @@ impl ReplyClients {
             creatio: CreatioClient::new(&creatio_config, http, crate::http::RetryPolicy::default()),
             config: creatio_config,
             rules: config.replies.clone(),
-            closed_notice: settings.assistant.closed_notice.clone(),
+            closed_notice: ClosedNotices::from_settings(&settings),
         })
     }
 
@@ -89,7 +90,7 @@ impl ReplyClients {
             config: &self.config,
             rules: &self.rules,
             sms: self.sms.as_deref(),
-            closed_notice: self.closed_notice.as_deref(),
+            closed_notice: &self.closed_notice,
         }
     }
 }
