@@ -313,69 +313,40 @@ fn one_edit(a: &[char], b: &[char]) -> bool {
 /// An article's body in passages: its lines (paragraphs and list items, as the readers leave
 /// them) joined up to [`PASSAGE_CHARS`]; a line longer than that is cut at sentence ends.
 pub fn passages_of(body: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut current = String::new();
-    let paragraphs = body
+    let pieces = body
         .lines()
         .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|p| !p.is_empty());
-    for paragraph in paragraphs {
-        for piece in sentence_chunks(&paragraph, PASSAGE_CHARS) {
-            if !current.is_empty()
-                && current.chars().count() + piece.chars().count() + 1 > PASSAGE_CHARS
-            {
-                out.push(std::mem::take(&mut current));
-            }
-            if !current.is_empty() {
-                current.push('\n');
-            }
-            current.push_str(&piece);
-        }
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
+        .filter(|p| !p.is_empty())
+        .flat_map(|p| sentence_chunks(&p, PASSAGE_CHARS));
+    pack(pieces, PASSAGE_CHARS, '\n')
 }
 
 /// `text` in pieces of at most `max` characters that end at a sentence end where one exists
 /// (a sentence longer than `max` is cut between words).
 pub fn sentence_chunks(text: &str, max: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut current = String::new();
-    let pieces = sentences(text).flat_map(|s| words_within(s, max));
-    for sentence in pieces {
-        let sentence = sentence.as_str();
-        if !current.is_empty() && current.chars().count() + sentence.chars().count() + 1 > max {
-            out.push(std::mem::take(&mut current));
+    let pieces = sentences(text).flat_map(|s| {
+        if s.chars().count() <= max {
+            vec![s.to_owned()]
+        } else {
+            pack(s.split_whitespace().map(str::to_owned), max, ' ')
         }
-        if !current.is_empty() {
-            current.push(' ');
-        }
-        current.push_str(sentence);
-    }
-    if !current.is_empty() {
-        out.push(current);
-    }
-    out
+    });
+    pack(pieces, max, ' ')
 }
 
-/// `sentence` whole when it fits in `max` characters, else in runs of words that do (a word
-/// longer than `max` stands alone).
-fn words_within(sentence: &str, max: usize) -> Vec<String> {
-    if sentence.chars().count() <= max {
-        return vec![sentence.to_owned()];
-    }
-    let mut out: Vec<String> = Vec::new();
+/// `pieces` joined with `sep` into runs of at most `max` characters, in order (a piece longer
+/// than `max` stands alone).
+fn pack(pieces: impl IntoIterator<Item = String>, max: usize, sep: char) -> Vec<String> {
+    let mut out = Vec::new();
     let mut current = String::new();
-    for word in sentence.split_whitespace() {
-        if !current.is_empty() && current.chars().count() + word.chars().count() + 1 > max {
+    for piece in pieces {
+        if !current.is_empty() && current.chars().count() + piece.chars().count() + 1 > max {
             out.push(std::mem::take(&mut current));
         }
         if !current.is_empty() {
-            current.push(' ');
+            current.push(sep);
         }
-        current.push_str(word);
+        current.push_str(&piece);
     }
     if !current.is_empty() {
         out.push(current);
