@@ -308,7 +308,7 @@ fn no_test_or_bench_spells_a_deps_literal() {
 /// (`var(src, "X")`, `secret(src, "X")`, …, `std::env::var("X")`) and the AWS endpoint list.
 fn variables_read() -> BTreeSet<String> {
     let call = regex_lite::Regex::new(
-        r#"\b(?:var|secret|guid|guid_or|bool_var|positive|lower_list|required|env::var)\(\s*(?:src,\s*)?"([A-Z][A-Z0-9_]+)""#,
+        r#"\b(?:var|secret|guid|guid_or|guid_list|bool_var|positive|lower_list|required|env::var)\(\s*(?:src,\s*)?"([A-Z][A-Z0-9_]+)""#,
     )
     .expect("a valid pattern");
     let listed = regex_lite::Regex::new(r#"ENDPOINT_VARIABLES: \[&str; \d+\] = \[([^\]]*)\]"#)

@@ -128,6 +128,27 @@ pub(crate) fn guid(src: &dyn Source, name: &'static str) -> Result<Option<Lookup
         .transpose()
 }
 
+/// Comma-separated GUIDs (blanks between commas ignored); empty when unset.
+pub(crate) fn guid_list(
+    src: &dyn Source,
+    name: &'static str,
+) -> Result<Vec<LookupId>, ConfigError> {
+    var(src, name)
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(|g| {
+                    LookupId::parse(g).map_err(|e| ConfigError::Invalid {
+                        name,
+                        reason: e.to_string(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or(Ok(Vec::new()))
+}
+
 pub(crate) fn bool_var(
     src: &dyn Source,
     name: &'static str,

@@ -65,21 +65,7 @@ pub(crate) fn knowledge_config(src: &dyn Source) -> Result<KnowledgeConfig, Conf
                 reason: "must be a number from 0 to 1".into(),
             })?,
     };
-    let types = var(src, "CASEBRIDGE_KNOWLEDGE_TYPES")
-        .map(|list| {
-            list.split(',')
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(|t| {
-                    LookupId::parse(t).map_err(|e| ConfigError::Invalid {
-                        name: "CASEBRIDGE_KNOWLEDGE_TYPES",
-                        reason: e.to_string(),
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()?
-        .unwrap_or_default();
+    let types = guid_list(src, "CASEBRIDGE_KNOWLEDGE_TYPES")?;
     Ok(KnowledgeConfig {
         dir: var(src, "CASEBRIDGE_KNOWLEDGE_DIR").map(PathBuf::from),
         creatio: bool_var(src, "CASEBRIDGE_KNOWLEDGE_CREATIO", false)?,

@@ -36,19 +36,7 @@ pub(crate) fn replies_config(src: &dyn Source) -> Result<ReplyRules, ConfigError
             });
         }
     }
-    if let Some(list) = var(src, "CREATIO_REPLY_CATEGORIES") {
-        rules.categories = list
-            .split(',')
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(|g| {
-                LookupId::parse(g).map_err(|e| ConfigError::Invalid {
-                    name: "CREATIO_REPLY_CATEGORIES",
-                    reason: e.to_string(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-    }
+    rules.categories = guid_list(src, "CREATIO_REPLY_CATEGORIES")?;
     let lower_list = |name: &str| -> Vec<String> {
         var(src, name)
             .map(|l| {
