@@ -35,6 +35,9 @@ pub enum UnknownEntity {
     Unauthorized,
 }
 
+/// Creatio's most rows in one query's answer (seen on live instances; more is a 500).
+pub const ROW_LIMIT: usize = 20_000;
+
 /// A right the integration user lacks: `op` is `GET`, `POST`, `PATCH` or `DELETE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denied {
@@ -51,6 +54,8 @@ pub struct Tables {
     pub unknown_entity: UnknownEntity,
     pub denied: Vec<Denied>,
     case_counter: u64,
+    /// The most rows one query may answer (Creatio's 20,000); more is refused with a 500.
+    pub row_limit: usize,
     /// Set when a case was created by the current request (for `Sandbox::hold_next_case`).
     pub case_created: Option<Uuid>,
 }
@@ -84,6 +89,7 @@ impl Tables {
             unknown_entity,
             denied,
             case_counter: 0,
+            row_limit: ROW_LIMIT,
             case_created: None,
         };
         for (entity, id, name) in schema::SEED {
@@ -271,9 +277,14 @@ impl Tables {
                     }
                 }
                 let top = match q.get("$top").map(|t| t.parse::<usize>()) {
-                    None => 20_000,
-                    Some(Ok(t)) => t.min(20_000),
+                    None => None,
+                    Some(Ok(t)) => Some(t),
                     Some(Err(_)) => return plain(odata_error(400, "Invalid value for $top")),
+                };
+                let skip = match q.get("$skip").map(|t| t.parse::<usize>()) {
+                    None => 0,
+                    Some(Ok(s)) => s,
+                    Some(Err(_)) => return plain(odata_error(400, "Invalid value for $skip")),
                 };
                 let order = match q.get("$orderby") {
                     None => None,
@@ -311,9 +322,20 @@ impl Tables {
                         matching.reverse();
                     }
                 }
+                let answered = matching.len().saturating_sub(skip);
+                if top.unwrap_or(answered).min(answered) > self.row_limit {
+                    return plain(odata_error(
+                        500,
+                        &format!(
+                            "The number of records returned by the query exceeds the allowed limit of {}.",
+                            self.row_limit
+                        ),
+                    ));
+                }
                 let rows: Vec<Value> = matching
                     .into_iter()
-                    .take(top)
+                    .skip(skip)
+                    .take(top.unwrap_or(usize::MAX))
                     .map(|r| Self::render(&columns, r, select.as_deref()))
                     .collect();
                 plain(json_response(

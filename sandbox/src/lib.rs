@@ -15,7 +15,7 @@
 //!   token endpoint (Creatio 8.3+; off with `discovery: false`).
 //! - **OData 4** at `/0/odata` (or `/odata` when `netcore`; the other root is a 404 HTML page):
 //!   GET/POST/PATCH/DELETE on Case, Activity, Contact, ContactCommunication, Account and the
-//!   seeded lookups; `$filter` (see `filter`), `$select`, `$orderby`, `$top`; client-supplied
+//!   seeded lookups; `$filter` (see `filter`), `$select`, `$orderby`, `$top`, `$skip`, and at most 20,000 rows an answer (more is a 500); client-supplied
 //!   `Id`s. Refusals (see `data`, `schema`, `errors`): unknown columns and malformed bodies 400;
 //!   a lookup naming no row, a text longer than its column, a required column left empty and a
 //!   duplicate `Id` are HTTP 500 with the database's words (SQL Server or PostgreSQL, `dialect`)
@@ -40,6 +40,8 @@ mod errors;
 mod filter;
 pub mod schema;
 pub mod twilio;
+
+pub use data::ROW_LIMIT;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -315,6 +317,12 @@ impl Sandbox {
             created: Some(created),
             release,
         }
+    }
+
+    /// Lowers the most rows one query may answer (20,000, as Creatio), so that a test can
+    /// reach the limit with a few records.
+    pub fn set_row_limit(&self, rows: usize) {
+        self.lock().tables.row_limit = rows;
     }
 
     /// Takes away a right of the integration user: `op` is `GET`, `POST`, `PATCH` or `DELETE`.

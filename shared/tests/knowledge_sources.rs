@@ -386,3 +386,34 @@ async fn the_table_keeps_a_snapshot_in_chunks_and_lets_the_one_it_replaces_expir
         );
     }
 }
+
+#[tokio::test]
+async fn a_knowledge_base_past_creatios_row_limit_is_read_in_pages() {
+    // GIVEN more articles than Creatio answers in one query (20,000)
+    let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    for n in 0..=creatio_sandbox::ROW_LIMIT {
+        let mut row = Map::new();
+        row.insert("Name".into(), json!(format!("Article {n}")));
+        row.insert("TypeId".into(), json!(KNOWLEDGE_TYPE_GENERAL));
+        sb.insert("KnowledgeBase", row);
+    }
+    let creatio = client(&sb);
+    // WHEN they are read in one query, Creatio refuses it
+    let one = creatio.query("KnowledgeBase", None, &["Id"], None).await;
+    assert!(
+        matches!(
+            one,
+            Err(casebridge::creatio::CreatioError::Api { status: 500, .. })
+        ),
+        "{one:?}"
+    );
+    // THEN read in pages, every one comes back once
+    let all = creatio
+        .query_all("KnowledgeBase", None, &["Id"])
+        .await
+        .unwrap();
+    let ids: std::collections::HashSet<&str> =
+        all.iter().filter_map(|r| r["Id"].as_str()).collect();
+    assert_eq!(ids.len(), creatio_sandbox::ROW_LIMIT + 1);
+    assert_eq!(all.len(), ids.len());
+}

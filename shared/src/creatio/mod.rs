@@ -43,6 +43,8 @@ use odata::{BatchBody, BatchResponseBody, BatchSubRequest, entity_path};
 
 /// Creatio's limit on sub-requests in one `$batch`.
 pub const MAX_BATCH: usize = 100;
+/// Rows a page of [`CreatioClient::query_all`] asks for, well under Creatio's 20,000.
+pub const PAGE: usize = 1_000;
 
 pub use crate::http::RetryPolicy;
 
@@ -258,9 +260,47 @@ impl CreatioClient {
         select: &[&str],
         top: Option<usize>,
     ) -> Result<Vec<Value>, CreatioError> {
+        self.query_page(entity, filter, select, top, None).await
+    }
+
+    /// Every record matching `filter`, however many: Creatio refuses a query whose answer
+    /// would pass 20,000 rows (with a 500), so this reads pages of [`PAGE`] rows ordered by
+    /// `Id` (`$orderby`, `$top`, `$skip`) until a page comes back short. A record added or
+    /// removed between two pages can shift the next page by a row; the knowledge sync, the one
+    /// caller, reads everything again at its next run, and its incremental read falls back to a
+    /// full read when an id it lists is missing.
+    pub async fn query_all(
+        &self,
+        entity: &str,
+        filter: Option<&Filter>,
+        select: &[&str],
+    ) -> Result<Vec<Value>, CreatioError> {
+        let mut rows = Vec::new();
+        loop {
+            let page = self
+                .query_page(entity, filter, select, Some(PAGE), Some(rows.len()))
+                .await?;
+            let short = page.len() < PAGE;
+            rows.extend(page);
+            if short {
+                return Ok(rows);
+            }
+        }
+    }
+
+    /// One page of a query; `skip` set also orders by `Id`, so that pages do not overlap.
+    async fn query_page(
+        &self,
+        entity: &str,
+        filter: Option<&Filter>,
+        select: &[&str],
+        top: Option<usize>,
+        skip: Option<usize>,
+    ) -> Result<Vec<Value>, CreatioError> {
         let url = format!("{}/{entity}", self.odata_root);
         let select = select.join(",");
         let top = top.map(|t| t.to_string());
+        let skip = skip.map(|s| s.to_string());
         let mut query: Vec<(&str, &str)> = Vec::new();
         if let Some(f) = filter {
             query.push(("$filter", f.as_str()));
@@ -270,6 +310,10 @@ impl CreatioClient {
         }
         if let Some(t) = &top {
             query.push(("$top", t));
+        }
+        if let Some(s) = &skip {
+            query.push(("$orderby", "Id"));
+            query.push(("$skip", s));
         }
         self.retrying(|| async {
             let a = self

@@ -11,7 +11,8 @@
 //! Incremental: with the previous snapshot's articles and when Creatio was last read, one
 //! request reads the ids of every article now there (so a deleted one is dropped) and one reads
 //! the full rows of those modified since (minus a margin for clock skew); the rest are kept as
-//! they were. Without them, or when an article is in neither (types widened, say), every
+//! they were. Each read goes in pages ([`CreatioClient::query_all`]), so a knowledge base past
+//! Creatio's 20,000 rows an answer is read whole. Without them, or when an article is in neither (types widened, say), every
 //! article is read in full.
 
 use std::collections::HashMap;
@@ -52,16 +53,14 @@ pub async fn read(
             .map(|t| Filter::eq_guid("Type/Id", t.as_uuid())),
     );
     let full = |of_types: Option<Filter>| async move {
-        let rows = client
-            .query(ENTITY, of_types.as_ref(), COLUMNS, None)
-            .await?;
+        let rows = client.query_all(ENTITY, of_types.as_ref(), COLUMNS).await?;
         Ok::<_, CreatioError>(rows.iter().filter_map(article).collect())
     };
     let Some((previous, read_at)) = previous else {
         return full(of_types).await;
     };
     let ids: Vec<String> = client
-        .query(ENTITY, of_types.as_ref(), &["Id"], None)
+        .query_all(ENTITY, of_types.as_ref(), &["Id"])
         .await?
         .iter()
         .filter_map(|r| r.get("Id").and_then(Value::as_str).map(str::to_owned))
@@ -71,7 +70,7 @@ pub async fn read(
         None => Filter::after("ModifiedOn", read_at - MARGIN),
     };
     let rows = client
-        .query(ENTITY, Some(&changed_filter), COLUMNS, None)
+        .query_all(ENTITY, Some(&changed_filter), COLUMNS)
         .await?;
     // Every row read again, usable or not: an article emptied by its editor is dropped, never
     // answered from its previous text.
