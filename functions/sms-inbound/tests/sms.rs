@@ -358,6 +358,26 @@ async fn a_retry_after_a_lost_reply_gets_the_reply() {
 }
 
 #[tokio::test]
+async fn a_question_answered_only_on_a_retry_is_still_recorded_as_unanswered() {
+    // GIVEN a question nothing covers, stored by a first delivery that died before answering
+    let store = MemoryStore::new();
+    let (s, _) = store.find_or_open(&ann_key(), now()).await.unwrap();
+    let question = "Do you sell bicycles for children?";
+    let msg = NewMessage::new(Role::Customer, MessageText::parse(question).unwrap())
+        .with_provider_id(ProviderMessageId::parse("SM012").unwrap());
+    store.append(&s, vec![msg], None, now()).await.unwrap();
+    // WHEN Twilio retries and the assistant can only fall back
+    text_sms(&store, "SM012", question).await;
+    // THEN the question is listed for `casebridge knowledge gaps`, once
+    let gaps = store
+        .gaps(now() - jiff::SignedDuration::from_hours(1), now())
+        .await
+        .unwrap();
+    let questions: Vec<&str> = gaps.iter().map(|g| g.question.as_str()).collect();
+    assert_eq!(questions, [question]);
+}
+
+#[tokio::test]
 async fn asking_for_a_person_hands_off_and_then_the_assistant_is_silent() {
     let store = MemoryStore::new();
     let r = text_sms(&store, "SM020", "I need to talk to a human").await;

@@ -276,9 +276,17 @@ async fn answer_again(
         return Ok(None);
     }
     let decision = deps.concierge.respond(&session, &transcript, now).await;
+    let unanswered = turn::is_unanswered(&decision);
     match turn::reply_of(decision)? {
         None => Ok(None),
-        Some((message, change)) => store_and_reply(store, &session, message, change, now).await,
+        Some((message, change)) => {
+            let reply = store_and_reply(store, &session, message, change, now).await?;
+            // Recorded as the one-write path does: once the answer is stored.
+            if unanswered && reply.is_some() {
+                turn::record_gap(store, deps.concierge, &session, &transcript, now).await;
+            }
+            Ok(reply)
+        }
     }
 }
 

@@ -126,7 +126,7 @@ pub async fn take(
 
 /// A turn the assistant could not answer: a fallback, or the handoff that unanswered turns
 /// in a row lead to.
-fn is_unanswered(decision: &Decision) -> bool {
+pub(crate) fn is_unanswered(decision: &Decision) -> bool {
     matches!(
         decision,
         Decision::Reply { fallback: true, .. }
@@ -140,7 +140,7 @@ fn is_unanswered(decision: &Decision) -> bool {
 /// Records the turn's question for `casebridge knowledge gaps`, with how close the best article
 /// came: after the answer is stored, one write before the function replies. Best effort: a
 /// failure is logged, never the customer's.
-async fn record_gap(
+pub(crate) async fn record_gap(
     store: &dyn Store,
     concierge: &Concierge,
     session: &Session,
