@@ -123,6 +123,8 @@
     var body = {};
     if (state.visitor && state.secret) { body.visitor_id = state.visitor; body.visitor_secret = state.secret; }
     if (identity) body.identity = identity;
+    var lang = document.documentElement.lang || navigator.language;
+    if (lang) body.language = String(lang).slice(0, 35);
     return request("POST", "/widget/sessions", body).then(function (r) {
       // An id from before ids were issued, or a secret that no longer matches: start afresh.
       if ((r.status === 400 || r.status === 401) && body.visitor_id) { state.visitor = state.secret = null; save(); return start(); }

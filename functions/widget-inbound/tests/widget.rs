@@ -11,6 +11,43 @@ use serde_json::{Value, json};
 use widget_inbound::handle;
 
 #[tokio::test]
+async fn the_greeting_is_in_the_page_language_until_the_visitor_writes_in_another() {
+    let store = MemoryStore::new();
+    // GIVEN a Spanish page
+    let s = start(&store, json!({"language": "es-MX"})).await;
+    // THEN the greeting is the Spanish one the settings ship
+    assert!(s["greeting"].as_str().unwrap().starts_with("¡Hola!"), "{s}");
+    assert_eq!(s["language"], "es");
+    // AND a language casebridge has no texts for gets the default's
+    let other = start(&store, json!({"language": "nl"})).await;
+    assert!(
+        other["greeting"].as_str().unwrap().contains("assistant"),
+        "{other}"
+    );
+    assert_eq!(other["language"], Value::Null);
+    // WHEN the visitor writes in English and comes back to the Spanish page
+    let token = s["token"].as_str().unwrap().to_owned();
+    let (status, b, _) = call(
+        &store,
+        req(
+            "POST",
+            &messages_path(&s),
+            Some(&token),
+            Some(
+                json!({"text": "What is your return policy for opened items?", "client_id": "c1"}),
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{b}");
+    let mut again = resume(&s);
+    again["language"] = json!("es");
+    let resumed = start(&store, again).await;
+    // THEN what they wrote decides
+    assert_eq!(resumed["language"], "en", "{resumed}");
+}
+
+#[tokio::test]
 async fn a_visitor_chats_with_the_assistant_and_polls_for_the_agent() {
     let store = MemoryStore::new();
     let s = start(&store, json!({})).await;

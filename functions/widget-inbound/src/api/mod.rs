@@ -30,8 +30,9 @@ use casebridge::config::WidgetLimits;
 use casebridge::conversation::redelivery;
 use casebridge::conversation::turn::{self, HandoffGate, Outcome};
 use casebridge::domain::{
-    Channel, ConversationKey, Customer, MAX_MESSAGE_CHARS, Message, MessageText, NewMessage,
-    ProviderMessageId, Role, Session, SessionId, SessionState, VisitorId, without_hidden_chars,
+    Channel, ConversationKey, Customer, Language, MAX_MESSAGE_CHARS, Message, MessageText,
+    NewMessage, ProviderMessageId, Role, Session, SessionId, SessionState, VisitorId,
+    conversation_language, without_hidden_chars,
 };
 use casebridge::store::{Allowance, Appended, Store, StoreError, TRANSCRIPT_WINDOW};
 use casebridge::widget::auth::{

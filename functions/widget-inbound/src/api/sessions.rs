@@ -15,6 +15,9 @@ struct StartRequest {
     /// What the visitor typed: kept as unverified.
     name: Option<String>,
     email: Option<String>,
+    /// The page's or the browser's language (`es`, `pt-BR`): the greeting's language until the
+    /// visitor has written enough to tell. One casebridge does not ship is the default's.
+    language: Option<String>,
 }
 
 fn clean(s: &str) -> String {
@@ -195,6 +198,9 @@ pub(super) async fn start(
     let messages = store
         .messages_after(session.id, from, limits.poll_page)
         .await?;
+    // What the visitor wrote decides; before that, what the page says.
+    let language = conversation_language(&messages)
+        .or_else(|| req.language.as_deref().and_then(Language::parse));
     let secret = deps.widget.secret.expose_secret().as_bytes();
     let token = issue_session_token(secret, session.id, &visitor, now);
     tracing::info!(session_id = %session.id, opened, verified = identity.is_some(), "widget session");
@@ -206,7 +212,8 @@ pub(super) async fn start(
             "visitor_id": visitor.as_str(),
             "visitor_secret": visitor_proof(secret, &visitor),
             "state": session.state.as_str(),
-            "greeting": deps.concierge.settings().assistant.greeting,
+            "greeting": deps.concierge.settings_for(language).assistant.greeting,
+            "language": language.map(Language::code),
             "messages": visible(&messages),
             "last_seq": messages.last().map(|m| m.seq).unwrap_or(from),
             "attachments": deps.attachments.as_ref().map(|_| json!({
