@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use super::{Article, Language};
+use super::{Article, Language, lexicon};
 
 fn stemmer(language: Language) -> frostem::Stemmer {
     frostem::Stemmer::new(match language {
@@ -63,6 +63,13 @@ pub struct Prepared {
     /// The vocabulary: a term's id is its position.
     pub terms: Vec<String>,
     pub passages: Vec<Passage>,
+}
+
+/// One word of a question: its weight (IDF) and the indexed terms that stand for it, each with
+/// its IDF and the share of a match it counts for.
+struct Slot {
+    weight: f32,
+    alternatives: Vec<(u32, f32, f32)>,
 }
 
 /// The best passage for a question.
@@ -198,39 +205,82 @@ impl Index {
 
     /// The best passages of the `k` best articles for `question`, best first (those sharing a
     /// word with it).
+    ///
+    /// Each word of the question is a slot: the word itself (or the indexed word it misspells)
+    /// and the words of the same concept in the five languages ([`super::lexicon`]), which count
+    /// at [`lexicon::ALTERNATIVE`]. A passage scores a slot by its best alternative, so a word
+    /// found in two languages is not counted twice.
     pub fn top(&self, question: &str, language: Option<Language>, k: usize) -> Vec<Hit<'_>> {
         let language = language.or_else(|| Language::detect(question));
-        let mut query = tokens(question, language);
-        query.sort();
-        query.dedup();
+        let mut words = words(question);
+        words.sort();
+        words.dedup();
         // A word the index has never seen (often a product's name) lowers coverage at half the
         // weight of the rarest word it has: a question of only such words answers nothing, and
         // one that names a product beside the article's words still finds the article.
         let unseen = self.idf(1) / 2.0;
-        let weights: Vec<(Option<u32>, f32)> = query
+        let slots: Vec<Slot> = words
             .iter()
-            .map(
-                |w| match self.terms.get(w).copied().or_else(|| self.misspelt(w)) {
-                    Some(t) => (Some(t), self.idf(self.postings[t as usize].len())),
-                    None => (None, unseen),
-                },
-            )
+            .map(|w| {
+                let own = language.map_or_else(|| w.clone(), |l| stem(l, w));
+                let own = self
+                    .terms
+                    .get(&own)
+                    .copied()
+                    .or_else(|| self.misspelt(&own));
+                let mut alternatives: Vec<(u32, f32)> = own.into_iter().map(|t| (t, 1.0)).collect();
+                for s in lexicon::alternatives(w, language) {
+                    if let Some(&t) = self.terms.get(s)
+                        && !alternatives.iter().any(|(a, _)| *a == t)
+                    {
+                        alternatives.push((t, lexicon::ALTERNATIVE));
+                    }
+                }
+                let idf = |t: u32| self.idf(self.postings[t as usize].len());
+                // The word's weight: its own, or its rarest alternative's when the index does
+                // not hold it (a Spanish word over English articles).
+                let weight = match own {
+                    Some(t) => idf(t),
+                    None => alternatives
+                        .iter()
+                        .map(|(t, _)| idf(*t))
+                        .fold(unseen, f32::max),
+                };
+                Slot {
+                    weight,
+                    alternatives: alternatives
+                        .into_iter()
+                        .map(|(t, share)| (t, idf(t), share))
+                        .collect(),
+                }
+            })
             .collect();
-        let total: f32 = weights.iter().map(|(_, w)| w).sum();
+        let total: f32 = slots.iter().map(|s| s.weight).sum();
         if total <= 0.0 {
             return Vec::new();
         }
+        // passage → (score, matched weight)
         let mut scores: HashMap<u32, (f32, f32)> = HashMap::new();
-        for (term, idf) in &weights {
-            let Some(term) = term else { continue };
-            for &p in &self.postings[*term as usize] {
-                let passage = &self.passages[p as usize];
-                let tf = W_TITLE * self.field_tf(&passage.title, *term, 0)
-                    + W_KEYWORDS * self.field_tf(&passage.keywords, *term, 1)
-                    + W_BODY * self.field_tf(&passage.body, *term, 2);
+        for slot in &slots {
+            // passage → (best score of this slot, the share of its weight it matched)
+            let mut best: HashMap<u32, (f32, f32)> = HashMap::new();
+            for &(term, idf, share) in &slot.alternatives {
+                for &p in &self.postings[term as usize] {
+                    let passage = &self.passages[p as usize];
+                    let tf = W_TITLE * self.field_tf(&passage.title, term, 0)
+                        + W_KEYWORDS * self.field_tf(&passage.keywords, term, 1)
+                        + W_BODY * self.field_tf(&passage.body, term, 2);
+                    let score = share * idf * tf / (K1 + tf);
+                    let entry = best.entry(p).or_default();
+                    if score > entry.0 {
+                        *entry = (score, share);
+                    }
+                }
+            }
+            for (p, (score, share)) in best {
                 let entry = scores.entry(p).or_default();
-                entry.0 += idf * tf / (K1 + tf);
-                entry.1 += idf;
+                entry.0 += score;
+                entry.1 += slot.weight * share;
             }
         }
         let mut hits: Vec<Hit<'_>> = scores
@@ -377,15 +427,27 @@ pub fn sentences(text: &str) -> impl Iterator<Item = &str> {
 /// Words of `text`, lower case, without the language's most common words, stemmed.
 pub fn tokens(text: &str, language: Option<Language>) -> Vec<String> {
     let stemmer = language.map(stemmer);
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .filter(|w| !is_stopword(w))
+    words(text)
+        .into_iter()
         .map(|w| match &stemmer {
             Some(s) => s.stem(&w).into_owned(),
             None => w,
         })
         .collect()
+}
+
+/// Words of `text`, lower case, without the language's most common words, as written.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .filter(|w| !is_stopword(w))
+        .collect()
+}
+
+/// `word` (lower case) stemmed by `language`'s Snowball stemmer.
+pub fn stem(language: Language, word: &str) -> String {
+    stemmer(language).stem(word).into_owned()
 }
 
 /// The commonest function words of the five languages: they say nothing about which article
@@ -441,15 +503,18 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_misspelt_question_still_finds_its_article() {
-        let article = |id: &str, title: &str, body: &str| Article {
+    fn article(id: &str, title: &str, body: &str) -> Article {
+        Article {
             id: id.into(),
             title: title.into(),
             body: body.into(),
             keywords: String::new(),
             url: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_misspelt_question_still_finds_its_article() {
         let index = Index::build(vec![
             article(
                 "w",
@@ -468,6 +533,32 @@ mod tests {
         assert_eq!(hit.article.id, "w");
         // Without the correction neither word is known: nothing matches.
         assert!(!index.terms.contains_key("waranti"));
+    }
+
+    #[test]
+    fn a_question_in_another_language_finds_an_article_through_the_lexicon() {
+        let index = Index::build(vec![
+            article(
+                "r",
+                "Returns",
+                "You can return an unused item within 30 days of delivery for a full refund.",
+            ),
+            article(
+                "g",
+                "Gift cards",
+                "Gift cards never expire and work in every store.",
+            ),
+        ]);
+        // No word of the question is in either article: only the lexicon links them.
+        let question = "¿puedo devolver mi pedido?";
+        let hit = index.best(question, Some(Language::Es)).expect("a hit");
+        assert_eq!(hit.article.id, "r");
+        assert!(
+            words(question)
+                .iter()
+                .all(|w| !index.terms.contains_key(&stem(Language::Es, w))),
+            "the question shares a word with the articles"
+        );
     }
 
     #[test]

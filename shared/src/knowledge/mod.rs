@@ -22,6 +22,7 @@ pub mod config;
 pub mod creatio;
 pub mod folder;
 pub mod index;
+pub mod lexicon;
 pub mod snapshot;
 pub mod sync;
 
