@@ -80,20 +80,12 @@ fn session() -> Session {
 
 async fn answered(c: &Concierge, question: &str) -> Option<String> {
     let text = MessageText::parse(question).ok()?;
-    let t = vec![Message {
-        seq: 1,
-        role: Role::Customer,
-        text,
-        provider_id: None,
-        at: jiff::Timestamp::now(),
-        attachments: vec![],
-        delivery: None,
-        fallback: false,
-    }];
+    let t = vec![NewMessage::new(Role::Customer, text).stored(1, jiff::Timestamp::now())];
     match c.respond(&session(), &t, jiff::Timestamp::now()).await {
         Decision::Reply {
             text,
             fallback: false,
+            ..
         } => Some(text.as_str().to_owned()),
         _ => None,
     }

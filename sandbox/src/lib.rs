@@ -39,6 +39,7 @@ mod data;
 mod errors;
 mod filter;
 pub mod schema;
+pub mod shop;
 pub mod twilio;
 
 pub use data::ROW_LIMIT;

@@ -13,6 +13,8 @@
 //! - [`replies`]: a rep's reply from Creatio to the customer: the outbox, the delivery, the
 //!   catch-up and case closure.
 //! - [`knowledge`]: the team's help articles, indexed for the assistant to answer from.
+//! - [`actions`]: lookups in the team's own systems (order status…), with parameters bound to
+//!   who the customer is, answered as text and as a widget card.
 //! - [`config`]: typed configuration from the environment.
 //! - [`sms`]: Twilio signatures, compliance keywords, sending with consent.
 //! - [`widget`]: widget session tokens, the site's identity JWT, signed links, file checks.
@@ -20,6 +22,7 @@
 //! - [`telemetry`]: JSON logging setup.
 //! - [`aws`]: SDK clients on the workspace's one TLS stack.
 
+pub mod actions;
 pub mod assistant;
 pub mod aws;
 pub mod config;

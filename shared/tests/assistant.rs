@@ -59,6 +59,7 @@ fn transcript(turns: &[(Role, &str)]) -> Vec<Message> {
                 attachments: vec![],
                 delivery: None,
                 fallback,
+                card: None,
             }
         })
         .collect()
@@ -527,7 +528,8 @@ async fn openai_requests_carry_the_prompt_the_transcript_and_the_tools() {
         d,
         Decision::Reply {
             text: MessageText::parse("Orders ship within 2 business days.").unwrap(),
-            fallback: false
+            fallback: false,
+            card: None,
         }
     );
     let sent = rec.0.lock().unwrap()[0].clone();
@@ -584,7 +586,8 @@ async fn openai_hands_off_by_tool_call_and_reports_unanswered_turns() {
         d,
         Decision::Reply {
             text: MessageText::parse("Sorry, we only sell coffee gear.").unwrap(),
-            fallback: true
+            fallback: true,
+            card: None,
         }
     );
 }
@@ -690,6 +693,7 @@ async fn openai_answers_from_the_articles_passages_and_the_answer_cites_its_sour
     let Decision::Reply {
         text,
         fallback: false,
+        ..
     } = d
     else {
         panic!("an answer, not {d:?}")

@@ -65,6 +65,7 @@ fn said(role: Role, text: &str, seq: u64, fallback: bool) -> Message {
         attachments: vec![],
         delivery: None,
         fallback,
+        card: None,
     }
 }
 
@@ -78,6 +79,7 @@ fn reply_text(d: &Decision) -> &str {
         Decision::Reply {
             text,
             fallback: false,
+            ..
         } => text.as_str(),
         other => panic!("an answer, not {other:?}"),
     }

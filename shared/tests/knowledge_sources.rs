@@ -74,12 +74,13 @@ async fn ask(c: &Concierge, question: &str) -> Decision {
         attachments: vec![],
         delivery: None,
         fallback: false,
+        card: None,
     }];
     c.respond(&session(), &t, test_support::now()).await
 }
 
 fn answered(d: &Decision, with: &str) -> bool {
-    matches!(d, Decision::Reply { text, fallback: false } if text.as_str().contains(with))
+    matches!(d, Decision::Reply { text, fallback: false, .. } if text.as_str().contains(with))
 }
 
 fn concierge(knowledge: Arc<Knowledge>) -> Concierge {

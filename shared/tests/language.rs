@@ -27,6 +27,7 @@ fn transcript(customer_texts: &[&str]) -> Vec<Message> {
             attachments: vec![],
             delivery: None,
             fallback: false,
+            card: None,
         })
         .collect()
 }
@@ -85,6 +86,7 @@ async fn a_language_once_clear_is_kept_through_short_replies() {
         Decision::Reply {
             text,
             fallback: true,
+            ..
         } => assert!(text.as_str().contains("no tengo respuesta"), "{text:?}"),
         other => panic!("the fallback, not {other:?}"),
     }
@@ -109,7 +111,7 @@ async fn a_language_without_texts_of_its_own_hears_the_default_ones() {
         )
         .await;
     assert!(
-        matches!(&d, Decision::Reply { text, fallback: true } if text.as_str().starts_with("Sorry")),
+        matches!(&d, Decision::Reply { text, fallback: true, .. } if text.as_str().starts_with("Sorry")),
         "{d:?}"
     );
 }

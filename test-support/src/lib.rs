@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 
 pub use counter::RequestCounter;
-pub use settings::{config, config_of, quick_retry};
+pub use settings::{config, config_of, quick_retry, with_shop_actions};
 
 /// The tests' "now": Wednesday 14 January 2026, 10:00 in New York, inside business hours.
 pub const NOW: &str = "2026-01-14T15:00:00Z";

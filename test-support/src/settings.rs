@@ -26,3 +26,20 @@ pub fn quick_retry(attempts: usize) -> RetryPolicy {
         max_delay: std::time::Duration::from_millis(5),
     }
 }
+
+/// A settings file (in the temporary directory) that is the embedded default plus the sample
+/// shop's order actions at `shop_url`, with `token` written in (no environment needed): what a
+/// test passes as `CASEBRIDGE_CONFIG` to get actions through a function's own `from_config`.
+pub fn with_shop_actions(shop_url: &str, token: &str) -> std::path::PathBuf {
+    let text = format!(
+        "{}{}",
+        casebridge::assistant::Settings::embedded_text(),
+        creatio_sandbox::shop::demo_actions(shop_url, &format!("Bearer {token}"))
+    );
+    let path = std::env::temp_dir().join(format!(
+        "casebridge-actions-{}.toml",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    path
+}

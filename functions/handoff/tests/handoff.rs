@@ -1009,3 +1009,60 @@ async fn a_verified_email_matches_its_contact_whatever_the_case() {
     assert_eq!(case["ContactId"], json!(known.to_string()));
     assert_eq!(sb.records("Contact").len(), 1);
 }
+
+#[tokio::test]
+async fn an_answer_from_an_action_reaches_creatio_as_text_and_the_brief_names_the_action() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    // GIVEN a conversation in which an action answered before the customer asked for a person
+    let (s, _) = store
+        .find_or_open(&key(ANN), Timestamp::now())
+        .await
+        .unwrap();
+    let card = Card {
+        action: "order_status".into(),
+        title: "Order 5511".into(),
+        rows: vec![CardRow {
+            label: "Status".into(),
+            value: "shipped".into(),
+        }],
+        links: vec![],
+    };
+    store
+        .append(
+            &s,
+            vec![
+                msg(Role::Customer, "where is my order 5511"),
+                msg(Role::Assistant, "Order 5511: shipped.").with_card(Some(card)),
+            ],
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let s = store.session(s.id).await.unwrap().unwrap();
+    test_support::fixtures::hand_off(store.as_ref(), &s, "talk to a person", Timestamp::now())
+        .await;
+    // WHEN it is synced
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    // THEN the answer's activity holds its text and which action gave it
+    let notes = sb
+        .record("Activity", s.id.activity_id(2).as_uuid())
+        .unwrap()["Notes"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(notes.contains("Order 5511: shipped."), "{notes}");
+    assert!(
+        notes.contains("Answered by the action order_status."),
+        "{notes}"
+    );
+    // AND the case's description says which actions ran
+    let case = sb.record("Case", s.id.case_id().as_uuid()).unwrap();
+    let symptoms = case["Symptoms"].as_str().unwrap();
+    assert!(
+        symptoms.contains("Actions the assistant ran: order_status."),
+        "{symptoms}"
+    );
+}

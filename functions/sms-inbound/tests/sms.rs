@@ -378,6 +378,44 @@ async fn a_question_answered_only_on_a_retry_is_still_recorded_as_unanswered() {
 }
 
 #[tokio::test]
+async fn an_sms_about_an_order_is_answered_from_the_shop_with_the_phone_bound() {
+    use creatio_sandbox::shop::{ShopStandIn, sample_orders};
+    // GIVEN the SMS function deployed with the shop's order actions
+    let shop = ShopStandIn::start("shop-token", sample_orders())
+        .await
+        .unwrap();
+    let settings = test_support::with_shop_actions(&shop.url, "shop-token");
+    let deps = Deps::from_config(&test_support::config(&[
+        ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ("TWILIO_AUTH_TOKEN", TOKEN),
+        ("TWILIO_FROM", OURS),
+        ("PUBLIC_BASE_URL", BASE),
+        ("CASEBRIDGE_CONFIG", settings.to_str().unwrap()),
+    ]))
+    .unwrap();
+    let store = MemoryStore::new();
+    // WHEN Ann texts about her order
+    let r = handle(
+        &store,
+        &deps,
+        signed(
+            "/sms/inbound",
+            &sms_params("SM0A1", "where is my order 5511"),
+        ),
+        now(),
+    )
+    .await;
+    // THEN the reply is the order's status, found with the number the SMS came from
+    let answer = twiml_message(&r).unwrap();
+    assert!(answer.starts_with("Order 5511: shipped."), "{answer}");
+    assert_eq!(shop.requests()[0].query["phone"], ANN);
+    // AND the transcript keeps which action answered
+    let (_, t) = ann_transcript(&store).await;
+    assert_eq!(t[1].card.as_ref().unwrap().action, "order_status");
+    std::fs::remove_file(settings).ok();
+}
+
+#[tokio::test]
 async fn asking_for_a_person_hands_off_and_then_the_assistant_is_silent() {
     let store = MemoryStore::new();
     let r = text_sms(&store, "SM020", "I need to talk to a human").await;

@@ -54,6 +54,7 @@
     ".cb-form .cb-attach{background:#e2e8f0;color:#111;padding:0 10px;display:none}",
     ".cb-form .cb-attach.cb-show{display:block}",
     ".cb-file{display:block;margin-top:4px;color:inherit;text-decoration:underline}",
+    ".cb-card-title{display:block}.cb-card{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0 0}.cb-card dt{opacity:.7}.cb-card dd{margin:0}",
     "@media (max-width:480px){.cb-panel{right:0;bottom:0;width:100vw;height:100vh;border-radius:0}}"
   ].join("\n"));
   document.head.appendChild(css);
@@ -89,7 +90,7 @@
     shown[m.seq] = true;
     var b = el("div", { "class": "cb-msg cb-" + m.role, "data-role": m.role });
     b.appendChild(el("span", { "class": "cb-who" }, names[m.role]));
-    b.appendChild(document.createTextNode(m.text));
+    if (m.card) card(b, m.card); else b.appendChild(document.createTextNode(m.text));
     (m.attachments || []).forEach(function (a) {
       if (!/^https?:\/\//.test(a.url)) return;
       var link = el("a", { "class": "cb-file", target: "_blank", rel: "noopener noreferrer" }, "Open attachment");
@@ -99,6 +100,22 @@
     log.appendChild(b);
     log.scrollTop = log.scrollHeight;
     if (m.role === "agent") setPhase("with_agent");
+  }
+  // An action's answer: title, label/value rows, https links; every part a text node.
+  function card(b, c) {
+    b.appendChild(el("strong", { "class": "cb-card-title" }, c.title));
+    var dl = el("dl", { "class": "cb-card" });
+    (c.rows || []).slice(0, 8).forEach(function (r) {
+      dl.appendChild(el("dt", {}, r.label));
+      dl.appendChild(el("dd", {}, r.value));
+    });
+    b.appendChild(dl);
+    (c.links || []).slice(0, 3).forEach(function (l) {
+      if (!/^https:\/\//.test(l.url)) return;
+      var a = el("a", { "class": "cb-file", target: "_blank", rel: "noopener noreferrer" }, l.label);
+      a.href = l.url;
+      b.appendChild(a);
+    });
   }
   function note(text) {
     var b = el("div", { "class": "cb-msg cb-assistant" }, text);

@@ -542,3 +542,68 @@ async fn an_answered_widget_message_costs_one_query_and_one_transaction() {
     let (_, transcript) = store.transcript(id).await.unwrap().unwrap();
     assert_eq!(transcript.len(), 2);
 }
+
+#[tokio::test]
+async fn an_action_answers_a_verified_visitor_with_a_card_and_asks_an_anonymous_one_to_sign_in() {
+    use creatio_sandbox::shop::{ShopStandIn, sample_orders};
+    // GIVEN the widget deployed with the shop's order actions
+    let shop = ShopStandIn::start("shop-token", sample_orders())
+        .await
+        .unwrap();
+    let settings = test_support::with_shop_actions(&shop.url, "shop-token");
+    let deps = widget_inbound::Deps::from_config(&test_support::config(&[
+        ("WIDGET_SECRET", SECRET),
+        ("WIDGET_IDENTITY_SECRET", IDENTITY),
+        ("WIDGET_ALLOWED_ORIGINS", SITE),
+        ("CASEBRIDGE_CONFIG", settings.to_str().unwrap()),
+    ]))
+    .unwrap();
+    let store = MemoryStore::new();
+    let ask = |started: Value| {
+        let deps = &deps;
+        let store = &store;
+        async move {
+            let token = started["token"].as_str().unwrap().to_owned();
+            let (status, b, _) = call_with(
+                store,
+                deps,
+                req(
+                    "POST",
+                    &messages_path(&started),
+                    Some(&token),
+                    Some(json!({"text": "Where is my order 5511?", "client_id": "o1"})),
+                ),
+            )
+            .await;
+            assert_eq!(status, 200, "{b}");
+            b["messages"][1].clone()
+        }
+    };
+    // WHEN a visitor signed in as Ann asks about her order
+    let ann = start_with(
+        &store,
+        &deps,
+        json!({"identity": identity("ann@example.com", later(), IDENTITY)}),
+    )
+    .await;
+    let answer = ask(ann).await;
+    // THEN the answer carries a card (and its text says the same)
+    assert_eq!(answer["card"]["title"], "Order 5511", "{answer}");
+    assert_eq!(answer["card"]["rows"][0]["value"], "shipped");
+    assert_eq!(
+        answer["card"]["links"][0]["url"],
+        "https://track.example.com/1Z5511"
+    );
+    assert!(answer["text"].as_str().unwrap().contains("shipped"));
+    assert_eq!(shop.requests()[0].query["email"], "ann@example.com");
+    // AND an anonymous visitor is asked to sign in, with no call to the shop
+    let anonymous = start_with(&store, &deps, json!({})).await;
+    let answer = ask(anonymous).await;
+    assert!(
+        answer["text"].as_str().unwrap().contains("sign in"),
+        "{answer}"
+    );
+    assert!(answer.get("card").is_none());
+    assert_eq!(shop.requests().len(), 1);
+    std::fs::remove_file(settings).ok();
+}

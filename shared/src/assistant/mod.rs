@@ -29,9 +29,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
+use crate::actions::{ActionError, Actions};
 use crate::config::{AssistantKind, Config, ConfigError};
 use crate::domain::{
-    Channel, Customer, Language, Message, MessageText, Role, Session, conversation_language,
+    Card, Channel, Customer, Language, Message, MessageText, Role, Session, conversation_language,
 };
 use crate::knowledge::Knowledge;
 pub use settings::{FieldSpec, FieldType, Settings};
@@ -179,6 +180,8 @@ pub enum Decision {
         text: MessageText,
         /// An unanswered turn (store it with `NewMessage::as_fallback`).
         fallback: bool,
+        /// What the widget shows of an answer that came from an action.
+        card: Option<Card>,
     },
     Handoff {
         reason: HandoffReason,
@@ -197,6 +200,7 @@ pub struct Concierge {
     /// The closing notice in each language (built once).
     closed: Arc<settings::ClosedNotices>,
     knowledge: Option<Arc<Knowledge>>,
+    actions: Option<Arc<Actions>>,
 }
 
 impl Concierge {
@@ -212,6 +216,7 @@ impl Concierge {
             settings,
             localized: Arc::new(localized),
             knowledge: None,
+            actions: None,
         }
     }
 
@@ -220,6 +225,17 @@ impl Concierge {
     pub fn with_knowledge(mut self, knowledge: Arc<Knowledge>) -> Self {
         self.knowledge = Some(knowledge);
         self
+    }
+
+    /// The team's actions ([`crate::actions`]): a question one of their triggers matches is
+    /// answered from a call, whichever assistant is configured.
+    pub fn with_actions(mut self, actions: Arc<Actions>) -> Self {
+        self.actions = Some(actions);
+        self
+    }
+
+    pub fn actions(&self) -> Option<&Arc<Actions>> {
+        self.actions.as_ref()
     }
 
     /// The settings as the conversation's `language` speaks them (the default ones when it has
@@ -259,11 +275,33 @@ impl Concierge {
                 })
             }
         };
-        let concierge = Self::new(assistant, settings);
-        Ok(match knowledge {
-            Some(k) => concierge.with_knowledge(k),
-            None => concierge,
-        })
+        let actions = Self::actions_from(&settings, &|name| std::env::var(name).ok())?;
+        let mut concierge = Self::new(assistant, settings);
+        if let Some(k) = knowledge {
+            concierge = concierge.with_knowledge(k);
+        }
+        if let Some(a) = actions {
+            concierge = concierge.with_actions(a);
+        }
+        Ok(concierge)
+    }
+
+    /// The settings' actions with their header secrets read through `secret`; None without any.
+    pub fn actions_from(
+        settings: &Settings,
+        secret: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Arc<Actions>>, ConfigError> {
+        if settings.actions.list.is_empty() {
+            return Ok(None);
+        }
+        let list = crate::actions::config::build(&settings.actions, secret)?;
+        // Each call sets its own timeout; this one only bounds a call that forgot to.
+        let http =
+            crate::http::client(Duration::from_secs(30)).map_err(|e| ConfigError::Invalid {
+                name: "CASEBRIDGE_CONFIG",
+                reason: format!("actions: cannot build an HTTP client: {e}"),
+            })?;
+        Ok(Some(Arc::new(Actions::new(list, &settings.actions, http))))
     }
 
     /// The configured knowledge, reading Creatio directly only where no snapshot store is set
@@ -353,6 +391,54 @@ impl Concierge {
         {
             return handoff(settings, HandoffReason::CustomerAsked, now);
         }
+        if let Some(actions) = &self.actions
+            && let Some((action, args)) =
+                actions.triggered(&conversation.question(), &session.key.customer)
+        {
+            let channel = session.key.channel;
+            return match actions
+                .call(action, &args, &session.key.customer, session.id)
+                .await
+            {
+                Ok(found) => {
+                    let text = found.text(action.answer.as_deref());
+                    match shape(settings, &text, channel) {
+                        Some(text) => Decision::Reply {
+                            text,
+                            fallback: false,
+                            card: Some(found.card()),
+                        },
+                        None => unanswered(
+                            settings,
+                            channel,
+                            transcript,
+                            &settings.assistant.fallback,
+                            now,
+                        ),
+                    }
+                }
+                // Asked to sign in, not counted as unanswered: the visitor can do something.
+                Err(ActionError::NeedsIdentity(_))
+                    if matches!(session.key.customer, Customer::Visitor(_)) =>
+                {
+                    match shape(settings, &actions.sign_in_text, channel) {
+                        Some(text) => Decision::Reply {
+                            text,
+                            fallback: false,
+                            card: None,
+                        },
+                        None => handoff(settings, HandoffReason::AssistantFailed, now),
+                    }
+                }
+                Err(_) => unanswered(
+                    settings,
+                    channel,
+                    transcript,
+                    &settings.assistant.fallback,
+                    now,
+                ),
+            };
+        }
         let timeout = Duration::from_secs(settings.assistant.timeout_seconds);
         let answer = tokio::time::timeout(timeout, self.assistant.answer(settings, conversation))
             .await
@@ -369,21 +455,12 @@ impl Concierge {
                 Some(text) => Decision::Reply {
                     text,
                     fallback: false,
+                    card: None,
                 },
                 None => handoff(settings, HandoffReason::AssistantFailed, now),
             },
             Ok(Answer::NoAnswer(text)) => {
-                let turns = unanswered_in_a_row(transcript) + 1;
-                if turns >= settings.assistant.max_fallbacks {
-                    return handoff(settings, HandoffReason::Unanswered { turns }, now);
-                }
-                match shape(settings, &text, session.key.channel) {
-                    Some(text) => Decision::Reply {
-                        text,
-                        fallback: true,
-                    },
-                    None => handoff(settings, HandoffReason::AssistantFailed, now),
-                }
+                unanswered(settings, session.key.channel, transcript, &text, now)
             }
         }
     }
@@ -410,8 +487,23 @@ impl Concierge {
                 rules::rules_brief(&self.settings, conversation, &reason)
             }
         };
+        // Which actions answered, whatever the implementation wrote: the rep should know what
+        // the customer was already told from the team's systems.
+        let mut ran: Vec<&str> = Vec::new();
+        for c in transcript.iter().filter_map(|m| m.card.as_ref()) {
+            if !ran.contains(&c.action.as_str()) {
+                ran.push(&c.action);
+            }
+        }
+        let mut summary = brief.summary;
+        if !ran.is_empty() {
+            summary.push_str(&format!(
+                "\n\nActions the assistant ran: {}.",
+                ran.join(", ")
+            ));
+        }
         CaseBrief {
-            summary: brief.summary,
+            summary,
             fields: allowed_fields(&self.settings, brief.fields),
         }
     }
@@ -442,6 +534,29 @@ fn handoff(settings: &Settings, reason: HandoffReason, now: Timestamp) -> Decisi
         .or_else(|_| MessageText::parse("A person will follow up with you here."))
         .unwrap_or_else(|_| unreachable!("a fixed non-empty text parses"));
     Decision::Handoff { reason, notice }
+}
+
+/// A turn the assistant could not answer: `text` (the fallback), or the handoff once
+/// `max_fallbacks` such turns came in a row.
+fn unanswered(
+    settings: &Settings,
+    channel: Channel,
+    transcript: &[Message],
+    text: &str,
+    now: Timestamp,
+) -> Decision {
+    let turns = unanswered_in_a_row(transcript) + 1;
+    if turns >= settings.assistant.max_fallbacks {
+        return handoff(settings, HandoffReason::Unanswered { turns }, now);
+    }
+    match shape(settings, text, channel) {
+        Some(text) => Decision::Reply {
+            text,
+            fallback: true,
+            card: None,
+        },
+        None => handoff(settings, HandoffReason::AssistantFailed, now),
+    }
 }
 
 /// Unanswered assistant turns since the last answered one.

@@ -38,6 +38,9 @@ pub struct Settings {
     pub language: Language,
     /// The texts each language overrides (`[texts.<code>]`).
     pub texts: HashMap<Language, LocalTexts>,
+    /// `[actions]`, checked (`crate::actions::config`); their secrets are read when the
+    /// assistant is built.
+    pub actions: crate::actions::config::RawActions,
 }
 
 /// What one language says instead of the `[assistant]` (and `[channels.sms]`) texts.
@@ -196,6 +199,8 @@ struct RawDocument {
     fields: Vec<FieldSpec>,
     #[serde(default)]
     texts: BTreeMap<String, LocalTexts>,
+    #[serde(default)]
+    actions: crate::actions::config::RawActions,
 }
 
 #[derive(Deserialize, Default)]
@@ -232,6 +237,11 @@ impl Settings {
                 })
             }
         }
+    }
+
+    /// The embedded default document's text (the local stack adds its demo actions to it).
+    pub fn embedded_text() -> &'static str {
+        EMBEDDED
     }
 
     /// The embedded default document.
@@ -344,6 +354,7 @@ impl Settings {
                 .extend(local.handoff_phrases.iter().cloned());
             texts.insert(lang, local);
         }
+        crate::actions::config::check(&raw.actions)?;
         Ok(Settings {
             assistant,
             sms,
@@ -353,6 +364,7 @@ impl Settings {
             fields: raw.fields,
             language,
             texts,
+            actions: raw.actions,
         })
     }
 

@@ -27,6 +27,7 @@ mod tests {
             attachments: Vec::new(),
             delivery: None,
             fallback: false,
+            card: None,
         }
     }
 

@@ -260,8 +260,12 @@ pub fn reply_of(
 ) -> Result<Option<(NewMessage, Option<StateChange>)>, StoreError> {
     Ok(match decision {
         Decision::Silent => None,
-        Decision::Reply { text, fallback } => {
-            let m = NewMessage::new(Role::Assistant, text);
+        Decision::Reply {
+            text,
+            fallback,
+            card,
+        } => {
+            let m = NewMessage::new(Role::Assistant, text).with_card(card);
             Some((if fallback { m.as_fallback() } else { m }, None))
         }
         Decision::Handoff { reason, notice } => {

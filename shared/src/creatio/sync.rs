@@ -207,6 +207,9 @@ fn activity(
         notes.push_str("\n\n");
     }
     notes.push_str(m.text.as_str());
+    if let Some(card) = &m.card {
+        notes.push_str(&format!("\n\nAnswered by the action {}.", card.action));
+    }
     for a in &m.attachments {
         notes.push_str(&format!(
             "\nAttachment: {}{}",

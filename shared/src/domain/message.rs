@@ -10,6 +10,37 @@ use serde::{Deserialize, Serialize};
 /// everything lands in one DynamoDB item (400 KB) and one Creatio activity.
 pub const MAX_MESSAGE_CHARS: usize = 8_000;
 
+/// What an action's answer shows in the widget: a title, up to [`Card::MAX_ROWS`] label/value
+/// rows and up to [`Card::MAX_LINKS`] links, only ever rendered as text. The message's own text
+/// carries the same content for every other reader (SMS, the transcript, Creatio), and `action`
+/// says which action answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Card {
+    pub action: String,
+    pub title: String,
+    #[serde(default)]
+    pub rows: Vec<CardRow>,
+    #[serde(default)]
+    pub links: Vec<CardLink>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardRow {
+    pub label: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardLink {
+    pub label: String,
+    pub url: String,
+}
+
+impl Card {
+    pub const MAX_ROWS: usize = 8;
+    pub const MAX_LINKS: usize = 3;
+}
+
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -209,6 +240,8 @@ pub struct NewMessage {
     /// model that said it did not know). Consecutive fallbacks are one of the handoff triggers,
     /// and the transcript is the only memory a stateless function has, so the flag is stored.
     pub fallback: bool,
+    /// The card of an answer that came from an action.
+    pub card: Option<Card>,
 }
 
 impl NewMessage {
@@ -219,6 +252,7 @@ impl NewMessage {
             provider_id: None,
             attachments: Vec::new(),
             fallback: false,
+            card: None,
         }
     }
 
@@ -235,6 +269,7 @@ impl NewMessage {
             at,
             attachments: self.attachments,
             fallback: self.fallback,
+            card: self.card,
         }
     }
 
@@ -262,6 +297,11 @@ impl NewMessage {
         self.attachments = attachments;
         self
     }
+
+    pub fn with_card(mut self, card: Option<Card>) -> Self {
+        self.card = card;
+        self
+    }
 }
 
 fn share(role: Role, text: &MessageText, attachments: &[Attachment]) -> (u64, u64) {
@@ -286,6 +326,9 @@ pub struct Message {
     /// See [`NewMessage::fallback`].
     #[serde(default)]
     pub fallback: bool,
+    /// See [`NewMessage::card`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub card: Option<Card>,
 }
 
 #[cfg(test)]

@@ -18,8 +18,8 @@ pub use identity::{
 pub use ids::{ActivityId, CaseId, ContactId, InvalidId, LookupId, SessionId};
 pub use language::{Language, conversation_language};
 pub use message::{
-    Attachment, DeliveryStatus, InvalidText, MAX_MESSAGE_CHARS, Message, MessageText, NewMessage,
-    ProviderMessageId, Role, without_hidden_chars,
+    Attachment, Card, CardLink, CardRow, DeliveryStatus, InvalidText, MAX_MESSAGE_CHARS, Message,
+    MessageText, NewMessage, ProviderMessageId, Role, without_hidden_chars,
 };
 pub use outbox::{CatchUpMark, CatchUpMarks, OutboxChange, OutboxEntry, OutboxSource, OutboxState};
 pub use phone::{DefaultCountry, InvalidPhoneNumber, PhoneNumber, mask_phone};

@@ -113,6 +113,9 @@ pub fn message_json(m: &Message) -> Value {
             .map(|a| json!({"url": a.url, "content_type": a.content_type}))
             .collect();
     }
+    if let Some(card) = &m.card {
+        v["card"] = json!(card);
+    }
     v
 }
 

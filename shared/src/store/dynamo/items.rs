@@ -173,6 +173,11 @@ pub(super) fn message_to_item(id: SessionId, m: &Message, expires: i64) -> Item 
     if m.fallback {
         item.insert("fallback".into(), AttributeValue::Bool(true));
     }
+    if let Some(card) = &m.card
+        && let Ok(json) = serde_json::to_string(card)
+    {
+        item.insert("card".into(), s(json));
+    }
     item
 }
 
@@ -196,6 +201,10 @@ pub(super) fn message_from_item(item: &Item) -> Result<Message, StoreError> {
             .transpose()
             .map_err(|_| corrupt("delivery"))?,
         fallback: matches!(item.get("fallback"), Some(AttributeValue::Bool(true))),
+        card: opt_str(item, "card")
+            .map(|j| serde_json::from_str(&j))
+            .transpose()
+            .map_err(|_| corrupt("card"))?,
     })
 }
 

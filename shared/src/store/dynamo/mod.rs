@@ -5,7 +5,7 @@
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
 //! | session | `S#<session id>` | `META` | `kind=session`, `session_id`, `conv`, `state`, `created_at`, `last_activity_at`, `last_seq`, `synced_seq`, `case_id`, `case_number`, `contact_id`, `handoff_reason`, `sync_error`, `last_append` (the token of the last append, see `append`), `expires_at` |
-//! | message | `S#<session id>` | `M#<seq, 10 digits>` | `kind=message`, `session_id`, `seq`, `role`, `text`, `at`, `provider_id`, `attachments` (JSON), `delivery` (JSON), `fallback` (BOOL, only when true), `expires_at` |
+//! | message | `S#<session id>` | `M#<seq, 10 digits>` | `kind=message`, `session_id`, `seq`, `role`, `text`, `at`, `provider_id`, `attachments` (JSON), `delivery` (JSON), `fallback` (BOOL, only when true), `card` (JSON, an action's answer), `expires_at` |
 //! | active pointer | `C#<channel>\|<customer>\|<endpoint>` | `ACTIVE` | `kind=active`, `session_id`, `expires_at` |
 //! | provider id | `P#<channel>#<provider message id>` | `P` | `kind=provider_id`, `session_id`, `seq`, `expires_at` |
 //! | consent | `O#<customer>` | `CONSENT` | `kind=consent`, `opted_out_at` (absent: granted); no TTL, an opt-out must not expire |

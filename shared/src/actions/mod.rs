@@ -1,0 +1,440 @@
+//! Actions: the assistant looks things up in the team's own systems ("where is my order 5511?")
+//! and answers with what came back, as text everywhere and as a card in the widget.
+//!
+//! ```text
+//! settings [actions] ──config──▶ Action ──triggers / model──▶ Args ──call──▶ Found ──▶ text + Card
+//!                                          bound params from who the customer is
+//! ```
+//! - [`config`]: `[actions]` in the settings file, every mistake refused at start-up with the
+//!   action and the field named (unknown host, plain http outside loopback, a placeholder that
+//!   names nothing, a secret that is not set).
+//! - **Who the customer is decides, never what they (or a model) typed.** A parameter `bound`
+//!   to `phone` or `email` is filled from the session's verified identity (the number an SMS came
+//!   from, the e-mail of the widget's identity token) and from nothing else: a trigger may not
+//!   capture it, the model is never offered it, and an argument of that name is dropped. An
+//!   action that needs an identity the conversation lacks is not called: an anonymous widget
+//!   visitor is asked to sign in.
+//! - **Only what is kept leaves the call.** The answer is read up to `max_response_bytes`,
+//!   parsed as JSON, and only the `keep` pointers' values (as short text) reach the customer,
+//!   the model, the transcript and Creatio. A failed, slow, refused, oversized or malformed
+//!   answer is never shown: the caller gives the fallback text, and the turn is unanswered.
+//! - **Audited.** One log line a call: the action, the HTTP status, the duration, the session
+//!   and the outcome; never the header secrets, the URL's values or the customer's text.
+
+pub mod config;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::{Card, CardLink, CardRow, Customer, SessionId};
+
+/// One declared action, checked.
+#[derive(Debug)]
+pub struct Action {
+    pub name: String,
+    pub description: String,
+    pub method: reqwest::Method,
+    /// With `{param}` placeholders, filled percent-encoded.
+    pub url: String,
+    pub headers: Vec<(reqwest::header::HeaderName, HeaderValue)>,
+    pub timeout: Duration,
+    pub max_response: usize,
+    pub params: Vec<Param>,
+    pub keep: Vec<Keep>,
+    pub triggers: Vec<Trigger>,
+    pub answer: Option<String>,
+    pub title: String,
+}
+
+/// A header's value; `secret` when it holds an `{env:NAME}` value (never logged).
+#[derive(Debug)]
+pub struct HeaderValue {
+    pub value: SecretString,
+    pub secret: bool,
+}
+
+#[derive(Debug)]
+pub struct Param {
+    pub name: String,
+    pub description: String,
+    pub kind: ParamKind,
+    pub bound: Option<Binding>,
+}
+
+#[derive(Debug)]
+pub enum ParamKind {
+    /// Anchored: the whole value must match.
+    String {
+        pattern: Option<regex_lite::Regex>,
+    },
+    Integer {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    Enum(Vec<String>),
+}
+
+/// What a bound parameter is filled from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// The E.164 number an SMS came from.
+    Phone,
+    /// The verified e-mail of the widget's identity token.
+    Email,
+}
+
+#[derive(Debug)]
+pub struct Keep {
+    pub name: String,
+    pub pointer: String,
+    pub label: String,
+    pub link: bool,
+}
+
+/// A trigger pattern (case-insensitive), its named captures parameters.
+#[derive(Debug)]
+pub struct Trigger(pub regex_lite::Regex);
+
+/// The value a kept field may have at most, in characters (a card row, not a document).
+const MAX_VALUE_CHARS: usize = 200;
+
+/// The actions of a deployment and the HTTP client that calls them.
+pub struct Actions {
+    pub list: Vec<Action>,
+    pub sign_in_text: String,
+    pub max_calls_per_turn: u32,
+    http: reqwest::Client,
+}
+
+/// Why an action gave no answer. The customer never sees any of it.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("an argument is not acceptable: {0}")]
+    BadArgument(String),
+    #[error("the conversation has no verified {0}")]
+    NeedsIdentity(&'static str),
+    #[error("unreachable or too slow")]
+    Transport,
+    #[error("answered HTTP {0}")]
+    Status(u16),
+    #[error("answer over {0} bytes")]
+    TooLarge(usize),
+    #[error("answer is not JSON")]
+    Malformed,
+}
+
+impl ActionError {
+    /// For the audit line.
+    fn kind(&self) -> &'static str {
+        match self {
+            ActionError::BadArgument(_) => "bad_argument",
+            ActionError::NeedsIdentity(_) => "needs_identity",
+            ActionError::Transport => "transport",
+            ActionError::Status(_) => "status",
+            ActionError::TooLarge(_) => "too_large",
+            ActionError::Malformed => "malformed",
+        }
+    }
+}
+
+/// What a call kept: its parameters and fields by name, in declaration order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    pub action: String,
+    pub values: BTreeMap<String, String>,
+    pub rows: Vec<CardRow>,
+    pub links: Vec<CardLink>,
+    pub title: String,
+}
+
+impl Found {
+    /// The card the widget shows.
+    pub fn card(&self) -> Card {
+        Card {
+            action: self.action.clone(),
+            title: self.title.clone(),
+            rows: self.rows.clone(),
+            links: self.links.clone(),
+        }
+    }
+
+    /// The same content as plain text: what SMS, the transcript and Creatio get.
+    pub fn text(&self, answer: Option<&str>) -> String {
+        let mut lines = Vec::new();
+        match answer {
+            Some(a) => lines.push(fill(a, &self.values)),
+            None => lines.push(self.title.clone()),
+        }
+        // The answer template may already say everything; rows it did not use follow it.
+        let said = lines[0].clone();
+        for r in &self.rows {
+            if !said.contains(&r.value) {
+                lines.push(format!("{}: {}", r.label, r.value));
+            }
+        }
+        for l in &self.links {
+            if !said.contains(&l.url) {
+                lines.push(format!("{}: {}", l.label, l.url));
+            }
+        }
+        lines.join("\n")
+    }
+
+    /// What the model gets back: the kept values only.
+    pub fn for_model(&self) -> serde_json::Value {
+        serde_json::json!({"action": self.action, "result": self.values})
+    }
+}
+
+/// `template` with `{name}` replaced by `values` (a name without a value stays empty).
+pub fn fill(template: &str, values: &BTreeMap<String, String>) -> String {
+    let mut out = template.to_owned();
+    for p in config::placeholders(template) {
+        out = out.replace(
+            &format!("{{{p}}}"),
+            values.get(p).map(String::as_str).unwrap_or(""),
+        );
+    }
+    out
+}
+
+impl Actions {
+    pub fn new(list: Vec<Action>, raw: &config::RawActions, http: reqwest::Client) -> Actions {
+        Actions {
+            list,
+            sign_in_text: raw
+                .sign_in_text
+                .clone()
+                .unwrap_or_else(|| config::DEFAULT_SIGN_IN.into()),
+            max_calls_per_turn: raw.max_calls_per_turn.unwrap_or(config::DEFAULT_MAX_CALLS),
+            http,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Action> {
+        self.list.iter().find(|a| a.name == name)
+    }
+
+    /// The action one of whose triggers matches `text`, with what it captured: the first that
+    /// `customer` can use, else the first that matched (its call then asks for an identity).
+    /// Two actions may share triggers, one bound to the phone and one to the e-mail.
+    pub fn triggered(
+        &self,
+        text: &str,
+        customer: &Customer,
+    ) -> Option<(&Action, BTreeMap<String, String>)> {
+        let mut matched = self.list.iter().filter_map(|a| {
+            a.triggers.iter().find_map(|t| {
+                let caps = t.0.captures(text)?;
+                let args =
+                    t.0.capture_names()
+                        .flatten()
+                        .filter_map(|n| Some((n.to_owned(), caps.name(n)?.as_str().to_owned())))
+                        .collect();
+                Some((a, args))
+            })
+        });
+        let first = matched.next()?;
+        if usable(first.0, customer) {
+            return Some(first);
+        }
+        Some(matched.find(|(a, _)| usable(a, customer)).unwrap_or(first))
+    }
+
+    /// The actions `customer` may use (those whose bound parameters it can fill).
+    pub fn offered<'a>(&'a self, customer: &'a Customer) -> impl Iterator<Item = &'a Action> {
+        self.list.iter().filter(move |a| usable(a, customer))
+    }
+
+    /// Calls `action` for `customer` with `args` (the unbound parameters; anything else in it,
+    /// a bound parameter's name included, is ignored). Logs one audit line.
+    pub async fn call(
+        &self,
+        action: &Action,
+        args: &BTreeMap<String, String>,
+        customer: &Customer,
+        session: SessionId,
+    ) -> Result<Found, ActionError> {
+        let started = Instant::now();
+        let result = self.call_inner(action, args, customer).await;
+        let ms = started.elapsed().as_millis() as u64;
+        match &result {
+            Ok(_) => tracing::info!(
+                action = %action.name, session_id = %session, ms, status = 200, outcome = "answered",
+                "action called"
+            ),
+            Err(e) => {
+                let status = match e {
+                    ActionError::Status(s) => *s,
+                    _ => 0,
+                };
+                tracing::warn!(
+                    action = %action.name, session_id = %session, ms, status, outcome = e.kind(),
+                    "action gave no answer"
+                )
+            }
+        }
+        result
+    }
+
+    async fn call_inner(
+        &self,
+        action: &Action,
+        args: &BTreeMap<String, String>,
+        customer: &Customer,
+    ) -> Result<Found, ActionError> {
+        let mut values = BTreeMap::new();
+        for p in &action.params {
+            let value = match p.bound {
+                Some(_) => bound_value(p, customer)?,
+                None => {
+                    let raw = args
+                        .get(&p.name)
+                        .ok_or_else(|| ActionError::BadArgument(format!("{} missing", p.name)))?;
+                    checked(p, raw.trim())?
+                }
+            };
+            values.insert(p.name.clone(), value);
+        }
+        let mut url = action.url.clone();
+        for (name, value) in &values {
+            url = url.replace(&format!("{{{name}}}"), &encode(value));
+        }
+        let mut request = self
+            .http
+            .request(action.method.clone(), &url)
+            .timeout(action.timeout)
+            .header(reqwest::header::ACCEPT, "application/json");
+        for (name, value) in &action.headers {
+            request = request.header(name.clone(), value.value.expose_secret());
+        }
+        if action.method == reqwest::Method::POST {
+            request = request.json(&values);
+        }
+        let mut response = request.send().await.map_err(|_| ActionError::Transport)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ActionError::Status(status.as_u16()));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n as usize > action.max_response)
+        {
+            return Err(ActionError::TooLarge(action.max_response));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|_| ActionError::Transport)? {
+            body.extend_from_slice(&chunk);
+            if body.len() > action.max_response {
+                return Err(ActionError::TooLarge(action.max_response));
+            }
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|_| ActionError::Malformed)?;
+        let mut rows = Vec::new();
+        let mut links = Vec::new();
+        for k in &action.keep {
+            let Some(value) = json.pointer(&k.pointer).and_then(short_text) else {
+                continue;
+            };
+            if k.link {
+                if value.starts_with("https://") && !value.chars().any(char::is_whitespace) {
+                    links.push(CardLink {
+                        label: k.label.clone(),
+                        url: value.clone(),
+                    });
+                } else {
+                    continue;
+                }
+            } else {
+                rows.push(CardRow {
+                    label: k.label.clone(),
+                    value: value.clone(),
+                });
+            }
+            values.insert(k.name.clone(), value);
+        }
+        if rows.is_empty() && links.is_empty() {
+            // Nothing kept was there: not an answer about this customer's question.
+            return Err(ActionError::Malformed);
+        }
+        Ok(Found {
+            action: action.name.clone(),
+            title: fill(&action.title, &values),
+            values,
+            rows,
+            links,
+        })
+    }
+}
+
+/// Can `customer` fill every bound parameter of `action`?
+fn usable(action: &Action, customer: &Customer) -> bool {
+    action
+        .params
+        .iter()
+        .all(|p| bound_value(p, customer).is_ok())
+}
+
+/// A bound parameter's value from who the customer is.
+fn bound_value(p: &Param, customer: &Customer) -> Result<String, ActionError> {
+    match (p.bound, customer) {
+        (None, _) => Ok(String::new()),
+        (Some(Binding::Phone), Customer::Phone(n)) => Ok(n.as_e164().to_owned()),
+        (Some(Binding::Email), Customer::Email(e)) => Ok(e.as_str().to_owned()),
+        (Some(Binding::Phone), _) => Err(ActionError::NeedsIdentity("phone number")),
+        (Some(Binding::Email), _) => Err(ActionError::NeedsIdentity("e-mail")),
+    }
+}
+
+/// `raw` as parameter `p` accepts it.
+fn checked(p: &Param, raw: &str) -> Result<String, ActionError> {
+    let bad = || ActionError::BadArgument(format!("{} is not acceptable", p.name));
+    if raw.is_empty() || raw.chars().count() > 200 {
+        return Err(bad());
+    }
+    match &p.kind {
+        ParamKind::String { pattern } => match pattern {
+            Some(re) if re.is_match(raw) => Ok(raw.to_owned()),
+            _ => Err(bad()),
+        },
+        ParamKind::Integer { min, max } => {
+            let n: i64 = raw.parse().map_err(|_| bad())?;
+            if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
+                return Err(bad());
+            }
+            Ok(n.to_string())
+        }
+        ParamKind::Enum(values) => values
+            .iter()
+            .find(|v| v.eq_ignore_ascii_case(raw))
+            .cloned()
+            .ok_or_else(bad),
+    }
+}
+
+/// A kept JSON value as one short line of text (objects and arrays are not shown).
+fn short_text(v: &serde_json::Value) -> Option<String> {
+    let text = match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::Bool(b) => if *b { "yes" } else { "no" }.into(),
+        _ => return None,
+    };
+    let text: String = crate::domain::without_hidden_chars(&text)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_VALUE_CHARS)
+        .collect();
+    let text = text.trim().to_owned();
+    (!text.is_empty()).then_some(text)
+}
+
+/// Percent-encodes a value for a URL's path or query (everything but unreserved characters).
+fn encode(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
