@@ -77,6 +77,38 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         None
     };
+    // A sample shop's order API and the actions that ask it ("where is my order 5511?" from
+    // +15551230001, or from the widget signed in as ann@example.com), unless a settings file is
+    // named: the embedded settings plus the demo's [actions], written where the stack can read
+    // them (docs/actions.md).
+    let _shop = if std::env::var("CASEBRIDGE_CONFIG").is_err() {
+        let shop = creatio_sandbox::shop::ShopStandIn::start(
+            creatio_sandbox::shop::DEMO_TOKEN,
+            creatio_sandbox::shop::sample_orders(),
+        )
+        .await?;
+        let settings = std::env::temp_dir().join(format!("casebridge-local-{port}.toml"));
+        std::fs::write(
+            &settings,
+            format!(
+                "{}{}",
+                casebridge::assistant::Settings::embedded_text(),
+                creatio_sandbox::shop::demo_actions(
+                    &shop.url,
+                    &format!("Bearer {}", creatio_sandbox::shop::DEMO_TOKEN)
+                )
+            ),
+        )?;
+        eprintln!(
+            "Sample shop order API on {} (actions in {})",
+            shop.url,
+            settings.display()
+        );
+        defaults.insert("CASEBRIDGE_CONFIG", settings.display().to_string());
+        Some(shop)
+    } else {
+        None
+    };
     let config = Config::from_source(&Layered(defaults))?;
     let store: Arc<dyn Store> = match (
         config.table_name.as_deref(),

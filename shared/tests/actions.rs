@@ -244,3 +244,160 @@ fn a_misconfigured_action_is_named_at_start_up() {
         "{err}"
     );
 }
+
+/// Log lines written while the test runs, as the functions write them (JSON).
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn each_call_is_audited_without_its_secret_the_customer_or_their_words() {
+    let shop = ShopStandIn::start(TOKEN, sample_orders()).await.unwrap();
+    let c = concierge(&shop);
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // WHEN one call answers and one fails
+    ask(
+        &c,
+        ann_sms(),
+        "where is my order 5511, it is my birthday gift",
+    )
+    .await;
+    shop.set_fault(Some(Fault::ServerError));
+    ask(
+        &c,
+        ann_sms(),
+        "where is my order 5511, it is my birthday gift",
+    )
+    .await;
+    // THEN each has its line, with the action, the status and the outcome
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("order_status"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("\"outcome\":\"answered\""), "{text}");
+    assert!(lines[1].contains("\"status\":500"), "{text}");
+    // AND neither the token, nor who the customer is, nor what they wrote
+    for secret in [TOKEN, "+15551230001", "5551230001", "birthday", "5511"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+}
+
+/// A chat-completions stand-in that asks for the order as a model tricked by the customer would
+/// (with another customer's e-mail), then answers from the tool's result. Requests are kept.
+async fn model_stand_in() -> (String, Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
+    use axum::Json;
+    use serde_json::{Value, json};
+    let seen: Arc<std::sync::Mutex<Vec<Value>>> = Arc::default();
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |Json(body): Json<Value>| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push(body.clone());
+                let last = body["messages"].as_array().and_then(|m| m.last()).cloned();
+                let message = match last {
+                    Some(m) if m["role"] == "tool" => {
+                        json!({"role": "assistant", "content": "Your order 5511 has shipped."})
+                    }
+                    _ => json!({"role": "assistant", "content": null, "tool_calls": [{
+                        "id": "call_7", "type": "function",
+                        "function": {"name": "order_status_web",
+                            "arguments": "{\"order\":\"5511\",\"email\":\"bob@example.com\"}"}
+                    }]}),
+                };
+                Json(
+                    json!({"id": "c", "object": "chat.completion", "created": 0, "model": "m",
+                    "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]}),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/v1"), seen)
+}
+
+#[tokio::test]
+async fn the_models_tool_call_reaches_the_shop_with_the_bound_email_whatever_it_asks() {
+    use casebridge::assistant::openai::OpenAiAssistant;
+    use casebridge::config::BaseUrl;
+    let shop = ShopStandIn::start(TOKEN, sample_orders()).await.unwrap();
+    let (model_url, seen) = model_stand_in().await;
+    let settings = settings(&shop);
+    let actions = Concierge::actions_from(&settings, &|_| Some(TOKEN.to_owned()))
+        .unwrap()
+        .unwrap();
+    let assistant = OpenAiAssistant::new(
+        casebridge::http::client(Duration::from_secs(5)).unwrap(),
+        &BaseUrl::parse("OPENAI_BASE_URL", &model_url).unwrap(),
+        "sk-test".to_owned().into(),
+        "gpt-test".into(),
+    )
+    .with_actions(actions.clone());
+    let c = Concierge::new(Arc::new(assistant), Arc::new(settings)).with_actions(actions);
+    // WHEN a signed-in Ann asks in words no trigger knows, and the model asks for Bob's e-mail
+    let d = ask(
+        &c,
+        ann_verified(),
+        "what happened to my parcel, number 5511?",
+    )
+    .await;
+    // THEN the shop is asked with Ann's e-mail
+    let asked = shop.requests();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].query["email"], "ann@example.com");
+    // AND the tool offered to the model has no e-mail to set, and only the widget's action
+    let requests = seen.lock().unwrap().clone();
+    let tools = requests[0]["tools"].as_array().unwrap();
+    let order = tools
+        .iter()
+        .find(|t| t["function"]["name"] == "order_status_web")
+        .expect("the action is offered");
+    assert!(
+        order["function"]["parameters"]["properties"]
+            .get("email")
+            .is_none()
+    );
+    assert!(
+        !tools
+            .iter()
+            .any(|t| t["function"]["name"] == "order_status")
+    );
+    // AND the model got back only the kept fields
+    let result = requests[1]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(result["role"], "tool");
+    let content = result["content"].as_str().unwrap();
+    assert!(
+        content.contains("shipped") && !content.contains("31%"),
+        "{content}"
+    );
+    // AND the answer is stored with the card
+    let (text, fallback, card) = reply(&d);
+    assert_eq!(text, "Your order 5511 has shipped.");
+    assert!(!fallback);
+    assert_eq!(card.unwrap().title, "Order 5511");
+}

@@ -220,6 +220,36 @@ async fn the_assistant_fallback_flag_is_kept(store: DynStore) {
     assert_eq!(flags, [false, true, false]);
 }
 
+async fn an_actions_card_is_kept_with_its_answer(store: DynStore) {
+    // GIVEN an answer that came from an action
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230018"), now())
+        .await
+        .unwrap();
+    let card = Card {
+        action: "order_status".into(),
+        title: "Order 5511".into(),
+        rows: vec![CardRow {
+            label: "Status".into(),
+            value: "shipped".into(),
+        }],
+        links: vec![CardLink {
+            label: "Track".into(),
+            url: "https://track.example.com/1".into(),
+        }],
+    };
+    let turn = vec![
+        customer_msg("where is my order 5511", "SM-card-1"),
+        NewMessage::new(Role::Assistant, text("Order 5511: shipped."))
+            .with_card(Some(card.clone())),
+    ];
+    stored(store.append(&s, turn, None, now()).await.unwrap());
+    // THEN the card reads back on that message only
+    let (_, transcript) = store.transcript(s.id).await.unwrap().unwrap();
+    let cards: Vec<Option<Card>> = transcript.iter().map(|m| m.card.clone()).collect();
+    assert_eq!(cards, [None, Some(card)]);
+}
+
 async fn consent_outlives_sessions_and_is_per_customer(store: DynStore) {
     let ann = Customer::Phone(PhoneNumber::parse("+15551230016", None).unwrap());
     let bob = Customer::Phone(PhoneNumber::parse("+15551230017", None).unwrap());
@@ -1321,6 +1351,7 @@ contract!(
     appends_get_gap_free_seqs_and_read_back_in_order,
     attachments_are_kept_by_reference,
     the_assistant_fallback_flag_is_kept,
+    an_actions_card_is_kept_with_its_answer,
     consent_outlives_sessions_and_is_per_customer,
     a_turn_reads_the_session_its_transcript_and_consent,
     sessions_needing_sync_are_listed_for_replay,

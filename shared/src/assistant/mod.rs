@@ -32,7 +32,8 @@ use jiff::Timestamp;
 use crate::actions::{ActionError, Actions};
 use crate::config::{AssistantKind, Config, ConfigError};
 use crate::domain::{
-    Card, Channel, Customer, Language, Message, MessageText, Role, Session, conversation_language,
+    Card, Channel, Customer, Language, Message, MessageText, Role, Session, SessionId,
+    conversation_language,
 };
 use crate::knowledge::Knowledge;
 pub use settings::{FieldSpec, FieldType, Settings};
@@ -47,11 +48,16 @@ pub enum Answer {
     NoAnswer(String),
     /// The implementation decided a person should take over, and why.
     Handoff { reason: String },
+    /// An answer from an action's result (the model called one): the text, and the card the
+    /// widget shows.
+    Acted { text: String, card: Card },
 }
 
 /// The input of both calls: one conversation as stored.
 #[derive(Debug, Clone, Copy)]
 pub struct Conversation<'a> {
+    /// For the audit line of an action call.
+    pub session: SessionId,
     pub channel: Channel,
     pub customer: &'a Customer,
     pub transcript: &'a [Message],
@@ -69,6 +75,7 @@ impl<'a> Conversation<'a> {
 
     pub fn of(session: &'a Session, transcript: &'a [Message]) -> Self {
         Self {
+            session: session.id,
             channel: session.key.channel,
             customer: &session.key.customer,
             transcript,
@@ -251,6 +258,7 @@ impl Concierge {
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         let settings = Arc::new(Settings::load(config.rules_path.as_deref())?);
         let knowledge = Self::knowledge_from(config)?;
+        let actions = Self::actions_from(&settings, &|name| std::env::var(name).ok())?;
         let assistant: Arc<dyn Assistant> = match &config.assistant {
             AssistantKind::Rules => Arc::new(match &knowledge {
                 Some(k) => rules::RulesAssistant::with_knowledge(k.clone()),
@@ -269,13 +277,16 @@ impl Concierge {
                         })?;
                 let assistant =
                     openai::OpenAiAssistant::new(http, base_url, api_key.clone(), model.clone());
-                Arc::new(match &knowledge {
+                let assistant = match &knowledge {
                     Some(k) => assistant.with_knowledge(k.clone()),
+                    None => assistant,
+                };
+                Arc::new(match &actions {
+                    Some(a) => assistant.with_actions(a.clone()),
                     None => assistant,
                 })
             }
         };
-        let actions = Self::actions_from(&settings, &|name| std::env::var(name).ok())?;
         let mut concierge = Self::new(assistant, settings);
         if let Some(k) = knowledge {
             concierge = concierge.with_knowledge(k);
@@ -462,6 +473,14 @@ impl Concierge {
             Ok(Answer::NoAnswer(text)) => {
                 unanswered(settings, session.key.channel, transcript, &text, now)
             }
+            Ok(Answer::Acted { text, card }) => match shape(settings, &text, session.key.channel) {
+                Some(text) => Decision::Reply {
+                    text,
+                    fallback: false,
+                    card: Some(card),
+                },
+                None => handoff(settings, HandoffReason::AssistantFailed, now),
+            },
         }
     }
 

@@ -5,6 +5,11 @@
 //!   with two function tools: `handoff_to_human` (the model decides a person should take over) and
 //!   `unable_to_answer` (the knowledge does not cover the question; counts towards
 //!   `max_fallbacks`). Plain content is the reply.
+//! - **Actions** (`crate::actions`): the actions the conversation's customer may use are offered
+//!   as more function tools, their bound parameters left out of the schema (and dropped if the
+//!   model sends them anyway). A call's kept fields go back to the model as the tool's result
+//!   for the answer, at most `actions.max_calls_per_turn` calls a turn; a call that fails ends
+//!   the turn with the fallback text, so nothing raw and nothing improvised reaches the customer.
 //! - **Brief**: one request with `response_format: json_schema` (strict) whose schema lists each
 //!   configured field; dropdowns are an `enum` of the allowed names (or "" for none), so the model
 //!   cannot invent a value, and [`super::Concierge`] checks again anyway.
@@ -23,6 +28,7 @@ use serde_json::{Value, json};
 
 use super::settings::{FieldType, Settings};
 use super::{Answer, Assistant, AssistantError, CaseBrief, Conversation, FieldContent, FieldValue};
+use crate::actions::{Action, Actions, Found, ParamKind};
 use crate::config::BaseUrl;
 use crate::domain::{Channel, Language, Role, conversation_language};
 use crate::knowledge::{Article, Hit, Knowledge};
@@ -37,6 +43,8 @@ pub struct OpenAiAssistant {
     model: String,
     /// The team's articles: the best passages for each question go into the request.
     knowledge: Option<Arc<Knowledge>>,
+    /// The team's actions, offered as tools.
+    actions: Option<Arc<Actions>>,
 }
 
 /// Passages a request carries at most.
@@ -56,7 +64,14 @@ impl OpenAiAssistant {
             api_key,
             model,
             knowledge: None,
+            actions: None,
         }
+    }
+
+    /// The same assistant offering `actions` as tools.
+    pub fn with_actions(mut self, actions: Arc<Actions>) -> Self {
+        self.actions = Some(actions);
+        self
     }
 
     /// The same assistant answering from `knowledge`'s passages as well.
@@ -124,6 +139,8 @@ struct ChatMessage {
 
 #[derive(Deserialize)]
 struct ToolCall {
+    #[serde(default)]
+    id: String,
     function: FunctionCall,
 }
 
@@ -223,6 +240,72 @@ pub fn tools() -> Value {
             }
         }
     ])
+}
+
+/// An action as a function tool: its unbound parameters only (a bound one is who the customer
+/// is, never the model's to set).
+fn action_tool(action: &Action) -> Value {
+    let mut props = serde_json::Map::new();
+    let mut required = Vec::new();
+    for p in action.params.iter().filter(|p| p.bound.is_none()) {
+        let mut schema = match &p.kind {
+            ParamKind::String { pattern } => {
+                let mut s = json!({"type": "string"});
+                if let Some(re) = pattern {
+                    s["pattern"] = json!(re.as_str());
+                }
+                s
+            }
+            ParamKind::Integer { min, max } => {
+                let mut s = json!({"type": "integer"});
+                if let Some(m) = min {
+                    s["minimum"] = json!(m);
+                }
+                if let Some(m) = max {
+                    s["maximum"] = json!(m);
+                }
+                s
+            }
+            ParamKind::Enum(values) => json!({"type": "string", "enum": values}),
+        };
+        if !p.description.is_empty() {
+            schema["description"] = json!(p.description);
+        }
+        props.insert(p.name.clone(), schema);
+        required.push(p.name.clone());
+    }
+    json!({
+        "type": "function",
+        "function": {
+            "name": action.name,
+            "description": action.description,
+            "parameters": {
+                "type": "object",
+                "properties": props,
+                "required": required,
+                "additionalProperties": false
+            }
+        }
+    })
+}
+
+/// A tool call's arguments as text values (numbers written out); anything else is dropped.
+fn arguments(raw: &str) -> std::collections::BTreeMap<String, String> {
+    let args: Value = serde_json::from_str(raw).unwrap_or(Value::Null);
+    args.as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| {
+                    let v = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        _ => return None,
+                    };
+                    Some((k.clone(), v))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The JSON schema of the brief: a summary and one property per configured field.
@@ -357,13 +440,68 @@ impl Assistant for OpenAiAssistant {
         }
         let mut messages = vec![json!({"role": "system", "content": system})];
         messages.extend(chat_history(&conversation));
-        let body = json!({
-            "model": self.model,
-            "messages": messages,
-            "tools": tools(),
-            "tool_choice": "auto",
-        });
-        let message = self.complete(&body).await?;
+        let offered: Vec<&Action> = self
+            .actions
+            .as_deref()
+            .map(|a| a.offered(conversation.customer).collect())
+            .unwrap_or_default();
+        let mut all_tools = tools();
+        if let Some(list) = all_tools.as_array_mut() {
+            list.extend(offered.iter().map(|a| action_tool(a)));
+        }
+        let max_calls = self.actions.as_ref().map_or(0, |a| a.max_calls_per_turn);
+        let mut calls = 0;
+        let mut found: Option<Found> = None;
+        let message = loop {
+            let body = json!({
+                "model": self.model,
+                "messages": messages,
+                "tools": all_tools,
+                "tool_choice": "auto",
+            });
+            let message = self.complete(&body).await?;
+            let Some(call) = message.tool_calls.first() else {
+                break message;
+            };
+            let Some(action) = offered.iter().find(|a| a.name == call.function.name) else {
+                break message;
+            };
+            let actions = self
+                .actions
+                .as_deref()
+                .ok_or_else(|| AssistantError::Protocol("an action call without actions".into()))?;
+            calls += 1;
+            if calls > max_calls {
+                return Ok(Answer::NoAnswer(settings.assistant.fallback.clone()));
+            }
+            let args = arguments(&call.function.arguments);
+            match actions
+                .call(action, &args, conversation.customer, conversation.session)
+                .await
+            {
+                Ok(f) => {
+                    messages.push(json!({"role": "assistant", "content": null, "tool_calls": [{
+                        "id": call.id, "type": "function",
+                        "function": {"name": call.function.name, "arguments": call.function.arguments}
+                    }]}));
+                    messages.push(json!({
+                        "role": "tool", "tool_call_id": call.id,
+                        "content": f.for_model().to_string(),
+                    }));
+                    found = Some(f);
+                }
+                Err(_) => return Ok(Answer::NoAnswer(settings.assistant.fallback.clone())),
+            }
+        };
+        if let (Some(f), true) = (&found, message.tool_calls.is_empty()) {
+            return match message.content.as_deref().map(str::trim) {
+                Some(text) if !text.is_empty() => Ok(Answer::Acted {
+                    text: text.to_owned(),
+                    card: f.card(),
+                }),
+                _ => Err(AssistantError::Protocol("empty reply".into())),
+            };
+        }
         if let Some(call) = message.tool_calls.first() {
             let args: Value = serde_json::from_str(&call.function.arguments).unwrap_or(Value::Null);
             let arg = |k: &str| {
