@@ -13,6 +13,7 @@
 //! Goals are printed next to the figures; nothing here fails a build. Timing is never asserted in
 //! tests (it depends on the machine); it is reported here.
 
+mod actions;
 mod coldstart;
 mod cost;
 mod knowledge;
@@ -43,6 +44,9 @@ const FUNCTIONS: [&str; 5] = [
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().nth(1).as_deref() == Some("knowledge") {
         return knowledge::run().await;
+    }
+    if std::env::args().nth(1).as_deref() == Some("actions") {
+        return actions::run().await;
     }
     println!("# casebridge bench\n");
     println!(
@@ -207,6 +211,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cost::report(dynamo.as_deref(), &starts_for_cost(&starts))
     );
     knowledge::run().await?;
+    actions::run().await?;
     Ok(())
 }
 

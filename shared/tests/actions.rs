@@ -401,3 +401,29 @@ async fn the_models_tool_call_reaches_the_shop_with_the_bound_email_whatever_it_
     assert!(!fallback);
     assert_eq!(card.unwrap().title, "Order 5511");
 }
+
+#[test]
+fn the_actions_the_readme_and_docs_show_are_accepted() {
+    for (file, after) in [
+        ("../README.md", "## An action"),
+        ("../docs/actions.md", "## One complete action"),
+    ] {
+        let page = std::fs::read_to_string(file).unwrap();
+        let from = page.find(after).unwrap();
+        let block = page[from..]
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        let settings = Settings::parse(&format!("{}{block}", Settings::embedded_text()))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let actions = Concierge::actions_from(&settings, &|_| Some("t".into()))
+            .unwrap()
+            .unwrap();
+        let (action, args) = actions
+            .triggered("where is my order 5511?", &ann_sms())
+            .unwrap_or_else(|| panic!("{file}: no trigger matched"));
+        assert_eq!(action.name, "order_status");
+        assert_eq!(args["order"], "5511");
+    }
+}

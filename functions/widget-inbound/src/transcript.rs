@@ -84,6 +84,12 @@ pub async fn page(
             at = escape(m.at.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()),
             text = escape(m.text.as_str()),
         ));
+        if let Some(card) = &m.card {
+            html.push_str(&format!(
+                "<div class=\"at\">Answered by the action {}</div>",
+                escape(&card.action)
+            ));
+        }
         for a in &m.attachments {
             // Only web links become links (an MMS media URL, our signed attachment link).
             if a.url.starts_with("https://") || a.url.starts_with("http://") {

@@ -586,6 +586,7 @@ async fn an_action_answers_a_verified_visitor_with_a_card_and_asks_an_anonymous_
         json!({"identity": identity("ann@example.com", later(), IDENTITY)}),
     )
     .await;
+    let session = session_id(&ann);
     let answer = ask(ann).await;
     // THEN the answer carries a card (and its text says the same)
     assert_eq!(answer["card"]["title"], "Order 5511", "{answer}");
@@ -605,5 +606,27 @@ async fn an_action_answers_a_verified_visitor_with_a_card_and_asks_an_anonymous_
     );
     assert!(answer.get("card").is_none());
     assert_eq!(shop.requests().len(), 1);
+    // AND the transcript page says which action answered
+    let sig = casebridge::widget::links::transcript_signature(SECRET.as_bytes(), session);
+    let page = call_with(
+        &store,
+        &deps,
+        req(
+            "GET",
+            &format!("/transcripts/{session}?sig={sig}"),
+            None,
+            None,
+        ),
+    )
+    .await
+    .2;
+    let Body::Text(html) = page.body() else {
+        panic!("no page")
+    };
+    assert!(html.contains("Order 5511: shipped."), "{html}");
+    assert!(
+        html.contains("Answered by the action order_status_web"),
+        "{html}"
+    );
     std::fs::remove_file(settings).ok();
 }
