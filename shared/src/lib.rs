@@ -19,7 +19,7 @@
 //! - [`sms`]: Twilio signatures, compliance keywords, sending with consent.
 //! - [`widget`]: widget session tokens, the site's identity JWT, signed links, file checks.
 //! - [`routes`]: the route tables each HTTP function declares once.
-//! - [`telemetry`]: JSON logging setup.
+//! - [`telemetry`]: JSON logging setup; [`metrics`]: CloudWatch EMF lines for alarms.
 //! - [`aws`]: SDK clients on the workspace's one TLS stack.
 
 pub mod actions;
@@ -31,6 +31,7 @@ pub mod creatio;
 pub mod domain;
 pub mod http;
 pub mod knowledge;
+pub mod metrics;
 pub mod replies;
 pub mod routes;
 pub mod sms;

@@ -129,10 +129,11 @@ async fn a_verified_visitor_gets_a_card_and_an_anonymous_one_is_asked_to_sign_in
     // WHEN an anonymous visitor asks the same
     let before = shop.requests().len();
     let d = ask(&c, anonymous(), "Where is my order 5511?").await;
-    // THEN they are asked to sign in, and the shop is never called
+    // THEN they are asked to sign in, and the shop is never called (the turn counts as
+    // unanswered, so a visitor who cannot sign in reaches a person after max_fallbacks)
     let (text, fallback, card) = reply(&d);
     assert!(text.contains("sign in"), "{text}");
-    assert!(!fallback && card.is_none());
+    assert!(fallback && card.is_none());
     assert_eq!(shop.requests().len(), before);
 }
 
@@ -219,6 +220,24 @@ fn a_misconfigured_action_is_named_at_start_up() {
         (
             base.replace("(?P<order>", "(?P<phone>\\+\\d+) (?P<order>"),
             "\"order_status\": triggers: capture phone would set a bound parameter",
+        ),
+        // A bound parameter the GET's URL never sends.
+        (
+            base.replace("?phone={phone}", ""),
+            "\"order_status\": params.phone: a GET action's URL must use every parameter",
+        ),
+        // A parameter declared twice (a bound one, then one the model would set).
+        (
+            base.replace(
+                "  { name = \"phone\", bound = \"phone\" },",
+                "  { name = \"phone\", bound = \"phone\" },\n  { name = \"phone\", pattern = \"[0-9+]+\" },",
+            ),
+            "\"order_status\": params.phone: declared twice",
+        ),
+        // The assistant's own tool's name.
+        (
+            base.replacen("name = \"order_status\"", "name = \"handoff_to_human\"", 1),
+            "\"handoff_to_human\": name: the assistant's own tools have this name",
         ),
         // An answer naming a field nobody keeps.
         (
@@ -395,11 +414,15 @@ async fn the_models_tool_call_reaches_the_shop_with_the_bound_email_whatever_it_
         content.contains("shipped") && !content.contains("31%"),
         "{content}"
     );
-    // AND the answer is stored with the card
+    // (not even who the customer is: the bound e-mail stays out of the model's context)
+    assert!(!content.contains("ann@example.com"), "{content}");
+    // AND the answer is stored with the card, the model's words above its rows
     let (text, fallback, card) = reply(&d);
     assert_eq!(text, "Your order 5511 has shipped.");
     assert!(!fallback);
-    assert_eq!(card.unwrap().title, "Order 5511");
+    let card = card.unwrap();
+    assert_eq!(card.title, "Order 5511");
+    assert_eq!(card.lead.as_deref(), Some("Your order 5511 has shipped."));
 }
 
 #[test]
@@ -426,4 +449,27 @@ fn the_actions_the_readme_and_docs_show_are_accepted() {
         assert_eq!(action.name, "order_status");
         assert_eq!(args["order"], "5511");
     }
+}
+
+#[test]
+fn an_action_bound_to_nobody_must_say_it_is_public() {
+    let unbound = r#"
+[actions]
+allowed_hosts = ["shop.example.com"]
+[[actions.list]]
+name = "store_hours"
+description = "Opening hours of one store"
+url = "https://shop.example.com/stores/{store}/hours"
+params = [{ name = "store", type = "enum", values = ["paris", "lyon"] }]
+keep = [{ name = "hours", pointer = "/hours", label = "Hours" }]
+"#;
+    let err = Settings::parse(&format!("{}{unbound}", Settings::embedded_text()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"store_hours\": params: no parameter is bound"),
+        "{err}"
+    );
+    let public = unbound.replace("keep =", "public = true\nkeep =");
+    assert!(Settings::parse(&format!("{}{public}", Settings::embedded_text())).is_ok());
 }

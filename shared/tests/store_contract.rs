@@ -229,6 +229,7 @@ async fn an_actions_card_is_kept_with_its_answer(store: DynStore) {
     let card = Card {
         action: "order_status".into(),
         title: "Order 5511".into(),
+        lead: None,
         rows: vec![CardRow {
             label: "Status".into(),
             value: "shipped".into(),

@@ -325,3 +325,50 @@ fn each_function_answers_exactly_the_routes_the_template_gives_it() {
         assert_eq!(http_api_routes(&tools, function), table, "{function}");
     }
 }
+
+#[test]
+fn the_alarms_and_the_dashboard_use_only_metrics_the_functions_write() {
+    let Some(tools) = tools() else { return };
+    let written = casebridge::metrics::Metric::NAMES;
+    // GIVEN the casebridge-namespace alarms
+    for alarm in [
+        "PermanentSyncErrorsAlarm",
+        "UndeliveredRepliesAlarm",
+        "CatchUpNotRunningAlarm",
+    ] {
+        let p = &resource(&tools, alarm)["Properties"];
+        assert_eq!(p["Namespace"], "casebridge", "{alarm}");
+        let name = p["MetricName"].as_str().unwrap();
+        assert!(written.contains(&name), "{alarm}: {name} is never written");
+        assert!(!p["AlarmActions"].as_array().unwrap().is_empty(), "{alarm}");
+    }
+    // AND the dashboard, whose body must be JSON once its names are filled in
+    let d = &resource(&tools, "Dashboard")["Properties"]["DashboardBody"]["Fn::Sub"];
+    let mut body = d[0].as_str().unwrap().to_owned();
+    for var in ["Handoff", "CatchUp", "Dlq", "AWS::Region"] {
+        body = body.replace(&format!("${{{var}}}"), "x");
+    }
+    let body: Value = serde_json::from_str(&body).expect("the dashboard body is JSON");
+    let mut named = Vec::new();
+    for w in body["widgets"].as_array().unwrap() {
+        for m in w["properties"]["metrics"].as_array().unwrap() {
+            let m = m.as_array().unwrap();
+            match m[0].as_str() {
+                Some("casebridge") => named.push(m[1].as_str().unwrap().to_owned()),
+                Some(_) => {}
+                None => {
+                    let e = m[0]["expression"].as_str().unwrap();
+                    let name = e.split("MetricName=\"").nth(1).unwrap().split('"').next();
+                    named.push(name.unwrap().to_owned());
+                }
+            }
+        }
+    }
+    for name in &named {
+        assert!(
+            written.contains(&name.as_str()),
+            "dashboard: {name} is never written"
+        );
+    }
+    assert!(named.len() >= 10, "{named:?}");
+}

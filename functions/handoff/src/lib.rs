@@ -16,6 +16,7 @@ pub use casebridge::creatio::{contact, sync};
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use casebridge::metrics::{self, Metric};
 use casebridge::replies::deliver::deliver;
 use casebridge::store::Store;
 use casebridge::store::dynamo::StreamItem;
@@ -58,9 +59,13 @@ pub async fn handler(
         let transient = match item {
             StreamItem::Session(id) => match sync::sync_session(store, deps, id).await {
                 Ok(_) => None,
-                Err(e) if e.is_transient() => Some(e.to_string()),
+                Err(e) if e.is_transient() => {
+                    metrics::emit(Metric::SyncError { kind: "transient" });
+                    Some(e.to_string())
+                }
                 Err(e) => {
                     tracing::error!(session_id = %id, error = %e, "sync failed for good; recorded on the session");
+                    metrics::emit(Metric::SyncError { kind: "permanent" });
                     None
                 }
             },

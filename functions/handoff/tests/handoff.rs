@@ -1023,6 +1023,7 @@ async fn an_answer_from_an_action_reaches_creatio_as_text_and_the_brief_names_th
     let card = Card {
         action: "order_status".into(),
         title: "Order 5511".into(),
+        lead: None,
         rows: vec![CardRow {
             label: "Status".into(),
             value: "shipped".into(),
@@ -1065,4 +1066,26 @@ async fn an_answer_from_an_action_reaches_creatio_as_text_and_the_brief_names_th
         symptoms.contains("Actions the assistant ran: order_status."),
         "{symptoms}"
     );
+}
+
+#[tokio::test]
+async fn a_handoff_writes_one_case_line_its_activities_and_creatios_latency() {
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    let s = handed_off(store.as_ref(), "+15551230041", 6).await;
+    casebridge::metrics::capture_start();
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    let lines = casebridge::metrics::capture_take();
+    let of = |name: &str| -> Vec<f64> {
+        lines
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter_map(|v| v.get(name).and_then(Value::as_f64))
+            .collect()
+    };
+    assert_eq!(of("CasesCreated"), [1.0], "{lines:?}");
+    assert_eq!(of("ActivitiesSynced"), [6.0], "{lines:?}");
+    let requests = sb.api_requests();
+    assert!(!of("CreatioLatency").is_empty() && of("CreatioLatency").len() <= requests + 1);
 }

@@ -104,6 +104,7 @@
   // An action's answer: title, label/value rows, https links; every part a text node.
   function card(b, c) {
     b.appendChild(el("strong", { "class": "cb-card-title" }, c.title));
+    if (c.lead) b.appendChild(el("span", { "class": "cb-card-title" }, c.lead));
     var dl = el("dl", { "class": "cb-card" });
     (c.rows || []).slice(0, 8).forEach(function (r) {
       dl.appendChild(el("dt", {}, r.label));

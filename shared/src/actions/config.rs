@@ -31,14 +31,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{Action, Binding, HeaderValue, Keep, Param, ParamKind, Trigger};
 use crate::config::ConfigError;
 
-/// Longest a call may take, whatever an action says.
-const MAX_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest a call may take, whatever an action says: well inside a function's 15 s, with the
+/// assistant's own work beside it.
+const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+/// Names the `openai` assistant's own tools have.
+const RESERVED: &[&str] = &["handoff_to_human", "unable_to_answer"];
 /// Largest answer read, whatever an action says (1 MiB).
 const MAX_RESPONSE: usize = 1 << 20;
 
@@ -76,6 +78,10 @@ pub struct RawAction {
     pub triggers: Vec<String>,
     pub answer: Option<String>,
     pub title: Option<String>,
+    /// An action with no bound parameter answers anyone, signed in or not (a store's opening
+    /// hours, say): it must say so.
+    #[serde(default)]
+    pub public: bool,
 }
 
 fn get() -> String {
@@ -156,6 +162,14 @@ pub fn build(
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
+    if let Some(n) = raw.max_calls_per_turn
+        && !(1..=5).contains(&n)
+    {
+        return Err(ConfigError::Invalid {
+            name: "CASEBRIDGE_CONFIG",
+            reason: "actions: max_calls_per_turn must be between 1 and 5".into(),
+        });
+    }
     let mut names = HashSet::new();
     let mut actions = Vec::new();
     for a in &raw.list {
@@ -174,6 +188,13 @@ pub fn build(
         }
         if !names.insert(name) {
             return Err(invalid(name, "name", "another action has this name"));
+        }
+        if RESERVED.contains(&name) {
+            return Err(invalid(
+                name,
+                "name",
+                "the assistant's own tools have this name",
+            ));
         }
         if a.description.trim().is_empty() {
             return Err(invalid(name, "description", "must not be empty"));
@@ -220,9 +241,13 @@ pub fn build(
                 "no credentials in the URL; use headers with {env:NAME}",
             ));
         }
-        let host_part = a.url.split("://").nth(1).unwrap_or("");
-        let authority = host_part.split(['/', '?', '#']).next().unwrap_or("");
-        if authority.contains('{') {
+        // The host and port as the template writes them, read by the URL parser: a placeholder
+        // there (filled with another sample) would change them.
+        let other = placeholders(&a.url)
+            .iter()
+            .fold(a.url.clone(), |u, p| u.replace(&format!("{{{p}}}"), "y"));
+        let other = reqwest::Url::parse(&other).map_err(|e| invalid(name, "url", e))?;
+        if other.host_str() != url.host_str() || other.port() != url.port() {
             return Err(invalid(
                 name,
                 "url",
@@ -230,12 +255,20 @@ pub fn build(
             ));
         }
 
-        let mut params = Vec::new();
+        let mut params: Vec<Param> = Vec::new();
         for p in &a.params {
+            if params.iter().any(|q| q.name.eq_ignore_ascii_case(&p.name)) {
+                return Err(invalid(
+                    name,
+                    &format!("params.{}", p.name),
+                    "declared twice",
+                ));
+            }
             params.push(param(name, p)?);
         }
         let declared: HashSet<&str> = params.iter().map(|p: &Param| p.name.as_str()).collect();
-        for p in placeholders(&a.url) {
+        let in_url = placeholders(&a.url);
+        for p in &in_url {
             if !declared.contains(p) {
                 return Err(invalid(
                     name,
@@ -243,6 +276,25 @@ pub fn build(
                     format!("{{{p}}} names no declared parameter"),
                 ));
             }
+        }
+        // A GET sends only what its URL names: a parameter it leaves out (a bound phone,
+        // say) would look like a check and be none.
+        if method == reqwest::Method::GET
+            && let Some(p) = params.iter().find(|p| !in_url.contains(&p.name.as_str()))
+        {
+            return Err(invalid(
+                name,
+                &format!("params.{}", p.name),
+                "a GET action's URL must use every parameter",
+            ));
+        }
+        if !a.public && params.iter().all(|p| p.bound.is_none()) {
+            return Err(invalid(
+                name,
+                "params",
+                "no parameter is bound to who the customer is (phone or email); an action for \
+                 anyone says public = true",
+            ));
         }
         let mut keep = Vec::new();
         let mut kept_names = HashSet::new();
@@ -329,13 +381,14 @@ pub fn build(
         }
         let timeout = Duration::from_secs(a.timeout_seconds.unwrap_or(5));
         if timeout.is_zero() || timeout > MAX_TIMEOUT {
-            return Err(invalid(name, "timeout_seconds", "between 1 and 30"));
+            return Err(invalid(name, "timeout_seconds", "between 1 and 10"));
         }
         let max_response = a.max_response_bytes.unwrap_or(64 * 1024);
         if max_response == 0 || max_response > MAX_RESPONSE {
             return Err(invalid(name, "max_response_bytes", "between 1 and 1048576"));
         }
         actions.push(Action {
+            origin: url.origin().ascii_serialization(),
             name: name.to_owned(),
             description: a.description.trim().to_owned(),
             method,
@@ -381,11 +434,8 @@ fn param(action: &str, p: &RawParam) -> Result<Param, ConfigError> {
                 .as_deref()
                 .map(|pat| {
                     // Anchored, so that a pattern matches the whole value.
-                    regex_lite::Regex::new(&format!(
-                        "^(?:{})$",
-                        pat.trim_start_matches('^').trim_end_matches('$')
-                    ))
-                    .map_err(|e| invalid(action, &field, format!("pattern: {e}")))
+                    regex_lite::Regex::new(&format!("^(?:{pat})$"))
+                        .map_err(|e| invalid(action, &field, format!("pattern: {e}")))
                 })
                 .transpose()?,
         },
@@ -428,7 +478,6 @@ fn header_value(
     let field = format!("headers.{header}");
     let mut out = String::new();
     let mut rest = value;
-    let mut has_secret = false;
     while let Some(open) = rest.find("{env:") {
         out.push_str(&rest[..open]);
         let Some(close) = rest[open..].find('}') else {
@@ -443,15 +492,13 @@ fn header_value(
             ));
         };
         out.push_str(&v);
-        has_secret = true;
         rest = &rest[open + close + 1..];
     }
     out.push_str(rest);
-    if reqwest::header::HeaderValue::from_str(&out).is_err() && !out.is_empty() {
-        return Err(invalid(action, &field, "not a valid header value"));
-    }
-    Ok(HeaderValue {
-        value: SecretString::from(out),
-        secret: has_secret,
-    })
+    let mut value = reqwest::header::HeaderValue::from_str(&out)
+        .map_err(|_| invalid(action, &field, "not a valid header value"))?;
+    // Marked sensitive: never printed by reqwest or hyper (a secret's value or not, a header
+    // value is no log's business).
+    value.set_sensitive(true);
+    Ok(HeaderValue(value))
 }

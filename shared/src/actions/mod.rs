@@ -26,13 +26,13 @@ pub mod config;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use secrecy::{ExposeSecret, SecretString};
-
 use crate::domain::{Card, CardLink, CardRow, Customer, SessionId};
 
 /// One declared action, checked.
 #[derive(Debug)]
 pub struct Action {
+    /// Scheme, host and port as checked at start-up; every call's URL must have them.
+    pub origin: String,
     pub name: String,
     pub description: String,
     pub method: reqwest::Method,
@@ -48,12 +48,9 @@ pub struct Action {
     pub title: String,
 }
 
-/// A header's value; `secret` when it holds an `{env:NAME}` value (never logged).
+/// A header's value, `{env:NAME}` secrets read in, marked sensitive (never printed).
 #[derive(Debug)]
-pub struct HeaderValue {
-    pub value: SecretString,
-    pub secret: bool,
-}
+pub struct HeaderValue(pub reqwest::header::HeaderValue);
 
 #[derive(Debug)]
 pub struct Param {
@@ -143,60 +140,70 @@ impl ActionError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
     pub action: String,
+    /// Parameters and kept fields by name (for the templates).
     pub values: BTreeMap<String, String>,
-    pub rows: Vec<CardRow>,
-    pub links: Vec<CardLink>,
+    /// The kept fields only (what the model gets back).
+    pub kept: BTreeMap<String, String>,
+    /// Kept rows with the name they were kept under.
+    pub rows: Vec<(String, CardRow)>,
+    pub links: Vec<(String, CardLink)>,
     pub title: String,
+    /// The answer template filled, when the action has one.
+    pub answer: Option<String>,
 }
 
 impl Found {
-    /// The card the widget shows.
-    pub fn card(&self) -> Card {
+    /// The card the widget shows; `lead` is the text above its rows (the answer, or what the
+    /// model said).
+    pub fn card(&self, lead: Option<&str>) -> Card {
         Card {
             action: self.action.clone(),
             title: self.title.clone(),
-            rows: self.rows.clone(),
-            links: self.links.clone(),
+            lead: lead.map(str::to_owned),
+            rows: self.rows.iter().map(|(_, r)| r.clone()).collect(),
+            links: self.links.iter().map(|(_, l)| l.clone()).collect(),
         }
     }
 
-    /// The same content as plain text: what SMS, the transcript and Creatio get.
-    pub fn text(&self, answer: Option<&str>) -> String {
-        let mut lines = Vec::new();
-        match answer {
-            Some(a) => lines.push(fill(a, &self.values)),
-            None => lines.push(self.title.clone()),
-        }
-        // The answer template may already say everything; rows it did not use follow it.
-        let said = lines[0].clone();
-        for r in &self.rows {
-            if !said.contains(&r.value) {
+    /// The same content as plain text: what SMS, the transcript and Creatio get. Rows and links
+    /// the answer template already names are not repeated.
+    pub fn text(&self, template: Option<&str>) -> String {
+        let used = template.map(config::placeholders).unwrap_or_default();
+        let mut lines = vec![self.answer.clone().unwrap_or_else(|| self.title.clone())];
+        for (name, r) in &self.rows {
+            if !used.contains(&name.as_str()) {
                 lines.push(format!("{}: {}", r.label, r.value));
             }
         }
-        for l in &self.links {
-            if !said.contains(&l.url) {
+        for (name, l) in &self.links {
+            if !used.contains(&name.as_str()) {
                 lines.push(format!("{}: {}", l.label, l.url));
             }
         }
         lines.join("\n")
     }
 
-    /// What the model gets back: the kept values only.
+    /// What the model gets back: the kept fields only (never the bound parameters).
     pub fn for_model(&self) -> serde_json::Value {
-        serde_json::json!({"action": self.action, "result": self.values})
+        serde_json::json!({"action": self.action, "result": self.kept})
     }
 }
 
-/// `template` with `{name}` replaced by `values` (a name without a value stays empty).
+/// `template` with each `{name}` replaced by its value in `values` (none: empty), in one pass,
+/// so that a value holding `{…}` is never replaced again.
 pub fn fill(template: &str, values: &BTreeMap<String, String>) -> String {
-    let mut out = template.to_owned();
-    for p in config::placeholders(template) {
-        out = out.replace(
-            &format!("{{{p}}}"),
-            values.get(p).map(String::as_str).unwrap_or(""),
-        );
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let name = &rest[open + 1..open + close];
+        out.push_str(values.get(name).map(String::as_str).unwrap_or(""));
+        rest = &rest[open + close + 1..];
     }
+    out.push_str(rest);
     out
 }
 
@@ -258,32 +265,29 @@ impl Actions {
         session: SessionId,
     ) -> Result<Found, ActionError> {
         let started = Instant::now();
-        let result = self.call_inner(action, args, customer).await;
+        let mut status = 0u16;
+        let result = self.call_inner(action, args, customer, &mut status).await;
         let ms = started.elapsed().as_millis() as u64;
         match &result {
             Ok(_) => tracing::info!(
-                action = %action.name, session_id = %session, ms, status = 200, outcome = "answered",
+                action = %action.name, session_id = %session, ms, status, outcome = "answered",
                 "action called"
             ),
-            Err(e) => {
-                let status = match e {
-                    ActionError::Status(s) => *s,
-                    _ => 0,
-                };
-                tracing::warn!(
-                    action = %action.name, session_id = %session, ms, status, outcome = e.kind(),
-                    "action gave no answer"
-                )
-            }
+            Err(e) => tracing::warn!(
+                action = %action.name, session_id = %session, ms, status, outcome = e.kind(),
+                "action gave no answer"
+            ),
         }
         result
     }
 
+    /// One call; `status` is set to the HTTP status once one arrives (for the audit line).
     async fn call_inner(
         &self,
         action: &Action,
         args: &BTreeMap<String, String>,
         customer: &Customer,
+        status_seen: &mut u16,
     ) -> Result<Found, ActionError> {
         let mut values = BTreeMap::new();
         for p in &action.params {
@@ -298,23 +302,29 @@ impl Actions {
             };
             values.insert(p.name.clone(), value);
         }
-        let mut url = action.url.clone();
-        for (name, value) in &values {
-            url = url.replace(&format!("{{{name}}}"), &encode(value));
+        let encoded: BTreeMap<String, String> =
+            values.iter().map(|(k, v)| (k.clone(), encode(v))).collect();
+        let url = fill(&action.url, &encoded);
+        // Whatever the values, the call goes where the settings said: same scheme, host, port.
+        let parsed = reqwest::Url::parse(&url)
+            .map_err(|_| ActionError::BadArgument("the URL does not parse".into()))?;
+        if parsed.origin().ascii_serialization() != action.origin {
+            return Err(ActionError::BadArgument("the URL left its host".into()));
         }
         let mut request = self
             .http
-            .request(action.method.clone(), &url)
+            .request(action.method.clone(), parsed)
             .timeout(action.timeout)
             .header(reqwest::header::ACCEPT, "application/json");
         for (name, value) in &action.headers {
-            request = request.header(name.clone(), value.value.expose_secret());
+            request = request.header(name.clone(), value.0.clone());
         }
         if action.method == reqwest::Method::POST {
             request = request.json(&values);
         }
         let mut response = request.send().await.map_err(|_| ActionError::Transport)?;
         let status = response.status();
+        *status_seen = status.as_u16();
         if !status.is_success() {
             return Err(ActionError::Status(status.as_u16()));
         }
@@ -335,35 +345,55 @@ impl Actions {
             serde_json::from_slice(&body).map_err(|_| ActionError::Malformed)?;
         let mut rows = Vec::new();
         let mut links = Vec::new();
+        let mut kept = BTreeMap::new();
         for k in &action.keep {
-            let Some(value) = json.pointer(&k.pointer).and_then(short_text) else {
+            let Some(raw) = json.pointer(&k.pointer) else {
                 continue;
             };
             if k.link {
-                if value.starts_with("https://") && !value.chars().any(char::is_whitespace) {
-                    links.push(CardLink {
-                        label: k.label.clone(),
-                        url: value.clone(),
-                    });
-                } else {
+                // A link whole or not at all: https, a host, not cut.
+                let Some(url) = raw
+                    .as_str()
+                    .filter(|u| u.len() <= 2000)
+                    .and_then(|u| reqwest::Url::parse(u).ok())
+                    .filter(|u| u.scheme() == "https" && u.host_str().is_some())
+                else {
                     continue;
-                }
+                };
+                let url = url.to_string();
+                links.push((
+                    k.name.clone(),
+                    CardLink {
+                        label: k.label.clone(),
+                        url: url.clone(),
+                    },
+                ));
+                kept.insert(k.name.clone(), url);
             } else {
-                rows.push(CardRow {
-                    label: k.label.clone(),
-                    value: value.clone(),
-                });
+                let Some(value) = short_text(raw) else {
+                    continue;
+                };
+                rows.push((
+                    k.name.clone(),
+                    CardRow {
+                        label: k.label.clone(),
+                        value: value.clone(),
+                    },
+                ));
+                kept.insert(k.name.clone(), value);
             }
-            values.insert(k.name.clone(), value);
         }
         if rows.is_empty() && links.is_empty() {
             // Nothing kept was there: not an answer about this customer's question.
             return Err(ActionError::Malformed);
         }
+        values.extend(kept.clone());
         Ok(Found {
             action: action.name.clone(),
             title: fill(&action.title, &values),
+            answer: action.answer.as_deref().map(|a| fill(a, &values)),
             values,
+            kept,
             rows,
             links,
         })
@@ -392,7 +422,8 @@ fn bound_value(p: &Param, customer: &Customer) -> Result<String, ActionError> {
 /// `raw` as parameter `p` accepts it.
 fn checked(p: &Param, raw: &str) -> Result<String, ActionError> {
     let bad = || ActionError::BadArgument(format!("{} is not acceptable", p.name));
-    if raw.is_empty() || raw.chars().count() > 200 {
+    // A value of dots only would be a path segment that climbs (`..`) in a URL.
+    if raw.is_empty() || raw.chars().count() > 200 || raw.chars().all(|c| c == '.') {
         return Err(bad());
     }
     match &p.kind {

@@ -165,6 +165,16 @@ pub enum HandoffReason {
 }
 
 impl HandoffReason {
+    /// A short, fixed name for metrics (`Reason` dimension).
+    pub fn code(&self) -> &'static str {
+        match self {
+            HandoffReason::CustomerAsked => "customer_asked",
+            HandoffReason::Unanswered { .. } => "unanswered",
+            HandoffReason::AssistantDecided(_) => "assistant_decided",
+            HandoffReason::AssistantFailed => "assistant_failed",
+        }
+    }
+
     /// Stored on the session and shown to the rep.
     pub fn describe(&self) -> String {
         match self {
@@ -417,7 +427,7 @@ impl Concierge {
                         Some(text) => Decision::Reply {
                             text,
                             fallback: false,
-                            card: Some(found.card()),
+                            card: Some(found.card(found.answer.as_deref())),
                         },
                         None => unanswered(
                             settings,
@@ -428,18 +438,12 @@ impl Concierge {
                         ),
                     }
                 }
-                // Asked to sign in, not counted as unanswered: the visitor can do something.
+                // Asked to sign in. Counted as unanswered all the same: a visitor who cannot
+                // (a site without sign-in) reaches a person after `max_fallbacks`.
                 Err(ActionError::NeedsIdentity(_))
                     if matches!(session.key.customer, Customer::Visitor(_)) =>
                 {
-                    match shape(settings, &actions.sign_in_text, channel) {
-                        Some(text) => Decision::Reply {
-                            text,
-                            fallback: false,
-                            card: None,
-                        },
-                        None => handoff(settings, HandoffReason::AssistantFailed, now),
-                    }
+                    unanswered(settings, channel, transcript, &actions.sign_in_text, now)
                 }
                 Err(_) => unanswered(
                     settings,

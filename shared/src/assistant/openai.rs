@@ -298,7 +298,14 @@ fn arguments(raw: &str) -> std::collections::BTreeMap<String, String> {
                 .filter_map(|(k, v)| {
                     let v = match v {
                         Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
+                        // 5511.0 is 5511: some models write whole numbers as floats.
+                        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+                            (Some(i), _) => i.to_string(),
+                            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 1e15 => {
+                                (f as i64).to_string()
+                            }
+                            _ => n.to_string(),
+                        },
                         _ => return None,
                     };
                     Some((k.clone(), v))
@@ -453,12 +460,16 @@ impl Assistant for OpenAiAssistant {
         let mut calls = 0;
         let mut found: Option<Found> = None;
         let message = loop {
-            let body = json!({
+            let mut body = json!({
                 "model": self.model,
                 "messages": messages,
                 "tools": all_tools,
                 "tool_choice": "auto",
             });
+            if !offered.is_empty() {
+                // One call at a time: each result goes back before the next is asked for.
+                body["parallel_tool_calls"] = json!(false);
+            }
             let message = self.complete(&body).await?;
             let Some(call) = message.tool_calls.first() else {
                 break message;
@@ -475,17 +486,23 @@ impl Assistant for OpenAiAssistant {
                 return Ok(Answer::NoAnswer(settings.assistant.fallback.clone()));
             }
             let args = arguments(&call.function.arguments);
+            // The id pairs the result with its call; a server that sent none gets one.
+            let id = if call.id.is_empty() {
+                format!("call_{calls}")
+            } else {
+                call.id.clone()
+            };
             match actions
                 .call(action, &args, conversation.customer, conversation.session)
                 .await
             {
                 Ok(f) => {
                     messages.push(json!({"role": "assistant", "content": null, "tool_calls": [{
-                        "id": call.id, "type": "function",
+                        "id": id, "type": "function",
                         "function": {"name": call.function.name, "arguments": call.function.arguments}
                     }]}));
                     messages.push(json!({
-                        "role": "tool", "tool_call_id": call.id,
+                        "role": "tool", "tool_call_id": id,
                         "content": f.for_model().to_string(),
                     }));
                     found = Some(f);
@@ -497,7 +514,7 @@ impl Assistant for OpenAiAssistant {
             return match message.content.as_deref().map(str::trim) {
                 Some(text) if !text.is_empty() => Ok(Answer::Acted {
                     text: text.to_owned(),
-                    card: f.card(),
+                    card: f.card(Some(text)),
                 }),
                 _ => Err(AssistantError::Protocol("empty reply".into())),
             };

@@ -13,6 +13,7 @@
 //! second write, exactly as before. The rules assistant answers in microseconds and always takes
 //! the one-write path; an OpenAI-compatible model usually takes the two-write one.
 
+use crate::metrics::Metric;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -265,11 +266,19 @@ pub fn reply_of(
             fallback,
             card,
         } => {
+            crate::metrics::emit(if fallback {
+                Metric::AssistantFallback
+            } else {
+                Metric::AssistantAnswer
+            });
             let m = NewMessage::new(Role::Assistant, text).with_card(card);
             Some((if fallback { m.as_fallback() } else { m }, None))
         }
         Decision::Handoff { reason, notice } => {
             tracing::info!(reason = %reason.describe(), "handoff requested");
+            crate::metrics::emit(Metric::Handoff {
+                reason: reason.code(),
+            });
             let transition =
                 Transition::new(SessionState::Assistant, SessionState::HandoffRequested)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;

@@ -468,7 +468,11 @@ impl CreatioClient {
                     req = req.header("Prefer", "continue-on-error");
                 }
             }
+            let started = std::time::Instant::now();
             let resp = req.send().await.map_err(transport)?;
+            crate::metrics::emit(crate::metrics::Metric::CreatioLatency {
+                ms: started.elapsed().as_secs_f64() * 1000.0,
+            });
             let status = resp.status().as_u16();
             let location = resp
                 .headers()

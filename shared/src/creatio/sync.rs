@@ -445,6 +445,8 @@ async fn create_case(
         .await?;
     finish(store, session, transcript, problems).await?;
     tracing::info!(activities = messages.len(), "case created in Creatio");
+    crate::metrics::emit(crate::metrics::Metric::CaseCreated);
+    crate::metrics::emit(crate::metrics::Metric::ActivitiesSynced(messages.len()));
     Ok(Synced::CaseCreated {
         activities: messages.len(),
     })
@@ -614,6 +616,7 @@ async fn append_activities(
     }
     finish(store, session, transcript, Vec::new()).await?;
     tracing::info!(activities = ops.len(), "case brought up to date");
+    crate::metrics::emit(crate::metrics::Metric::ActivitiesSynced(ops.len()));
     Ok(Synced::Appended {
         activities: ops.len(),
     })

@@ -18,6 +18,9 @@ pub const MAX_MESSAGE_CHARS: usize = 8_000;
 pub struct Card {
     pub action: String,
     pub title: String,
+    /// The sentence above the rows: the action's answer, or what the model said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lead: Option<String>,
     #[serde(default)]
     pub rows: Vec<CardRow>,
     #[serde(default)]

@@ -93,6 +93,7 @@ pub async fn poll(
     interval: Duration,
     now: Timestamp,
 ) -> Result<Polled, CatchUpError> {
+    crate::metrics::emit(crate::metrics::Metric::CatchUpRun);
     let marks = store.catchup_marks().await?;
     let first = now
         - SignedDuration::try_from(interval).unwrap_or(SignedDuration::from_mins(1))
@@ -232,6 +233,11 @@ async fn replies_found(
                 {
                     polled.queued += 1;
                     tracing::info!(activity_id = %f.id, case_id = %case, "catch-up found a reply the webhook did not report");
+                    if let Some(created) = f.created_on {
+                        crate::metrics::emit(crate::metrics::Metric::CatchUpLag {
+                            seconds: now.duration_since(created).as_secs_f64().max(0.0),
+                        });
+                    }
                 }
             }
             Some(_) => {

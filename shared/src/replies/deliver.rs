@@ -211,9 +211,17 @@ async fn finish(
         Some(_) => {
             match &done {
                 Delivered::NotDelivered(why) => {
-                    tracing::warn!(reason = %why, "agent reply not delivered")
+                    tracing::warn!(reason = %why, "agent reply not delivered");
+                    crate::metrics::emit(crate::metrics::Metric::ReplyNotDelivered {
+                        reason: not_delivered_reason(why),
+                    });
                 }
-                other => tracing::info!(outcome = %other.outcome(), "agent reply handled"),
+                other => {
+                    tracing::info!(outcome = %other.outcome(), "agent reply handled");
+                    if matches!(other, Delivered::Sent | Delivered::ForWidget) {
+                        crate::metrics::emit(crate::metrics::Metric::ReplyDelivered);
+                    }
+                }
             }
             Ok(done)
         }
@@ -382,6 +390,17 @@ async fn attempt(
             .await
         }
         Delivery::Failed(reason) => not_delivered(deps, &session, case, activity.id, &reason).await,
+    }
+}
+
+/// The `Reason` dimension of an undelivered reply: a fixed word, not the free text.
+fn not_delivered_reason(why: &str) -> &'static str {
+    if why.contains("opted out") {
+        "opted_out"
+    } else if why.contains("not configured") {
+        "not_configured"
+    } else {
+        "failed"
     }
 }
 

@@ -84,6 +84,7 @@ impl TwilioClient {
         if let Some(cb) = &self.status_callback {
             form.push(("StatusCallback", cb));
         }
+        let started = std::time::Instant::now();
         let response = self
             .http
             .post(url)
@@ -95,6 +96,9 @@ impl TwilioClient {
             .send()
             .await
             .map_err(|e| SendError::Transient(e.without_url().to_string()))?;
+        crate::metrics::emit(crate::metrics::Metric::TwilioLatency {
+            ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
         let status = response.status();
         let text = response
             .text()
