@@ -11,9 +11,11 @@
 //! console's link): in the query of `GET /console`, in the forms the page renders. The `Host`
 //! must be a loopback name or `PUBLIC_BASE_URL`'s host (another name pointing at 127.0.0.1, DNS
 //! rebinding, is refused), and a `POST` must come from the console's own origin (`Origin`
-//! equal to `Host`): a cross-site form post is answered 403 before anything is done. The page
-//! cannot be framed and sends no referrer ([`casebridge::http::page_headers`]), so the token
-//! does not leave it.
+//! equal to `Host`, or, where a browser sends `Origin: null`, `Sec-Fetch-Site: same-origin`,
+//! which no script can set): a cross-site form post is answered 403 before anything is done.
+//! The page cannot be framed ([`casebridge::http::page_headers`]) and sends its address only to
+//! itself (`Referrer-Policy: same-origin`, so that a browser's form post carries the real
+//! `Origin`; with `no-referrer` Chromium sends `Origin: null`), so the token does not leave it.
 
 use std::sync::Arc;
 
@@ -34,8 +36,18 @@ fn text(v: &Value, k: &str) -> String {
 
 /// A refused console request.
 fn refused(status: u16, why: &str) -> Response {
-    let mut r = crate::page(format!("<p>{}</p>", escape(why)));
+    let mut r = console_page(format!("<p>{}</p>", escape(why)));
     *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::FORBIDDEN);
+    r
+}
+
+/// A console page: the stack's page headers, with the referrer sent to the console itself only.
+fn console_page(html: String) -> Response {
+    let mut r = crate::page(html);
+    r.headers_mut().insert(
+        "referrer-policy",
+        http::HeaderValue::from_static("same-origin"),
+    );
     r
 }
 
@@ -74,9 +86,14 @@ fn check(
         return Err((403, "the console answers on its own address only"));
     }
     if post {
-        let same_origin = header(headers, "origin")
-            .and_then(|o| o.split_once("://"))
-            .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host));
+        let origin = header(headers, "origin");
+        let same_origin = match origin {
+            Some(o) if o != "null" => o
+                .split_once("://")
+                .is_some_and(|(_, authority)| authority.eq_ignore_ascii_case(host)),
+            // An opaque or missing origin: the browser's own word on where the form was.
+            _ => header(headers, "sec-fetch-site") == Some("same-origin"),
+        };
         if !same_origin {
             return Err((403, "the console accepts forms from its own page only"));
         }
@@ -106,10 +123,10 @@ pub async fn page(
         return refused(r.0, r.1);
     }
     let Ok(deps) = &app.handoff else {
-        return crate::page("<p>Creatio is not configured.</p>".to_owned());
+        return console_page("<p>Creatio is not configured.</p>".to_owned());
     };
     let c = &deps.creatio;
-    let cases = match c
+    let mut cases = match c
         .query(
             "Case",
             None,
@@ -120,12 +137,14 @@ pub async fn page(
     {
         Ok(c) => c,
         Err(e) => {
-            return crate::page(format!("<p>Creatio: {}</p>", escape(e.to_string())));
+            return console_page(format!("<p>Creatio: {}</p>", escape(e.to_string())));
         }
     };
+    // Newest first: case numbers count up.
+    cases.sort_by_key(|c| std::cmp::Reverse(text(c, "Number")));
     let token = escape(app.console_token.as_str()).into_owned();
     let mut html = String::from(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>casebridge console</title>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>casebridge console</title>\
          <style>body{font:15px/1.45 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}\
          .case{border:1px solid #ddd;border-radius:8px;padding:1rem;margin:1rem 0}\
          pre{white-space:pre-wrap;background:#f6f6f6;padding:.5rem}li{margin:.25rem 0;white-space:pre-wrap}\
@@ -157,13 +176,16 @@ pub async fn page(
             None => Vec::new(),
         };
         let mut acts = acts;
+        // By time; a question and its answer stored in one write share it, and the question
+        // comes first.
         acts.sort_by_key(|a| {
             let s = text(a, "StartDate");
-            if s.is_empty() {
+            let at = if s.is_empty() {
                 text(a, "CreatedOn")
             } else {
                 s
-            }
+            };
+            (at, !text(a, "Title").starts_with("Customer:"))
         });
         for a in acts {
             let body = [text(&a, "Notes"), text(&a, "Body")]
@@ -195,7 +217,7 @@ pub async fn page(
         html.push_str("</ol>");
     }
     html.push_str("</body></html>");
-    crate::page(html)
+    console_page(html)
 }
 
 /// Back to the console, with its token.
@@ -271,12 +293,12 @@ pub async fn reply(
         )
         .await;
     if let Err(e) = created {
-        return crate::page(format!("<p>Creatio: {}</p>", escape(e.to_string())));
+        return console_page(format!("<p>Creatio: {}</p>", escape(e.to_string())));
     }
     let body = json!({"event_type": "new_activity", "caseId": case.to_string(), "activityId": activity.to_string()});
     match call_webhook(&app, body).await {
         Ok(()) => back(&app),
-        Err(e) => crate::page(format!("<p>{}</p>", escape(e))),
+        Err(e) => console_page(format!("<p>{}</p>", escape(e))),
     }
 }
 
@@ -297,7 +319,7 @@ pub async fn resolve(
         .patch("Case", case, json!({"StatusId": status}))
         .await
     {
-        return crate::page(format!("<p>Creatio: {}</p>", escape(e.to_string())));
+        return console_page(format!("<p>Creatio: {}</p>", escape(e.to_string())));
     }
     match call_webhook(
         &app,
@@ -306,6 +328,6 @@ pub async fn resolve(
     .await
     {
         Ok(()) => back(&app),
-        Err(e) => crate::page(format!("<p>{}</p>", escape(e))),
+        Err(e) => console_page(format!("<p>{}</p>", escape(e))),
     }
 }

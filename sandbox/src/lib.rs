@@ -451,6 +451,19 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // It listens on loopback only, and answers loopback names only: a page that points another
+    // name at 127.0.0.1 (DNS rebinding) cannot drive it from a browser (as the local console).
+    let loopback = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .map(|h| match h.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => h,
+        })
+        .is_some_and(|name| matches!(name, "127.0.0.1" | "localhost" | "[::1]"));
+    if !loopback {
+        return errors::html(403, "<html><body>Forbidden: unknown host</body></html>");
+    }
     let latency = lock(&state).config.latency;
     if let Some(d) = latency {
         tokio::time::sleep(d).await;

@@ -291,6 +291,25 @@ async fn creating_the_same_id_twice_is_idempotent() {
 }
 
 #[tokio::test]
+async fn a_duplicate_in_a_batch_is_there_even_when_it_cannot_be_read_back() {
+    // GIVEN a record an earlier attempt created (its answer lost), and the check that would
+    // read it back failing (here: no rights to read it)
+    let s = sandbox(SandboxConfig::default()).await;
+    let c = client(&forms(&s, "Supervisor", false));
+    let id = Uuid::new_v4();
+    c.create("Case", id, case_body("a")).await.unwrap();
+    s.deny("Case", "GET");
+    // WHEN the batch creates it again
+    let results = c
+        .batch(&[BatchOp::create("Case", id, case_body("a"))])
+        .await
+        .unwrap();
+    // THEN the duplicate key says it is there: done, not a permanent failure of the sync
+    assert_eq!(results[0], Ok(Created::AlreadyThere));
+    assert_eq!(s.records("Case").len(), 1);
+}
+
+#[tokio::test]
 async fn filter_literals_cannot_break_or_change_the_filter() {
     let s = sandbox(SandboxConfig::default()).await;
     let c = client(&forms(&s, "Supervisor", false));
@@ -796,4 +815,26 @@ async fn the_connection_check_names_a_missing_right_and_the_object() {
             && text.contains("Object permissions"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn the_sandbox_answers_loopback_names_only() {
+    // GIVEN the sandbox on 127.0.0.1, reached through another name (DNS rebinding)
+    let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let http = casebridge::http::client(std::time::Duration::from_secs(5)).unwrap();
+    let rebound = http
+        .get(format!("{}/0/ServiceModel/AuthService.svc/Login", sb.url))
+        .header("host", "creatio.attacker.example")
+        .send()
+        .await
+        .unwrap();
+    // THEN it refuses, as the local console does
+    assert_eq!(rebound.status(), 403);
+    // AND its own address still works
+    let own = http
+        .get(format!("{}/0/odata/Case", sb.url))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(own.status(), 403);
 }

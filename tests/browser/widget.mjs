@@ -1,10 +1,12 @@
 // Drives the chat widget on the local stack's demo page in Debian's headless Chromium.
-// Usage: node widget.mjs <base url> <screenshot path>
-// Prints HANDED-OFF once the widget shows the handoff, and AGENT-REPLY-SEEN at the end; the Rust
-// test injects the agent reply through /creatio/reply in between.
+// Usage: node widget.mjs <base url> <screenshot path> <console url>
+// Prints HANDED-OFF once the widget shows the handoff, and AGENT-REPLY-SEEN once the rep's reply
+// is on screen (the Rust test injects it through /creatio/reply in between); then, in the local
+// console, replies as a rep and resolves the case with its buttons, and prints CONSOLE-OK once
+// the widget shows that reply.
 import { chromium } from "playwright-core";
 
-const [base, shot] = process.argv.slice(2);
+const [base, shot, consoleUrl] = process.argv.slice(2);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -41,6 +43,16 @@ try {
   if (markup) throw new Error("message markup was rendered as HTML");
   await page.screenshot({ path: shot, fullPage: true });
   console.log("AGENT-REPLY-SEEN");
+  // The console, as a new user drives it: its forms must pass its own cross-site check.
+  const desk = await browser.newPage();
+  await desk.goto(consoleUrl);
+  await desk.fill(".case textarea[name=text]", "Carol here from the console");
+  await desk.click(".case button:has-text('Send reply')");
+  await desk.waitForSelector("li >> text=Carol here from the console", { timeout: 15000 });
+  await page.waitForSelector(".cb-agent >> text=Carol here from the console", { timeout: 40000 });
+  await desk.click(".case button:has-text('Resolve the case')");
+  await desk.waitForSelector("h1 >> text=Cases in Creatio", { timeout: 15000 });
+  console.log("CONSOLE-OK");
 } finally {
   await browser.close();
 }

@@ -59,6 +59,7 @@ async fn widget_chat_to_a_creatio_case_and_back_in_a_real_browser() {
     let app = Arc::new(App::new(Arc::new(MemoryStore::new()), config));
     assert!(app.widget.is_ok() && app.reply.is_ok() && app.handoff.is_ok());
     spawn_sync(app.clone());
+    let console = format!("{base}/console?token={}", app.console_token);
     tokio::spawn(async move { casebridge_local::serve(listener, app).await });
 
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e");
@@ -69,6 +70,7 @@ async fn widget_chat_to_a_creatio_case_and_back_in_a_real_browser() {
         .arg(&script)
         .arg(&base)
         .arg(&shot)
+        .arg(&console)
         .env("CHROMIUM", &chromium)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -113,12 +115,29 @@ async fn widget_chat_to_a_creatio_case_and_back_in_a_real_browser() {
                 break;
             }
         }
+        // The console's "Send reply" and "Resolve" buttons, clicked in the browser.
+        let mut console_ok = false;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.trim() == "CONSOLE-OK" {
+                console_ok = true;
+                break;
+            }
+        }
+        assert!(
+            console_ok,
+            "the console's buttons did not work in the browser"
+        );
         child.wait().await.unwrap()
     };
     let status = tokio::time::timeout(Duration::from_secs(120), run)
         .await
         .expect("the browser run finishes");
     assert!(status.success(), "the browser script failed: {status}");
+    // The console's Resolve reached Creatio.
+    assert_eq!(
+        sandbox.records("Case")[0]["StatusId"],
+        casebridge::creatio::base_ids::CASE_STATUS_RESOLVED
+    );
     assert!(shot.exists(), "screenshot saved");
     // Every message is in the case, once: 2 for the FAQ, 2 for the handoff, the last one synced after.
     let activities = sandbox.records("Activity");

@@ -187,6 +187,22 @@ async fn the_console_and_local_uploads_refuse_what_they_did_not_issue() {
     assert_eq!(r.status(), 403);
     // AND a post without an Origin is refused too
     assert_eq!(reply(None, None, &token).await.unwrap().status(), 403);
+    // AND an opaque origin (`Origin: null`) passes only when the browser says the form was the
+    // console's own (`Sec-Fetch-Site`, which no page's script can set)
+    let opaque = |site: &'static str| {
+        http.post(format!("{base}/console/reply"))
+            .header("origin", "null")
+            .header("sec-fetch-site", site)
+            .form(&[
+                ("case_id", "not-a-case"),
+                ("text", "hi"),
+                ("token", token.as_str()),
+            ])
+            .send()
+    };
+    assert_eq!(opaque("cross-site").await.unwrap().status(), 403);
+    assert_eq!(opaque("same-site").await.unwrap().status(), 403);
+    assert_ne!(opaque("same-origin").await.unwrap().status(), 403);
     // AND the console's own origin without the token is 401
     assert_eq!(
         reply(Some(base.clone()), None, "guess")

@@ -333,9 +333,9 @@ async fn under_30_percent_503s_every_message_lands_exactly_once() {
     // The stream retries a failed batch until it goes through.
     for id in &ids {
         let mut tries = 0;
-        while sync_session(store.as_ref(), &d, *id).await.is_err() {
+        while let Err(e) = sync_session(store.as_ref(), &d, *id).await {
             tries += 1;
-            assert!(tries < 50, "never went through");
+            assert!(tries < 50, "never went through: {e}");
         }
     }
     sb.set_faults(0.0, 503, None);

@@ -32,7 +32,7 @@
 
 use casebridge::config::{AttachmentPolicy, BaseUrl};
 use casebridge::domain::{Attachment, SessionId, SessionState};
-use casebridge::store::Store;
+use casebridge::store::{Allowance, Store};
 use casebridge::widget::file_type;
 use casebridge::widget::links::{attachment_url, verify_attachment_signature};
 use lambda_http::{Body, Request, Response};
@@ -129,6 +129,7 @@ pub async fn create(
     deps: &Deps,
     event: &Request,
     id: SessionId,
+    now: jiff::Timestamp,
 ) -> Result<Response<Body>, WidgetError> {
     let files = deps
         .attachments
@@ -152,6 +153,17 @@ pub async fn create(
     let limit = deps.widget.limits.max_attachments;
     if session.customer_attachments >= limit {
         return Err(WidgetError::session_full(&format!("{limit} files")));
+    }
+    // Tickets count too: an upload never sent in a message still holds its bytes until it
+    // expires, so a conversation gets as many tickets as it may send files (in a 30-day window,
+    // the longest a conversation stays open in practice).
+    let window = std::time::Duration::from_secs(30 * 24 * 3600);
+    let max = u32::try_from(limit).unwrap_or(u32::MAX);
+    if let Allowance::Exhausted { .. } = store
+        .take_allowance(&format!("widget-uploads:{id}"), window, max, now)
+        .await?
+    {
+        return Err(WidgetError::session_full(&format!("{limit} file uploads")));
     }
     let attachment = AttachmentId::new_random();
     let upload = files

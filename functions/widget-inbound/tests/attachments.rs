@@ -735,3 +735,25 @@ async fn a_conversation_takes_a_limited_number_of_files() {
     assert!(b["error"].as_str().unwrap().contains("1 files"), "{b}");
     assert!(b.get("upload").is_none());
 }
+
+#[tokio::test]
+async fn upload_tickets_never_sent_in_a_message_count_against_the_files_limit() {
+    // GIVEN a conversation that may send 3 files
+    let files = MemoryAttachments::new(BaseUrl::parse("x", "http://127.0.0.1:3000").unwrap());
+    let mut deps = deps(Some(Arc::new(files)), 1000);
+    deps.widget.limits.max_attachments = 3;
+    let store = MemoryStore::new();
+    let (v, _) = start(&store, &deps).await;
+    let pdf = json!({"name": "a.pdf", "content_type": "application/pdf", "size": 100});
+    // WHEN it asks for upload tickets and never sends a message with them
+    for _ in 0..3 {
+        assert_eq!(declare(&store, &deps, &v, pdf.clone()).await.0, 200);
+    }
+    // THEN the fourth ticket is refused, as a fourth file would be
+    let (status, body) = declare(&store, &deps, &v, pdf).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("3 file uploads"),
+        "{body}"
+    );
+}

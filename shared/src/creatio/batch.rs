@@ -120,7 +120,13 @@ impl CreatioClient {
             let present = self.which_exist(ops, &creates).await?;
             pending.clear();
             for (i, e) in failed {
-                if present.contains(&i) {
+                // A create refused as a duplicate key is there: casebridge's ids are derived
+                // from the session and the message, so the record with this id is the one an
+                // earlier attempt wrote (its answer lost), even when the check above could not
+                // be made.
+                let duplicate = matches!(ops[i], BatchOp::Create { .. })
+                    && e.data_kind() == Some(error::DataErrorKind::Duplicate);
+                if present.contains(&i) || duplicate {
                     results[i] = Some(Ok(Created::AlreadyThere));
                 } else if e.is_transient() {
                     last_transient = Some(e);

@@ -74,7 +74,7 @@ pub async fn dispatch(
     match endpoint {
         Endpoint::Send => messages::send(store, deps, event, id, now).await,
         Endpoint::Poll => messages::poll(store, deps, event, id).await,
-        Endpoint::CreateAttachment => crate::attachments::create(store, deps, event, id).await,
+        Endpoint::CreateAttachment => crate::attachments::create(store, deps, event, id, now).await,
         // Served before the API (no CORS, no token), or answered by the preflight.
         _ => Err(WidgetError::MethodNotAllowed),
     }
