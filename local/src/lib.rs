@@ -160,16 +160,28 @@ pub fn spawn_sync(app: Arc<App>) {
     });
 }
 
-/// `GET /`: a page with the widget embedded, as a customer's site would embed it.
-const DEMO_PAGE: &str = r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
+/// `GET /` (`?lang=es` for the widget in Spanish, and so on): a page with the widget embedded,
+/// as a customer's site would embed it.
+const DEMO_PAGE: &str = r#"<!doctype html><html lang="LANG"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>casebridge demo shop</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}</style></head>
 <body><h1>Example Co</h1><p>This page embeds the casebridge chat widget with one script tag.
 Open the chat at the bottom right, ask about returns or shipping, or ask for a person.</p>
-<script src="/widget.js" data-title="Example Co support" async></script></body></html>"#;
+<script src="/widget.js" data-title="Example Co support" data-suggestions="What is your return policy?|Where is my order 5511?" async></script></body></html>"#;
 
-async fn demo_page() -> Response {
-    page(DEMO_PAGE.to_owned())
+#[derive(serde::Deserialize)]
+struct DemoQuery {
+    lang: Option<String>,
+}
+
+async fn demo_page(axum::extract::Query(q): axum::extract::Query<DemoQuery>) -> Response {
+    // Only the five languages the widget speaks; anything else is English.
+    let lang = q
+        .lang
+        .as_deref()
+        .and_then(casebridge::domain::Language::parse)
+        .map_or("en", |l| l.code());
+    page(DEMO_PAGE.replace("LANG", lang))
 }
 
 /// An HTML answer with the headers every casebridge page carries

@@ -20,6 +20,10 @@ try {
   await page.focus(".cb-launch");
   await page.keyboard.press("Enter");
   await page.waitForSelector(".cb-panel.cb-open");
+  // The page's suggested first questions are offered while the conversation is empty.
+  await page.waitForSelector(".cb-suggest >> text=What is your return policy?");
+  if ((await page.$$(".cb-suggest")).length !== 2) throw new Error("not the two suggestions");
+  await page.focus(".cb-form textarea");
   await page.keyboard.type("What is your return policy?");
   await page.keyboard.press("Enter");
   await page.waitForSelector(".cb-assistant >> text=30 days", { timeout: 15000 });
@@ -37,8 +41,15 @@ try {
   const href = await page.$eval(".cb-customer a.cb-file", (a) => a.href);
   const got = await page.evaluate(async (u) => (await fetch(u)).text(), href);
   if (got !== "%PDF-1.4 casebridge e2e receipt") throw new Error("the attachment link did not return the file: " + got);
+  // Closed while the person answers: the launcher and the page title count what arrives.
+  await page.keyboard.press("Escape");
+  await page.waitForSelector(".cb-panel:not(.cb-open)", { state: "hidden" });
   console.log("HANDED-OFF");
+  await page.waitForSelector(".cb-badge >> text=1", { timeout: 40000 });
+  if (!(await page.title()).startsWith("(1) ")) throw new Error("the page title does not count: " + (await page.title()));
+  await page.click(".cb-launch");
   await page.waitForSelector(".cb-agent >> text=Bob from support", { timeout: 40000 });
+  if (await page.$eval(".cb-badge", (b) => b.textContent)) throw new Error("the count stayed after opening");
   const markup = await page.$$eval(".cb-msg img, .cb-msg b, .cb-msg script", (e) => e.length);
   if (markup) throw new Error("message markup was rendered as HTML");
   await page.screenshot({ path: shot, fullPage: true });
@@ -53,6 +64,14 @@ try {
   await desk.click(".case button:has-text('Resolve the case')");
   await desk.waitForSelector("h1 >> text=Cases in Creatio", { timeout: 15000 });
   console.log("CONSOLE-OK");
+  // Another visitor, on the Spanish page: the interface and the greeting in Spanish.
+  const es = await (await browser.newContext()).newPage();
+  await es.goto(base + "/?lang=es");
+  await es.click(".cb-launch");
+  await es.waitForSelector(".cb-form button[type=submit] >> text=Enviar");
+  if ((await es.getAttribute(".cb-form textarea", "placeholder")) !== "Escribe tu mensaje") throw new Error("the placeholder is not Spanish");
+  await es.waitForSelector(".cb-assistant >> text=Hola", { timeout: 15000 });
+  console.log("SPANISH-OK");
 } finally {
   await browser.close();
 }

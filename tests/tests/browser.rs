@@ -116,16 +116,20 @@ async fn widget_chat_to_a_creatio_case_and_back_in_a_real_browser() {
             }
         }
         // The console's "Send reply" and "Resolve" buttons, clicked in the browser.
-        let mut console_ok = false;
+        let mut seen = Vec::new();
         while let Some(line) = lines.next_line().await.unwrap() {
-            if line.trim() == "CONSOLE-OK" {
-                console_ok = true;
+            seen.push(line.trim().to_owned());
+            if line.trim() == "SPANISH-OK" {
                 break;
             }
         }
         assert!(
-            console_ok,
+            seen.iter().any(|l| l == "CONSOLE-OK"),
             "the console's buttons did not work in the browser"
+        );
+        assert!(
+            seen.iter().any(|l| l == "SPANISH-OK"),
+            "the widget did not speak Spanish on the Spanish page"
         );
         child.wait().await.unwrap()
     };

@@ -1,5 +1,8 @@
 /* casebridge chat widget. Embed with one tag:
  *   <script src="https://<api>/widget.js" data-title="Support" data-identity="<site JWT, optional>" async></script>
+ * Optional: data-color, data-position="left", data-launcher (its label), data-lang (en, es, de,
+ * fr, pt; else the page's or the browser's language), data-suggestions ("First question|Second",
+ * up to four, offered while the conversation is empty). docs/widget.md lists them.
  * No framework, no build step. Every message is rendered with textContent, never as HTML.
  * Agent replies arrive by polling: every 2 s while a person is on the case, backing off to 30 s
  * when nothing is new, and paused while the tab is hidden. A file (when the deployment allows
@@ -13,9 +16,23 @@
   if (!script || window.__casebridge) return;
   window.__casebridge = true;
   var api = (script.getAttribute("data-api") || new URL(script.src).origin).replace(/\/$/, "");
-  var title = script.getAttribute("data-title") || "Chat with us";
-  var identity = script.getAttribute("data-identity") || null;
-  var color = script.getAttribute("data-color") || "#2563eb";
+  var attr = function (k) { return script.getAttribute("data-" + k); };
+  // The interface in the page's language: data-lang, else <html lang>, else the browser's.
+  var T = {
+    en: ["Chat with us", "Close chat", "Conversation", "Your message", "Type your message", "Send", "Attach a file", "You", "Assistant", "Support team", "Connecting you to a person\u2026", "You are chatting with our support team.", "Open attachment", "Sorry, that did not go through", "Please try again.", "Chat is unavailable right now", "new", "That file is too large to send", "Files of that type cannot be sent here."],
+    es: ["Chatea con nosotros", "Cerrar el chat", "Conversaci\u00f3n", "Tu mensaje", "Escribe tu mensaje", "Enviar", "Adjuntar un archivo", "T\u00fa", "Asistente", "Equipo de soporte", "Te estamos pasando con una persona\u2026", "Est\u00e1s hablando con nuestro equipo de soporte.", "Abrir el adjunto", "Lo sentimos, no se pudo enviar", "Int\u00e9ntalo de nuevo.", "El chat no est\u00e1 disponible ahora", "nuevos", "Ese archivo es demasiado grande", "No se pueden enviar archivos de ese tipo."],
+    de: ["Chatten Sie mit uns", "Chat schlie\u00dfen", "Unterhaltung", "Ihre Nachricht", "Nachricht eingeben", "Senden", "Datei anh\u00e4ngen", "Sie", "Assistent", "Support-Team", "Wir verbinden Sie mit einem Menschen\u2026", "Sie chatten mit unserem Support-Team.", "Anhang \u00f6ffnen", "Das hat leider nicht geklappt", "Bitte versuchen Sie es erneut.", "Der Chat ist gerade nicht verf\u00fcgbar", "neu", "Diese Datei ist zu gro\u00df", "Dateien dieses Typs k\u00f6nnen hier nicht gesendet werden."],
+    fr: ["Discutez avec nous", "Fermer le chat", "Conversation", "Votre message", "\u00c9crivez votre message", "Envoyer", "Joindre un fichier", "Vous", "Assistant", "\u00c9quipe support", "Nous vous mettons en relation avec un conseiller\u2026", "Vous discutez avec notre \u00e9quipe support.", "Ouvrir la pi\u00e8ce jointe", "D\u00e9sol\u00e9, l'envoi a \u00e9chou\u00e9", "Veuillez r\u00e9essayer.", "Le chat est indisponible pour le moment", "nouveaux", "Ce fichier est trop volumineux", "Les fichiers de ce type ne peuvent pas \u00eatre envoy\u00e9s ici."],
+    pt: ["Fale conosco", "Fechar o chat", "Conversa", "Sua mensagem", "Digite sua mensagem", "Enviar", "Anexar um arquivo", "Voc\u00ea", "Assistente", "Equipe de suporte", "Estamos te passando para uma pessoa\u2026", "Voc\u00ea est\u00e1 falando com nossa equipe de suporte.", "Abrir o anexo", "Desculpe, n\u00e3o foi enviado", "Tente de novo.", "O chat est\u00e1 indispon\u00edvel agora", "novas", "Esse arquivo \u00e9 grande demais", "Arquivos desse tipo n\u00e3o podem ser enviados aqui."]
+  };
+  var lang = String(attr("lang") || document.documentElement.lang || navigator.language || "en").slice(0, 2).toLowerCase();
+  if (!T[lang]) lang = "en";
+  var t = T[lang];
+  var title = attr("title") || t[0];
+  var identity = attr("identity") || null;
+  var color = attr("color") || "#2563eb";
+  var side = attr("position") === "left" ? "left" : "right";
+  var suggestions = (attr("suggestions") || "").split("|").map(function (q) { return q.trim(); }).filter(Boolean).slice(0, 4);
   var store = window.localStorage;
   var KEY = "casebridge:" + api;
 
@@ -33,9 +50,9 @@
   }
 
   var css = el("style", {}, [
-    ".cb-launch{position:fixed;right:20px;bottom:20px;z-index:2147483000;border:0;border-radius:28px;padding:14px 20px;font:600 15px system-ui,sans-serif;color:#fff;background:" + color + ";box-shadow:0 4px 14px rgba(0,0,0,.25);cursor:pointer}",
+    ".cb-launch{position:fixed;" + side + ":20px;bottom:20px;z-index:2147483000;border:0;border-radius:28px;padding:14px 20px;font:600 15px system-ui,sans-serif;color:#fff;background:" + color + ";box-shadow:0 4px 14px rgba(0,0,0,.25);cursor:pointer}",
     ".cb-launch:focus-visible,.cb-panel button:focus-visible,.cb-panel textarea:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}",
-    ".cb-panel{position:fixed;right:20px;bottom:84px;z-index:2147483000;width:min(380px,calc(100vw - 24px));height:min(560px,calc(100vh - 110px));display:none;flex-direction:column;background:#fff;color:#111;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);font:15px/1.45 system-ui,sans-serif;overflow:hidden}",
+    ".cb-panel{position:fixed;" + side + ":20px;bottom:84px;z-index:2147483000;width:min(380px,calc(100vw - 24px));height:min(560px,calc(100vh - 110px));display:none;flex-direction:column;background:#fff;color:#111;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);font:15px/1.45 system-ui,sans-serif;overflow:hidden}",
     ".cb-panel.cb-open{display:flex}",
     ".cb-head{display:flex;justify-content:space-between;align-items:center;padding:12px 14px;background:" + color + ";color:#fff;font-weight:600}",
     ".cb-head button{background:transparent;border:0;color:#fff;font-size:22px;line-height:1;cursor:pointer}",
@@ -55,23 +72,29 @@
     ".cb-form .cb-attach.cb-show{display:block}",
     ".cb-file{display:block;margin-top:4px;color:inherit;text-decoration:underline}",
     ".cb-card-title{display:block}.cb-card{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0 0}.cb-card dt{opacity:.7}.cb-card dd{margin:0}",
-    "@media (max-width:480px){.cb-panel{right:0;bottom:0;width:100vw;height:100vh;border-radius:0}}"
+    ".cb-badge{display:inline-block;min-width:1.2em;margin-left:6px;padding:0 5px;border-radius:9px;background:#dc2626;font-size:12px}.cb-badge:empty{display:none}",
+    ".cb-suggest{align-self:flex-start;border:1px solid " + color + ";color:inherit;background:transparent;border-radius:14px;padding:4px 10px;cursor:pointer;font:inherit}",
+    "@media (prefers-color-scheme:dark){.cb-panel{background:#111827;color:#f3f4f6}.cb-assistant{background:#1f2937}.cb-agent{background:#14532d}.cb-status{background:#78350f}.cb-form{border-color:#374151}.cb-form textarea{background:#1f2937;color:inherit;border-color:#4b5563}}",
+    "@media (prefers-reduced-motion:reduce){.cb-panel,.cb-launch{transition:none;animation:none;scroll-behavior:auto}}",
+    "@media (max-width:480px){.cb-panel{" + side + ":0;bottom:0;width:100vw;height:100vh;border-radius:0}}"
   ].join("\n"));
   document.head.appendChild(css);
 
-  var launch = el("button", { "class": "cb-launch", type: "button", "aria-haspopup": "dialog", "aria-expanded": "false" }, title);
+  var launch = el("button", { "class": "cb-launch", type: "button", "aria-haspopup": "dialog", "aria-expanded": "false" }, attr("launcher") || title);
+  var badge = el("span", { "class": "cb-badge", "aria-label": t[16] });
+  launch.appendChild(badge);
   var panel = el("section", { "class": "cb-panel", role: "dialog", "aria-label": title });
   var head = el("div", { "class": "cb-head" });
   head.appendChild(el("span", {}, title));
-  var close = el("button", { type: "button", "aria-label": "Close chat" }, "\u00d7");
+  var close = el("button", { type: "button", "aria-label": t[1] }, "\u00d7");
   head.appendChild(close);
   var status = el("div", { "class": "cb-status", role: "status" });
-  var log = el("div", { "class": "cb-log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
+  var log = el("div", { "class": "cb-log", role: "log", "aria-live": "polite", "aria-label": t[2] });
   var form = el("form", { "class": "cb-form" });
-  var input = el("textarea", { rows: "1", "aria-label": "Your message", placeholder: "Type your message", maxlength: "4000" });
-  var send = el("button", { type: "submit" }, "Send");
+  var input = el("textarea", { rows: "1", "aria-label": t[3], placeholder: t[4], maxlength: "4000" });
+  var send = el("button", { type: "submit" }, t[5]);
   var picker = el("input", { type: "file", hidden: "", "aria-hidden": "true", tabindex: "-1" });
-  var attachBtn = el("button", { type: "button", "class": "cb-attach", "aria-label": "Attach a file", title: "Attach a file" }, "+");
+  var attachBtn = el("button", { type: "button", "class": "cb-attach", "aria-label": t[6], title: t[6] }, "+");
   form.appendChild(picker);
   form.appendChild(attachBtn);
   form.appendChild(input);
@@ -84,7 +107,14 @@
   document.body.appendChild(panel);
 
   var shown = {};
-  var names = { customer: "You", assistant: "Assistant", agent: "Support team" };
+  var names = { customer: t[7], assistant: t[8], agent: t[9] };
+  // While the panel is closed, what arrives is counted on the launcher and in the page title.
+  var unread = 0, pageTitle = document.title;
+  function count(n) {
+    unread = n;
+    badge.textContent = n ? String(n) : "";
+    document.title = n ? "(" + n + ") " + pageTitle : pageTitle;
+  }
   function render(m) {
     if (shown[m.seq] || !names[m.role]) return;
     shown[m.seq] = true;
@@ -93,12 +123,13 @@
     if (m.card) card(b, m.card); else b.appendChild(document.createTextNode(m.text));
     (m.attachments || []).forEach(function (a) {
       if (!/^https?:\/\//.test(a.url)) return;
-      var link = el("a", { "class": "cb-file", target: "_blank", rel: "noopener noreferrer" }, "Open attachment");
+      var link = el("a", { "class": "cb-file", target: "_blank", rel: "noopener noreferrer" }, t[12]);
       link.href = a.url;
       b.appendChild(link);
     });
     log.appendChild(b);
     log.scrollTop = log.scrollHeight;
+    if (!state.open && m.role !== "customer") count(unread + 1);
     if (m.role === "agent") setPhase("with_agent");
   }
   // An action's answer: title, label/value rows, https links; every part a text node.
@@ -125,8 +156,8 @@
   }
   function setPhase(p) {
     state.phase = p;
-    if (p === "handoff_requested") { status.textContent = "Connecting you to a person\u2026"; status.className = "cb-status cb-show"; }
-    else if (p === "with_agent") { status.textContent = "You are chatting with our support team."; status.className = "cb-status cb-show"; }
+    if (p === "handoff_requested") { status.textContent = t[10]; status.className = "cb-status cb-show"; }
+    else if (p === "with_agent") { status.textContent = t[11]; status.className = "cb-status cb-show"; }
     else { status.className = "cb-status"; }
   }
 
@@ -141,8 +172,7 @@
     var body = {};
     if (state.visitor && state.secret) { body.visitor_id = state.visitor; body.visitor_secret = state.secret; }
     if (identity) body.identity = identity;
-    var lang = document.documentElement.lang || navigator.language;
-    if (lang) body.language = String(lang).slice(0, 35);
+    body.language = lang;
     return request("POST", "/widget/sessions", body).then(function (r) {
       // An id from before ids were issued, or a secret that no longer matches: start afresh.
       if ((r.status === 400 || r.status === 401) && body.visitor_id) { state.visitor = state.secret = null; save(); return start(); }
@@ -153,6 +183,7 @@
       showAttach();
       save();
       if (!r.body.messages.length && r.body.greeting) note(r.body.greeting);
+      if (!r.body.messages.length) offer();
       r.body.messages.forEach(render);
       state.last = r.body.last_seq;
       setPhase(r.body.state);
@@ -187,7 +218,7 @@
 
   var counter = 0;
   function busy(on) { send.disabled = on; attachBtn.disabled = on; if (!on) input.focus(); }
-  function failed(err) { note("Sorry, that did not go through (" + err.message + "). Please try again."); }
+  function failed(err) { note(t[13] + " (" + err.message + "). " + t[14]); }
   function shown200(r) {
     if (r.status === 429) throw new Error(r.body.error || "too many messages; please wait");
     if (r.status !== 200) throw new Error(r.body.error || "not sent");
@@ -198,8 +229,17 @@
     state.delay = 2000;
     schedule();
   }
+  // Suggested first questions: buttons that send their text, gone once the visitor writes.
+  function offer() {
+    suggestions.forEach(function (q) {
+      var b = el("button", { type: "button", "class": "cb-suggest" }, q);
+      b.addEventListener("click", function () { input.value = q; form.requestSubmit ? form.requestSubmit() : send.click(); });
+      log.appendChild(b);
+    });
+  }
   form.addEventListener("submit", function (e) {
     e.preventDefault();
+    Array.prototype.forEach.call(log.querySelectorAll(".cb-suggest"), function (b) { b.remove(); });
     var text = input.value.trim();
     if (!text) return;
     input.value = "";
@@ -221,8 +261,8 @@
     var file = picker.files && picker.files[0];
     picker.value = "";
     if (!file || !state.files) return;
-    if (file.size > state.files.max_bytes) return note("That file is too large to send (the limit is " + Math.floor(state.files.max_bytes / 1048576 * 10) / 10 + " MB).");
-    if (state.files.types.indexOf((file.type || "").toLowerCase()) < 0) return note("Files of that type cannot be sent here.");
+    if (file.size > state.files.max_bytes) return note(t[17] + " (max " + Math.floor(state.files.max_bytes / 1048576 * 10) / 10 + " MB).");
+    if (state.files.types.indexOf((file.type || "").toLowerCase()) < 0) return note(t[18]);
     busy(true);
     var path = function (tail) { return "/widget/sessions/" + state.session + "/" + tail; };
     (state.session ? Promise.resolve() : start()).then(function () {
@@ -244,7 +284,8 @@
     panel.className = "cb-panel" + (open ? " cb-open" : "");
     launch.setAttribute("aria-expanded", String(open));
     if (open) {
-      (state.session ? Promise.resolve(poll()) : start()).catch(function (err) { note("Chat is unavailable right now (" + err.message + ")."); });
+      count(0);
+      (state.session ? Promise.resolve(poll()) : start()).catch(function (err) { note(t[15] + " (" + err.message + ")."); });
       input.focus();
     } else {
       launch.focus();
