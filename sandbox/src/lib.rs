@@ -139,6 +139,8 @@ pub(crate) struct Inner {
     auth: auth::Auth,
     tables: data::Tables,
     log: Vec<LoggedRequest>,
+    /// Requests being answered now, the most at once, and how many were refused with 429.
+    concurrency: Concurrency,
     /// [`Sandbox::hold_next_case`]: told the id of the next case created, and the answer of the
     /// request that created it waits for the release.
     hold: Option<(
@@ -189,6 +191,25 @@ pub struct Sandbox {
 
 type Shared = Arc<Mutex<Inner>>;
 
+/// How many OData requests the instance answers at once ([`Sandbox::limit_concurrency`]).
+#[derive(Default)]
+struct Concurrency {
+    limit: Option<usize>,
+    in_flight: usize,
+    peak: usize,
+    throttled: usize,
+}
+
+/// One request being answered; counted out when its answer is made.
+struct InFlight(Shared);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.0);
+        inner.concurrency.in_flight = inner.concurrency.in_flight.saturating_sub(1);
+    }
+}
+
 fn lock(s: &Shared) -> MutexGuard<'_, Inner> {
     s.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -231,6 +252,7 @@ impl Sandbox {
                 config.denied.clone(),
             ),
             log: Vec::new(),
+            concurrency: Concurrency::default(),
             hold: None,
         }));
         let app = axum::Router::new()
@@ -318,6 +340,21 @@ impl Sandbox {
             created: Some(created),
             release,
         }
+    }
+
+    /// Answers at most `n` requests at once and 429 (`Retry-After: 1`) above that; None lifts
+    /// the limit. The peak and the refusals are counted from now.
+    pub fn limit_concurrency(&self, n: Option<usize>) {
+        let mut inner = self.lock();
+        inner.concurrency.limit = n;
+        inner.concurrency.peak = inner.concurrency.in_flight;
+        inner.concurrency.throttled = 0;
+    }
+
+    /// The most requests answered at once, and how many were refused as over the limit.
+    pub fn concurrency(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.concurrency.peak, inner.concurrency.throttled)
     }
 
     /// Lowers the most rows one query may answer (20,000, as Creatio), so that a test can
@@ -464,6 +501,25 @@ async fn handle(
     if !loopback {
         return errors::html(403, "<html><body>Forbidden: unknown host</body></html>");
     }
+    // Above its concurrency limit the instance answers 429 with a Retry-After, as a throttling
+    // proxy in front of a cloud instance does.
+    let _in_flight = if host == Host::Instance {
+        let mut inner = lock(&state);
+        let c = &mut inner.concurrency;
+        if c.limit.is_some_and(|n| c.in_flight >= n) {
+            c.throttled += 1;
+            let mut r = odata_error(429, "Too many requests");
+            r.headers_mut()
+                .insert("retry-after", http::HeaderValue::from_static("1"));
+            return r;
+        }
+        c.in_flight += 1;
+        c.peak = c.peak.max(c.in_flight);
+        drop(inner);
+        Some(InFlight(state.clone()))
+    } else {
+        None
+    };
     let latency = lock(&state).config.latency;
     if let Some(d) = latency {
         tokio::time::sleep(d).await;

@@ -29,6 +29,11 @@ async fn sandbox(config: SandboxConfig) -> Sandbox {
 /// The handoff function's deps for a deployment on the sandbox with these sync mode and
 /// assistant settings; retries milliseconds apart.
 fn deps_with(sandbox: &Sandbox, mode: SyncMode, settings: Settings) -> Deps {
+    deps_of(sandbox, mode, settings, &[])
+}
+
+/// [`deps_with`], with more settings.
+fn deps_of(sandbox: &Sandbox, mode: SyncMode, settings: Settings, more: &[(&str, &str)]) -> Deps {
     let mode = match mode {
         SyncMode::Handoff => "handoff",
         SyncMode::EveryConversation => "every_conversation",
@@ -39,6 +44,7 @@ fn deps_with(sandbox: &Sandbox, mode: SyncMode, settings: Settings) -> Deps {
         ("WIDGET_SECRET", "link-secret-for-tests-0123456789abcdef"),
         ("CREATIO_TIMEOUT_SECONDS", "10"),
     ]);
+    env.extend(more.iter().copied());
     let mut deps = Deps::from_config(&test_support::config_of(&env)).unwrap();
     deps.creatio = deps.creatio.with_retry(RetryPolicy {
         attempts: 4,
@@ -839,6 +845,69 @@ async fn fifty_concurrent_handoffs_under_faults_latency_and_expiry_land_exactly_
     assert_eq!(sb.records("Activity").len(), 400);
     assert!(failures > 0, "the faults were felt");
     eprintln!("50 concurrent handoffs: {failures} failed attempts retried");
+}
+
+/// `n` conversations of 4 messages handed off at once, synced concurrently against a sandbox
+/// that answers `limit` requests at once (429 with Retry-After above), by a client allowed
+/// `client` at once; every case and activity is checked, once and in order. The sandbox's
+/// (peak in flight, 429s).
+async fn burst(n: usize, limit: usize, client: usize) -> (usize, usize) {
+    let store: Arc<dyn Store> = Arc::new(casebridge::store::memory::MemoryStore::new());
+    let sb = sandbox(SandboxConfig::default()).await;
+    let client = client.to_string();
+    let d = Arc::new(deps_of(
+        &sb,
+        SyncMode::Handoff,
+        Settings::embedded(),
+        &[("CREATIO_MAX_CONCURRENCY", client.as_str())],
+    ));
+    let t0 = Timestamp::now();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        ids.push(
+            conversation(store.as_ref(), &format!("+155513{i:05}"), 4, t0)
+                .await
+                .id,
+        );
+    }
+    sb.set_faults(0.0, 503, Some(Duration::from_millis(2)));
+    sb.limit_concurrency(Some(limit));
+    sync_all(&store, &d, &ids).await;
+    let seen = sb.concurrency();
+    sb.limit_concurrency(None);
+    assert_eq!(sb.records("Case").len(), n);
+    assert_eq!(sb.records("Activity").len(), 4 * n);
+    for id in &ids {
+        let got: Vec<String> = activities_of(&sb, id.case_id().as_uuid())
+            .iter()
+            .map(|a| a["Id"].as_str().unwrap().to_owned())
+            .collect();
+        let want: Vec<String> = (1..=4).map(|seq| id.activity_id(seq).to_string()).collect();
+        assert_eq!(
+            got, want,
+            "{id}: activities missing, doubled or out of order"
+        );
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_300_handoffs_never_has_more_than_the_limit_in_flight() {
+    // GIVEN Creatio answering 3 requests at once, and CREATIO_MAX_CONCURRENCY=3
+    // WHEN 300 handoffs are synced at once
+    let (peak, throttled) = burst(300, 3, 3).await;
+    // THEN never more than 3 in flight, so Creatio never had to refuse one
+    assert!(peak <= 3, "{peak} requests in flight");
+    assert_eq!(throttled, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_with_retry_after_is_waited_out_and_nothing_is_lost() {
+    // GIVEN a client allowed more at once than Creatio answers
+    let (peak, throttled) = burst(6, 1, 4).await;
+    // THEN Creatio refused some, the client waited as told, and everything landed once
+    assert!(throttled > 0, "the limit was felt");
+    assert!(peak <= 1, "{peak}");
 }
 
 // ---- Creatio as it really answers ---------------------------------------------------------------

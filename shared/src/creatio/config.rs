@@ -66,7 +66,14 @@ pub struct CreatioConfig {
     pub batch_size: usize,
     /// `CREATIO_TIMEOUT_SECONDS`: how long one Creatio request may take (default 90).
     pub timeout: std::time::Duration,
+    /// `CREATIO_MAX_CONCURRENCY`: requests one container has in flight to Creatio at most
+    /// (default 4); the others wait their turn. See docs/handoff-and-replies.md for the bound
+    /// across containers.
+    pub max_concurrency: usize,
 }
+
+/// Requests in flight from one container unless `CREATIO_MAX_CONCURRENCY` says otherwise.
+pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
 
 /// Writes per `$batch` unless `CREATIO_BATCH_SIZE` says otherwise.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
@@ -99,6 +106,7 @@ impl CreatioConfig {
             language_column: None,
             batch_size: DEFAULT_BATCH_SIZE,
             timeout: DEFAULT_CREATIO_TIMEOUT,
+            max_concurrency: DEFAULT_MAX_CONCURRENCY,
         }
     }
 }
@@ -226,6 +234,11 @@ pub(crate) fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, 
             "CREATIO_TIMEOUT_SECONDS",
             DEFAULT_CREATIO_TIMEOUT.as_secs() as i64,
         )? as u64),
+        max_concurrency: positive(
+            src,
+            "CREATIO_MAX_CONCURRENCY",
+            DEFAULT_MAX_CONCURRENCY as i64,
+        )? as usize,
     }))
 }
 

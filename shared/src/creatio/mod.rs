@@ -107,7 +107,14 @@ pub struct CreatioClient {
     batch_size: usize,
     /// (entity, name) → id, for the life of a warm container.
     lookups: std::sync::Mutex<HashMap<(String, String), Uuid>>,
+    /// Requests in flight at most (`CREATIO_MAX_CONCURRENCY`).
+    in_flight: tokio::sync::Semaphore,
 }
+
+/// The longest `Retry-After` honoured in one wait; a longer one is a failure to retry later.
+const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+/// 429s with `Retry-After` waited out within one call, before it fails as transient.
+const MAX_THROTTLED_WAITS: u32 = 5;
 
 /// What came back from one HTTP exchange that Creatio accepted (2xx).
 struct Answer {
@@ -161,6 +168,7 @@ impl CreatioClient {
             retry,
             batch_size: config.batch_size.clamp(1, MAX_BATCH),
             lookups: std::sync::Mutex::new(HashMap::new()),
+            in_flight: tokio::sync::Semaphore::new(config.max_concurrency.max(1)),
         }
     }
 
@@ -441,6 +449,7 @@ impl CreatioClient {
         batch: bool,
     ) -> Result<Answer, CreatioError> {
         let mut relogged = false;
+        let mut throttled = 0;
         loop {
             let current = self.auth.current(&self.http).await?;
             let mut req = self
@@ -468,12 +477,25 @@ impl CreatioClient {
                     req = req.header("Prefer", "continue-on-error");
                 }
             }
+            // At most CREATIO_MAX_CONCURRENCY requests in flight; the permit is held until the
+            // answer is read, and never while waiting out a Retry-After.
+            let permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| CreatioError::Transport("the client is shutting down".into()))?;
             let started = std::time::Instant::now();
             let resp = req.send().await.map_err(transport)?;
             crate::metrics::emit(crate::metrics::Metric::CreatioLatency {
                 ms: started.elapsed().as_secs_f64() * 1000.0,
             });
             let status = resp.status().as_u16();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(std::time::Duration::from_secs);
             let location = resp
                 .headers()
                 .get("location")
@@ -486,6 +508,20 @@ impl CreatioClient {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|ct| ct.starts_with("text/html"));
             let text = resp.text().await.map_err(transport)?;
+            drop(permit);
+            // Throttled with a stated wait: wait it out (bounded), then ask again.
+            if status == 429
+                && let Some(wait) = retry_after.filter(|w| *w <= MAX_RETRY_AFTER)
+                && throttled < MAX_THROTTLED_WAITS
+            {
+                throttled += 1;
+                tracing::warn!(
+                    retry_after_s = wait.as_secs(),
+                    "Creatio throttled the request; waiting as it asks"
+                );
+                tokio::time::sleep(wait).await;
+                continue;
+            }
 
             let lapsed = status == 401
                 || ((300..400).contains(&status) && location.contains("Login"))
