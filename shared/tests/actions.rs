@@ -473,3 +473,63 @@ keep = [{ name = "hours", pointer = "/hours", label = "Hours" }]
     let public = unbound.replace("keep =", "public = true\nkeep =");
     assert!(Settings::parse(&format!("{}{public}", Settings::embedded_text())).is_ok());
 }
+
+#[tokio::test]
+async fn on_a_short_sms_whole_rows_and_links_are_dropped_never_cut() {
+    let shop = ShopStandIn::start(TOKEN, sample_orders()).await.unwrap();
+    let text = format!(
+        "{}{}",
+        Settings::embedded_text().replace("max_chars = 640", "max_chars = 60"),
+        demo_actions(&shop.url, "Bearer {env:SHOP_TOKEN}")
+    );
+    let settings = Settings::parse(&text).unwrap();
+    assert_eq!(settings.sms.max_chars, 60);
+    let actions = Concierge::actions_from(&settings, &|_| Some(TOKEN.to_owned()))
+        .unwrap()
+        .unwrap();
+    let c = Concierge::new(Arc::new(RulesAssistant::default()), Arc::new(settings))
+        .with_actions(actions);
+    let d = ask(&c, ann_sms(), "where is my order 5511").await;
+    // The tracking link does not fit whole: it is left out, not cut.
+    assert_eq!(reply(&d).0, "Order 5511: shipped.\nShipped: 2 Dec");
+}
+
+#[tokio::test]
+async fn a_failed_action_is_not_recorded_as_a_missing_article() {
+    use casebridge::store::Store;
+    use casebridge::store::memory::MemoryStore;
+    let shop = ShopStandIn::start(TOKEN, sample_orders()).await.unwrap();
+    shop.set_fault(Some(Fault::ServerError));
+    let c = concierge(&shop);
+    let store = MemoryStore::new();
+    let key = ConversationKey::new(Channel::Sms, ann_sms(), "+15557654321");
+    let (session, _) = store.find_or_open(&key, test_support::now()).await.unwrap();
+    // WHEN an order question gets the fallback because the shop failed
+    let outcome = casebridge::conversation::turn::take(
+        &store,
+        &c,
+        &session,
+        Vec::new(),
+        vec![NewMessage::new(
+            Role::Customer,
+            MessageText::parse("where is my order 5511").unwrap(),
+        )],
+        None,
+        test_support::now(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        outcome,
+        casebridge::conversation::turn::Outcome::Stored { .. }
+    ));
+    // THEN `knowledge gaps` does not list it (no article would have answered it)
+    let gaps = store
+        .gaps(
+            test_support::now() - jiff::SignedDuration::from_hours(1),
+            test_support::now(),
+        )
+        .await
+        .unwrap();
+    assert!(gaps.is_empty(), "{gaps:?}");
+}

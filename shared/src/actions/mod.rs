@@ -183,6 +183,24 @@ impl Found {
         lines.join("\n")
     }
 
+    /// [`Found::text`] within `max` characters (an SMS): the answer, then whole rows and whole
+    /// links while they fit; nothing is cut but an answer longer than `max` on its own.
+    pub fn text_within(&self, template: Option<&str>, max: usize) -> String {
+        let full = self.text(template);
+        if full.chars().count() <= max {
+            return full;
+        }
+        let mut lines = full.lines();
+        let mut out: String = lines.next().unwrap_or("").chars().take(max).collect();
+        for line in lines {
+            if out.chars().count() + 1 + line.chars().count() <= max {
+                out.push('\n');
+                out.push_str(line);
+            }
+        }
+        out
+    }
+
     /// What the model gets back: the kept fields only (never the bound parameters).
     pub fn for_model(&self) -> serde_json::Value {
         serde_json::json!({"action": self.action, "result": self.kept})

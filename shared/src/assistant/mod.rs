@@ -422,8 +422,15 @@ impl Concierge {
                 .await
             {
                 Ok(found) => {
-                    let text = found.text(action.answer.as_deref());
-                    match shape(settings, &text, channel) {
+                    // Built for the channel here, not shaped as a model's text would be: the
+                    // values are the team's data (never read as markdown), and on SMS whole rows
+                    // and links are dropped to fit, never cut.
+                    let max = match channel {
+                        Channel::Sms => settings.sms.max_chars,
+                        Channel::Widget => settings.widget.max_chars,
+                    };
+                    let text = found.text_within(action.answer.as_deref(), max);
+                    match MessageText::parse(&text).ok() {
                         Some(text) => Decision::Reply {
                             text,
                             fallback: false,

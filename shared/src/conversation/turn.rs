@@ -149,6 +149,14 @@ pub(crate) async fn record_gap(
     now: Timestamp,
 ) {
     let question = Conversation::of(session, transcript).question();
+    // A question an action was for is not a missing article: the call failed, or the customer
+    // could not be identified. The action's audit line has it.
+    if concierge
+        .actions()
+        .is_some_and(|a| a.triggered(&question, &session.key.customer).is_some())
+    {
+        return;
+    }
     let gap = Gap {
         session: session.id,
         question,
