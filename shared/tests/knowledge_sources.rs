@@ -48,6 +48,7 @@ fn article(sb: &Sandbox, kind: &str, name: &str, html: &str, plain: Option<&str>
 fn creatio_config() -> KnowledgeConfig {
     KnowledgeConfig {
         dir: None,
+        s3: None,
         creatio: true,
         types: vec![LookupId::parse(KNOWLEDGE_TYPE_GENERAL).unwrap()],
         snapshot: false,

@@ -1,5 +1,6 @@
-//! Lambda entry point: builds configuration, the table's snapshot store and the Creatio client
-//! once per container, then hands every scheduled invocation to [`knowledge_sync::handler`].
+//! Lambda entry point: builds configuration, the table's snapshot store, the Creatio client and
+//! (when the folder is in S3) the S3 client once per container, then hands every scheduled
+//! invocation to [`knowledge_sync::handler`].
 
 use casebridge::{config::Config, store, telemetry};
 
@@ -7,7 +8,11 @@ use casebridge::{config::Config, store, telemetry};
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let config = Config::from_env()?;
-    let deps = knowledge_sync::Deps::from_config(&config)?;
+    let mut deps = knowledge_sync::Deps::from_config(&config)?;
+    if config.knowledge.s3.is_some() {
+        let sdk = casebridge::aws::lambda_sdk_config(&casebridge::config::ProcessEnv)?;
+        deps = deps.with_s3(aws_sdk_s3::Client::new(&sdk));
+    }
     let snapshots = store::connect_lambda_dynamodb(&config)?.knowledge_snapshots();
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
         knowledge_sync::handler(&snapshots, &deps, event)

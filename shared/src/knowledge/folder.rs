@@ -20,7 +20,7 @@ use super::{Article, KnowledgeError};
 use crate::assistant::format::{html_to_text, plain_text};
 
 /// Largest file read; a help article is a few KB.
-const MAX_FILE_BYTES: u64 = 1024 * 1024;
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 pub fn read(dir: &Path) -> Result<Vec<Article>, KnowledgeError> {
     let mut files = Vec::new();
@@ -82,6 +82,11 @@ enum Kind {
     Markdown,
     Html,
     Text,
+}
+
+/// Is `name` a file the folder reads (`.md`, `.markdown`, `.html`, `.htm`, `.txt`)?
+pub fn is_article(name: &str) -> bool {
+    kind(Path::new(name)).is_some()
 }
 
 fn kind(path: &Path) -> Option<Kind> {

@@ -185,6 +185,7 @@ impl Knowledge {
     async fn read_sources(&self, previous: Option<&Snapshot>) -> Result<Snapshot, KnowledgeError> {
         sync::build(
             &self.config,
+            None,
             self.creatio.as_ref(),
             previous,
             Timestamp::now(),

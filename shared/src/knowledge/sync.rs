@@ -17,16 +17,21 @@ use crate::creatio::RetryPolicy;
 /// A source this run does not read keeps its articles from `previous`: the scheduled function
 /// reads Creatio and has no folder, while `casebridge knowledge sync` run where the folder is
 /// (a laptop, the team's CI) replaces the folder's articles and keeps Creatio's.
+///
+/// `files`: the folder's articles when the caller read them itself (the knowledge-sync function
+/// from S3); None reads `config.dir` when set.
 pub async fn build(
     config: &KnowledgeConfig,
+    files: Option<Vec<Article>>,
     creatio: Option<&CreatioClient>,
     previous: Option<&Snapshot>,
     now: Timestamp,
 ) -> Result<Snapshot, KnowledgeError> {
     let from_creatio = |a: &&Article| a.id.starts_with(super::creatio::ID_PREFIX);
-    let mut articles: Vec<Article> = match &config.dir {
-        Some(dir) => folder::read(dir)?,
-        None => previous
+    let mut articles: Vec<Article> = match (files, &config.dir) {
+        (Some(files), _) => files,
+        (None, Some(dir)) => folder::read(dir)?,
+        (None, None) => previous
             .map(|p| {
                 p.articles
                     .iter()
@@ -83,6 +88,17 @@ pub async fn sync_to(
     creatio: Option<&CreatioClient>,
     now: Timestamp,
 ) -> Result<Synced, KnowledgeError> {
+    sync_files_to(store, config, None, creatio, now).await
+}
+
+/// [`sync_to`] with the folder's articles read by the caller (`files`, see [`build`]).
+pub async fn sync_files_to(
+    store: &dyn SnapshotStore,
+    config: &KnowledgeConfig,
+    files: Option<Vec<Article>>,
+    creatio: Option<&CreatioClient>,
+    now: Timestamp,
+) -> Result<Synced, KnowledgeError> {
     // A previous snapshot that cannot be read (a format from another version, a lost chunk)
     // is rebuilt from the sources in full rather than block every sync after it.
     let previous = match store.current().await? {
@@ -95,7 +111,7 @@ pub async fn sync_to(
         },
         None => None,
     };
-    let snapshot = build(config, creatio, previous.as_ref(), now).await?;
+    let snapshot = build(config, files, creatio, previous.as_ref(), now).await?;
     let written = publish(store, &snapshot).await?;
     let current = if written {
         snapshot.version
@@ -129,8 +145,8 @@ impl Sources {
         if !knowledge.has_source() {
             return Err(ConfigError::Invalid {
                 name: "CASEBRIDGE_KNOWLEDGE_CREATIO",
-                reason: "the knowledge sync has no source: set CASEBRIDGE_KNOWLEDGE_CREATIO=true \
-                         or CASEBRIDGE_KNOWLEDGE_DIR"
+                reason: "the knowledge sync has no source: set CASEBRIDGE_KNOWLEDGE_CREATIO=true, \
+                         CASEBRIDGE_KNOWLEDGE_S3 or CASEBRIDGE_KNOWLEDGE_DIR"
                     .into(),
             });
         }
@@ -155,6 +171,23 @@ impl Sources {
         now: Timestamp,
     ) -> Result<Synced, KnowledgeError> {
         sync_to(store, &self.knowledge, self.creatio.as_ref(), now).await
+    }
+
+    /// [`Sources::sync_to`] with the folder's articles read by the caller (from S3).
+    pub async fn sync_files_to(
+        &self,
+        store: &dyn SnapshotStore,
+        files: Vec<Article>,
+        now: Timestamp,
+    ) -> Result<Synced, KnowledgeError> {
+        sync_files_to(
+            store,
+            &self.knowledge,
+            Some(files),
+            self.creatio.as_ref(),
+            now,
+        )
+        .await
     }
 }
 
