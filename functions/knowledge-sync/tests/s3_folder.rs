@@ -5,17 +5,9 @@
 use casebridge::knowledge::snapshot::{MemorySnapshots, SnapshotStore};
 use knowledge_sync::{Deps, handler, read_s3};
 
+/// S3 on moto, with the client the widget's attachment tests use.
 fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let (region, credentials) = casebridge::aws::local_identity();
-    let conf = aws_sdk_s3::Config::builder()
-        .http_client(casebridge::aws::https_client())
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(region)
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .credentials_provider(credentials)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+    widget_inbound::attachment_store::S3Attachments::local_client(endpoint)
 }
 
 #[tokio::test]
