@@ -40,7 +40,7 @@ pub enum Metric {
     ReplyDelivered,
     /// A rep's reply not sent, and why (`opted_out`, `failed`, `not_for_customer`, …).
     ReplyNotDelivered { reason: &'static str },
-    /// A catch-up poll ran.
+    /// A catch-up poll went through.
     CatchUpRun,
     /// How long after its creation a reply was found by the catch-up (no process reported it).
     CatchUpLag { seconds: f64 },

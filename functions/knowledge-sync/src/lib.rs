@@ -4,8 +4,8 @@
 //! answer customers load ([`casebridge::knowledge::snapshot`]). The same run as
 //! `casebridge knowledge sync`; an unchanged knowledge base writes nothing.
 //!
-//! The S3 folder is read here, in this function only: aws-sdk-s3 is linked into no function
-//! that answers customers.
+//! The S3 folder is read here, in this function only: sms-inbound, which answers from the
+//! snapshot, never links aws-sdk-s3 for it.
 
 use casebridge::knowledge::config::S3Folder;
 use casebridge::knowledge::snapshot::SnapshotStore;

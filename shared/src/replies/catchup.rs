@@ -93,7 +93,6 @@ pub async fn poll(
     interval: Duration,
     now: Timestamp,
 ) -> Result<Polled, CatchUpError> {
-    crate::metrics::emit(crate::metrics::Metric::CatchUpRun);
     let marks = store.catchup_marks().await?;
     let first = now
         - SignedDuration::try_from(interval).unwrap_or(SignedDuration::from_mins(1))
@@ -181,6 +180,8 @@ pub async fn poll(
             "catch-up poll"
         );
     }
+    // Counted once the poll went through: a run that fails is not a run for the alarm.
+    crate::metrics::emit(crate::metrics::Metric::CatchUpRun);
     Ok(polled)
 }
 
