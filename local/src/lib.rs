@@ -167,7 +167,7 @@ const DEMO_PAGE: &str = r#"<!doctype html><html lang="LANG"><head><meta charset=
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}</style></head>
 <body><h1>Example Co</h1><p>This page embeds the casebridge chat widget with one script tag.
 Open the chat at the bottom right, ask about returns or shipping, or ask for a person.</p>
-<script src="/widget.js" data-title="Example Co support" data-suggestions="What is your return policy?|Where is my order 5511?" async></script></body></html>"#;
+<script src="/widget.js" data-title="Example Co support" data-suggestions="What is your return policy?|Where is my order 5511?" data-avatar="data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 28 28'%3E%3Ccircle cx='14' cy='14' r='14' fill='%23f59e0b'/%3E%3C/svg%3E"GREETING async></script></body></html>"#;
 
 #[derive(serde::Deserialize)]
 struct DemoQuery {
@@ -181,7 +181,18 @@ async fn demo_page(axum::extract::Query(q): axum::extract::Query<DemoQuery>) -> 
         .as_deref()
         .and_then(casebridge::domain::Language::parse)
         .map_or("en", |l| l.code());
-    page(DEMO_PAGE.replace("LANG", lang))
+    // The English page says its own greeting (data-greeting); the others take the settings'
+    // greeting in their language.
+    let greeting = if lang == "en" {
+        r#" data-greeting="Hi! I'm Example Co's assistant. Ask about returns, shipping or your order (try order 5511).""#
+    } else {
+        ""
+    };
+    page(
+        DEMO_PAGE
+            .replace("LANG", lang)
+            .replace("GREETING", greeting),
+    )
 }
 
 /// An HTML answer with the headers every casebridge page carries

@@ -20,6 +20,9 @@ try {
   await page.focus(".cb-launch");
   await page.keyboard.press("Enter");
   await page.waitForSelector(".cb-panel.cb-open");
+  // The page's own greeting and avatar.
+  await page.waitForSelector(".cb-assistant >> text=try order 5511");
+  if (!(await page.$(".cb-head img.cb-avatar"))) throw new Error("no avatar");
   // The page's suggested first questions are offered while the conversation is empty.
   await page.waitForSelector(".cb-suggest >> text=What is your return policy?");
   if ((await page.$$(".cb-suggest")).length !== 2) throw new Error("not the two suggestions");

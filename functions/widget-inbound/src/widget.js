@@ -2,7 +2,8 @@
  *   <script src="https://<api>/widget.js" data-title="Support" data-identity="<site JWT, optional>" async></script>
  * Optional: data-color, data-position="left", data-launcher (its label), data-lang (en, es, de,
  * fr, pt; else the page's or the browser's language), data-suggestions ("First question|Second",
- * up to four, offered while the conversation is empty). docs/widget.md lists them.
+ * up to four, offered while the conversation is empty), data-greeting (instead of the
+ * settings' greeting), data-avatar (an image URL for the panel's head). docs/widget.md lists them.
  * No framework, no build step. Every message is rendered with textContent, never as HTML.
  * Agent replies arrive by polling: every 2 s while a person is on the case, backing off to 30 s
  * when nothing is new, and paused while the tab is hidden. A file (when the deployment allows
@@ -32,6 +33,13 @@
   var identity = attr("identity") || null;
   var color = attr("color") || "#2563eb";
   var side = attr("position") === "left" ? "left" : "right";
+  var greeting = attr("greeting");
+  // An image, and only an image: http(s), a same-site path, or an inline data:image.
+  var avatar = (function (u) {
+    if (!u) return null;
+    try { var url = new URL(u, document.baseURI); } catch (e) { return null; }
+    return /^https?:$/.test(url.protocol) || /^data:image\//.test(u) ? url.href : null;
+  })(attr("avatar"));
   var suggestions = (attr("suggestions") || "").split("|").map(function (q) { return q.trim(); }).filter(Boolean).slice(0, 4);
   var store = window.localStorage;
   var KEY = "casebridge:" + api;
@@ -55,6 +63,7 @@
     ".cb-panel{position:fixed;" + side + ":20px;bottom:84px;z-index:2147483000;width:min(380px,calc(100vw - 24px));height:min(560px,calc(100vh - 110px));display:none;flex-direction:column;background:#fff;color:#111;border-radius:12px;box-shadow:0 8px 30px rgba(0,0,0,.3);font:15px/1.45 system-ui,sans-serif;overflow:hidden}",
     ".cb-panel.cb-open{display:flex}",
     ".cb-head{display:flex;justify-content:space-between;align-items:center;padding:12px 14px;background:" + color + ";color:#fff;font-weight:600}",
+    ".cb-avatar{border-radius:50%;margin-right:8px;object-fit:cover}",
     ".cb-head button{background:transparent;border:0;color:#fff;font-size:22px;line-height:1;cursor:pointer}",
     ".cb-log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}",
     ".cb-msg{max-width:85%;padding:8px 12px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}",
@@ -85,6 +94,11 @@
   launch.appendChild(badge);
   var panel = el("section", { "class": "cb-panel", role: "dialog", "aria-label": title });
   var head = el("div", { "class": "cb-head" });
+  if (avatar) {
+    var img = el("img", { "class": "cb-avatar", alt: "", width: "28", height: "28", referrerpolicy: "no-referrer" });
+    img.src = avatar;
+    head.appendChild(img);
+  }
   head.appendChild(el("span", {}, title));
   var close = el("button", { type: "button", "aria-label": t[1] }, "\u00d7");
   head.appendChild(close);
@@ -182,7 +196,7 @@
       state.files = r.body.attachments || null;
       showAttach();
       save();
-      if (!r.body.messages.length && r.body.greeting) note(r.body.greeting);
+      if (!r.body.messages.length && (greeting || r.body.greeting)) note(greeting || r.body.greeting);
       if (!r.body.messages.length) offer();
       r.body.messages.forEach(render);
       state.last = r.body.last_seq;
