@@ -54,8 +54,6 @@ pub struct Tables {
     pub unknown_entity: UnknownEntity,
     pub denied: Vec<Denied>,
     case_counter: u64,
-    /// The most rows one query may answer (Creatio's 20,000); more is refused with a 500.
-    pub row_limit: usize,
     /// Set when a case was created by the current request (for `Sandbox::hold_next_case`).
     pub case_created: Option<Uuid>,
 }
@@ -89,7 +87,6 @@ impl Tables {
             unknown_entity,
             denied,
             case_counter: 0,
-            row_limit: ROW_LIMIT,
             case_created: None,
         };
         for (entity, id, name) in schema::SEED {
@@ -323,12 +320,12 @@ impl Tables {
                     }
                 }
                 let answered = matching.len().saturating_sub(skip);
-                if top.unwrap_or(answered).min(answered) > self.row_limit {
+                if top.unwrap_or(answered).min(answered) > ROW_LIMIT {
                     return plain(odata_error(
                         500,
                         &format!(
                             "The number of records returned by the query exceeds the allowed limit of {}.",
-                            self.row_limit
+                            ROW_LIMIT
                         ),
                     ));
                 }

@@ -357,12 +357,6 @@ impl Sandbox {
         (inner.concurrency.peak, inner.concurrency.throttled)
     }
 
-    /// Lowers the most rows one query may answer (20,000, as Creatio), so that a test can
-    /// reach the limit with a few records.
-    pub fn set_row_limit(&self, rows: usize) {
-        self.lock().tables.row_limit = rows;
-    }
-
     /// Takes away a right of the integration user: `op` is `GET`, `POST`, `PATCH` or `DELETE`.
     pub fn deny(&self, entity: &str, op: &str) {
         self.lock().tables.denied.push(Denied {

@@ -138,12 +138,9 @@ pub fn emit(metric: Metric) {
         return;
     };
     let text = line(&metric, function, jiff::Timestamp::now().as_millisecond());
-    let captured = CAPTURE.with(|c| {
-        c.borrow_mut().as_mut().map(|lines| {
-            lines.push(text.clone());
-        })
-    });
-    if captured.is_none() {
+    if capturing {
+        CAPTURE.with(|c| c.borrow_mut().get_or_insert_with(Vec::new).push(text));
+    } else {
         // One line under stdout's lock, so that it never interleaves with a log line (and a
         // test's harness captures it like any print).
         println!("{text}");

@@ -226,19 +226,7 @@ async fn an_actions_card_is_kept_with_its_answer(store: DynStore) {
         .find_or_open(&sms_key("+15551230018"), now())
         .await
         .unwrap();
-    let card = Card {
-        action: "order_status".into(),
-        title: "Order 5511".into(),
-        lead: None,
-        rows: vec![CardRow {
-            label: "Status".into(),
-            value: "shipped".into(),
-        }],
-        links: vec![CardLink {
-            label: "Track".into(),
-            url: "https://track.example.com/1".into(),
-        }],
-    };
+    let card = test_support::fixtures::order_card();
     let turn = vec![
         customer_msg("where is my order 5511", "SM-card-1"),
         NewMessage::new(Role::Assistant, text("Order 5511: shipped."))

@@ -1,8 +1,9 @@
 //! Conversations in the states tests start from: "handed off" (the customer asked for a person)
-//! and "with an agent" (the case exists and is linked).
+//! and "with an agent" (the case exists and is linked); and an action's answer card.
 
 use casebridge::domain::{
-    CreatioLink, MessageText, NewMessage, Role, Session, SessionId, SessionState, Transition,
+    Card, CardLink, CardRow, CreatioLink, MessageText, NewMessage, Role, Session, SessionId,
+    SessionState, Transition,
 };
 use casebridge::store::{SessionChanges, StateChange, Store};
 use jiff::Timestamp;
@@ -90,4 +91,21 @@ pub async fn earlier_messages(
         store.append(&session, batch, None, now).await?;
     }
     Ok(())
+}
+
+/// The card of an order-status action's answer ("Order 5511", shipped, a tracking link).
+pub fn order_card() -> Card {
+    Card {
+        action: "order_status".into(),
+        title: "Order 5511".into(),
+        lead: None,
+        rows: vec![CardRow {
+            label: "Status".into(),
+            value: "shipped".into(),
+        }],
+        links: vec![CardLink {
+            label: "Track".into(),
+            url: "https://track.example.com/1".into(),
+        }],
+    }
 }

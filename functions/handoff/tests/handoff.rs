@@ -1089,16 +1089,7 @@ async fn an_answer_from_an_action_reaches_creatio_as_text_and_the_brief_names_th
         .find_or_open(&key(ANN), Timestamp::now())
         .await
         .unwrap();
-    let card = Card {
-        action: "order_status".into(),
-        title: "Order 5511".into(),
-        lead: None,
-        rows: vec![CardRow {
-            label: "Status".into(),
-            value: "shipped".into(),
-        }],
-        links: vec![],
-    };
+    let card = test_support::fixtures::order_card();
     store
         .append(
             &s,

@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Action, Binding, HeaderValue, Keep, Param, ParamKind, Trigger};
+use super::{Action, Binding, Keep, Param, ParamKind, Trigger};
 use crate::config::ConfigError;
 
 /// Longest a call may take, whatever an action says: well inside a function's 15 s, with the
@@ -474,7 +474,7 @@ fn header_value(
     header: &str,
     value: &str,
     secret: &dyn Fn(&str) -> Option<String>,
-) -> Result<HeaderValue, ConfigError> {
+) -> Result<reqwest::header::HeaderValue, ConfigError> {
     let field = format!("headers.{header}");
     let mut out = String::new();
     let mut rest = value;
@@ -500,5 +500,5 @@ fn header_value(
     // Marked sensitive: never printed by reqwest or hyper (a secret's value or not, a header
     // value is no log's business).
     value.set_sensitive(true);
-    Ok(HeaderValue(value))
+    Ok(value)
 }

@@ -38,7 +38,8 @@ pub struct Action {
     pub method: reqwest::Method,
     /// With `{param}` placeholders, filled percent-encoded.
     pub url: String,
-    pub headers: Vec<(reqwest::header::HeaderName, HeaderValue)>,
+    /// Values with `{env:NAME}` secrets read in, marked sensitive (never printed).
+    pub headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
     pub timeout: Duration,
     pub max_response: usize,
     pub params: Vec<Param>,
@@ -47,10 +48,6 @@ pub struct Action {
     pub answer: Option<String>,
     pub title: String,
 }
-
-/// A header's value, `{env:NAME}` secrets read in, marked sensitive (never printed).
-#[derive(Debug)]
-pub struct HeaderValue(pub reqwest::header::HeaderValue);
 
 #[derive(Debug)]
 pub struct Param {
@@ -335,7 +332,7 @@ impl Actions {
             .timeout(action.timeout)
             .header(reqwest::header::ACCEPT, "application/json");
         for (name, value) in &action.headers {
-            request = request.header(name.clone(), value.0.clone());
+            request = request.header(name.clone(), value.clone());
         }
         if action.method == reqwest::Method::POST {
             request = request.json(&values);
