@@ -43,47 +43,89 @@ pub async fn sdk_config() -> SdkConfig {
 /// `~/.aws` files and resolving a dozen settings through it) and binary size. Without the
 /// variables the function stops at start-up with the one it misses named.
 pub fn lambda_sdk_config(src: &dyn Source) -> Result<SdkConfig, ConfigError> {
-    let required = |name: &'static str| {
-        var(src, name).ok_or_else(|| {
-            missing(
-                name,
-                "the Lambda runtime sets it (from the function's region and role); set it for a local run",
-            )
-        })
-    };
-    let region = required("AWS_REGION")?;
-    let credentials = aws_sdk_dynamodb::config::Credentials::new(
-        required("AWS_ACCESS_KEY_ID")?,
-        required("AWS_SECRET_ACCESS_KEY")?,
-        var(src, "AWS_SESSION_TOKEN"),
-        None,
-        "lambda-environment",
-    );
-    let mut endpoints = EndpointOverrides::default();
-    for name in ENDPOINT_VARIABLES {
-        let Some(url) = var(src, name) else { continue };
-        let uri = url.parse::<http::Uri>().ok();
-        if !uri
-            .is_some_and(|u| matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some())
-        {
-            return Err(ConfigError::Invalid {
-                name,
-                reason: format!("{url:?} is not an http(s) URL"),
-            });
+    Ok(LambdaEnv::from_env(src)?.sdk_config())
+}
+
+/// What the Lambda runtime tells a function about where it runs and as whom: its region, its
+/// role's credentials, and the endpoint overrides. Read once; [`LambdaEnv::sdk_config`] builds the
+/// SDK's configuration from it and [`crate::s3::S3::from_lambda_env`] the S3 client.
+#[derive(Debug, Clone)]
+pub struct LambdaEnv {
+    pub region: String,
+    pub credentials: aws_sdk_dynamodb::config::Credentials,
+    endpoints: Vec<(&'static str, String)>,
+}
+
+impl LambdaEnv {
+    pub fn from_env(src: &dyn Source) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            var(src, name).ok_or_else(|| {
+                missing(
+                    name,
+                    "the Lambda runtime sets it (from the function's region and role); set it for a local run",
+                )
+            })
+        };
+        let region = required("AWS_REGION")?;
+        let credentials = aws_sdk_dynamodb::config::Credentials::new(
+            required("AWS_ACCESS_KEY_ID")?,
+            required("AWS_SECRET_ACCESS_KEY")?,
+            var(src, "AWS_SESSION_TOKEN"),
+            None,
+            "lambda-environment",
+        );
+        let mut endpoints = Vec::new();
+        for name in ENDPOINT_VARIABLES {
+            let Some(url) = var(src, name) else { continue };
+            let uri = url.parse::<http::Uri>().ok();
+            if !uri.is_some_and(|u| {
+                matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some()
+            }) {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: format!("{url:?} is not an http(s) URL"),
+                });
+            }
+            endpoints.push((name, url));
         }
-        endpoints.0.push((name, url));
-    }
-    let mut builder = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(aws_config::Region::new(region))
-        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+        Ok(Self {
+            region,
             credentials,
-        ))
-        .http_client(https_client());
-    if let Some((_, url)) = endpoints.0.iter().find(|(n, _)| *n == "AWS_ENDPOINT_URL") {
-        builder = builder.endpoint_url(url.clone());
+            endpoints,
+        })
     }
-    Ok(builder.service_config(endpoints).build())
+
+    /// The endpoint override for a service (`AWS_ENDPOINT_URL_S3`, say), else the global
+    /// `AWS_ENDPOINT_URL`, else `None` (AWS's own endpoint).
+    pub fn endpoint(&self, service_variable: &str) -> Option<&str> {
+        let find = |wanted: &str| {
+            self.endpoints
+                .iter()
+                .find(|(n, _)| *n == wanted)
+                .map(|(_, url)| url.as_str())
+        };
+        find(service_variable).or_else(|| find("AWS_ENDPOINT_URL"))
+    }
+
+    pub fn sdk_config(&self) -> SdkConfig {
+        let mut builder = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_config::Region::new(self.region.clone()))
+            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+                self.credentials.clone(),
+            ))
+            .http_client(https_client());
+        if let Some((_, url)) = self
+            .endpoints
+            .iter()
+            .find(|(n, _)| *n == "AWS_ENDPOINT_URL")
+        {
+            builder = builder.endpoint_url(url.clone());
+        }
+        builder
+            .service_config(EndpointOverrides(self.endpoints.clone()))
+            .build()
+    }
 }
 
 /// The endpoint variables a function reads: the global one and one per service it uses.
@@ -120,9 +162,9 @@ pub fn https_client() -> SharedHttpClient {
 }
 
 /// An SDK [`HttpClient`] over reqwest. The SDK keeps its own retries, signing and timeouts
-/// around it; this only moves bytes. Request bodies are the SDK's in-memory JSON or empty (the
-/// S3 calls here are `HEAD` and `DELETE`; uploads and downloads go to presigned URLs), and
-/// responses are read whole, as the SDK deserialises them whole anyway.
+/// around it; this only moves bytes. Request bodies are the SDK's in-memory JSON (DynamoDB; S3 does
+/// not go through the SDK, see [`crate::s3`]), and responses are read whole, as the SDK
+/// deserialises them whole anyway.
 ///
 /// The SDK asks for a connector on every request attempt and leaves caching to the client, so
 /// this holds one reqwest client (one connection pool) and hands out cheap clones of it.

@@ -115,6 +115,17 @@ impl Default for RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// The jittered exponential backoff this policy describes, for `backon`'s `retry`.
+    pub fn backoff(&self) -> backon::ExponentialBuilder {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.attempts.saturating_sub(1))
+            .with_jitter()
+    }
+}
+
 /// What a 5xx answer says: the cause stays in the log, under the request id the answer carries.
 pub const INTERNAL_ERROR: &str = "internal error; the operator can find it by its request_id";
 

@@ -20,7 +20,8 @@
 //! - [`widget`]: widget session tokens, the site's identity JWT, signed links, file checks.
 //! - [`routes`]: the route tables each HTTP function declares once.
 //! - [`telemetry`]: JSON logging setup; [`metrics`]: CloudWatch EMF lines for alarms.
-//! - [`aws`]: SDK clients on the workspace's one TLS stack.
+//! - [`aws`]: SDK clients on the workspace's one TLS stack; [`s3`]: the few S3 calls, signed
+//!   with `aws-sigv4` over the same HTTP client.
 
 pub mod actions;
 pub mod assistant;
@@ -34,6 +35,7 @@ pub mod knowledge;
 pub mod metrics;
 pub mod replies;
 pub mod routes;
+pub mod s3;
 pub mod sms;
 pub mod store;
 pub mod telemetry;

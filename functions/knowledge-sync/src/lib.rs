@@ -5,12 +5,13 @@
 //! `casebridge knowledge sync`; an unchanged knowledge base writes nothing.
 //!
 //! The S3 folder is read here, in this function only: sms-inbound, which answers from the
-//! snapshot, never links aws-sdk-s3 for it.
+//! snapshot, never links the S3 client for it.
 
 use casebridge::knowledge::config::S3Folder;
 use casebridge::knowledge::snapshot::SnapshotStore;
 use casebridge::knowledge::sync::{Sources, Synced};
 use casebridge::knowledge::{Article, KnowledgeError, folder};
+use casebridge::s3::{Got, S3, S3Error};
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 
@@ -18,7 +19,7 @@ use serde_json::Value;
 pub struct Deps {
     pub sources: Sources,
     /// The S3 client, when the folder is in S3.
-    pub s3: Option<aws_sdk_s3::Client>,
+    pub s3: Option<S3>,
 }
 
 impl Deps {
@@ -33,7 +34,7 @@ impl Deps {
     }
 
     /// Reads the S3 folder (`CASEBRIDGE_KNOWLEDGE_S3`) with `client`.
-    pub fn with_s3(mut self, client: aws_sdk_s3::Client) -> Self {
+    pub fn with_s3(mut self, client: S3) -> Self {
         self.s3 = Some(client);
         self
     }
@@ -65,54 +66,39 @@ pub async fn handler(
 /// Every article under the folder's prefix, as the local folder's files are read: Markdown,
 /// HTML or text by the name's extension, at most 1 MiB each, one that is not UTF-8 skipped. Its
 /// id is the key under the prefix (`returns.md`, `shipping/eu.md`).
-pub async fn read_s3(
-    client: &aws_sdk_s3::Client,
-    folder: &S3Folder,
-) -> Result<Vec<Article>, KnowledgeError> {
-    let error = |what: &str, e: &dyn std::error::Error| KnowledgeError::Folder {
+pub async fn read_s3(client: &S3, folder: &S3Folder) -> Result<Vec<Article>, KnowledgeError> {
+    let error = |what: &str, e: S3Error| KnowledgeError::Folder {
         path: format!("s3://{}/{}", folder.bucket, folder.prefix),
-        reason: format!("{what}: {}", source_chain(e)),
+        reason: format!("{what}: {e}"),
     };
     let mut keys = Vec::new();
-    let mut pages = client
-        .list_objects_v2()
-        .bucket(&folder.bucket)
-        .prefix(&folder.prefix)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| error("cannot list the folder", &e))?;
-        for object in page.contents() {
-            let (Some(key), size) = (object.key(), object.size().unwrap_or(0)) else {
-                continue;
-            };
-            if !folder::is_article(key) {
-                continue;
-            }
-            if size as u64 > folder::MAX_FILE_BYTES {
-                tracing::warn!(file = %key, "knowledge file over 1 MiB skipped");
-                continue;
-            }
-            keys.push(key.to_owned());
+    for object in client
+        .list(&folder.bucket, &folder.prefix)
+        .await
+        .map_err(|e| error("cannot list the folder", e))?
+    {
+        if !folder::is_article(&object.key) {
+            continue;
         }
+        if object.size > folder::MAX_FILE_BYTES {
+            tracing::warn!(file = %object.key, "knowledge file over 1 MiB skipped");
+            continue;
+        }
+        keys.push(object.key);
     }
     keys.sort();
     let mut articles = Vec::new();
     for key in keys {
-        let object = client
-            .get_object()
-            .bucket(&folder.bucket)
-            .key(&key)
-            .send()
+        let bytes = match client
+            .get(&folder.bucket, &key, folder::MAX_FILE_BYTES)
             .await
-            .map_err(|e| error(&format!("cannot read {key}"), &e))?;
-        let bytes = object
-            .body
-            .collect()
-            .await
-            .map_err(|e| error(&format!("cannot read {key}"), &e))?
-            .into_bytes();
-        let Ok(raw) = String::from_utf8(bytes.to_vec()) else {
+            .map_err(|e| error(&format!("cannot read {key}"), e))?
+        {
+            Got::Object { bytes, .. } => bytes,
+            // Deleted or grown since the listing: read at the next sync.
+            Got::Missing | Got::TooLarge { .. } => continue,
+        };
+        let Ok(raw) = String::from_utf8(bytes) else {
             tracing::warn!(file = %key, "knowledge file is not UTF-8 text; skipped");
             continue;
         };
@@ -123,16 +109,4 @@ pub async fn read_s3(
         }
     }
     Ok(articles)
-}
-
-/// An SDK error with its causes (the SDK's own Display is a bare "service error").
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    out
 }

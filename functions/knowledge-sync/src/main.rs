@@ -10,8 +10,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let mut deps = knowledge_sync::Deps::from_config(&config)?;
     if config.knowledge.s3.is_some() {
-        let sdk = casebridge::aws::lambda_sdk_config(&casebridge::config::ProcessEnv)?;
-        deps = deps.with_s3(aws_sdk_s3::Client::new(&sdk));
+        let env = casebridge::aws::LambdaEnv::from_env(&casebridge::config::ProcessEnv)?;
+        deps = deps.with_s3(casebridge::s3::S3::from_lambda_env(&env)?);
     }
     let snapshots = store::connect_lambda_dynamodb(&config)?.knowledge_snapshots();
     lambda_runtime::run(lambda_runtime::service_fn(|event| {

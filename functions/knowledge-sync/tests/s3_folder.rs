@@ -3,11 +3,12 @@
 //! snapshot published from them.
 
 use casebridge::knowledge::snapshot::{MemorySnapshots, SnapshotStore};
+use casebridge::s3::S3;
 use knowledge_sync::{Deps, handler, read_s3};
 
-/// S3 on moto, with the client the widget's attachment tests use.
-fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    widget_inbound::attachment_store::S3Attachments::local_client(endpoint)
+/// S3 on moto.
+fn s3_client(endpoint: &str) -> S3 {
+    S3::local(endpoint).unwrap()
 }
 
 #[tokio::test]
@@ -18,7 +19,7 @@ async fn the_articles_under_the_prefix_are_read_and_published() {
     // GIVEN a bucket with a knowledge folder under kb/, and other things
     let client = s3_client(&endpoint);
     let bucket = format!("knowledge-{}", uuid_like());
-    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    client.create_bucket(&bucket).await.unwrap();
     for (key, body) in [
         (
             "kb/returns.md",
@@ -33,16 +34,15 @@ async fn the_articles_under_the_prefix_are_read_and_published() {
         ("drafts/secret.md", b"# Not published\n\nDraft.".to_vec()),
     ] {
         client
-            .put_object()
-            .bucket(&bucket)
-            .key(key)
-            .body(body.into())
-            .send()
+            .put(&bucket, key, "application/octet-stream", None, body)
             .await
             .unwrap();
     }
     let folder =
         casebridge::knowledge::config::S3Folder::parse(&format!("s3://{bucket}/kb/")).unwrap();
+    // (S3 pages a listing: four keys under kb/ in pages of two are all listed)
+    let paged = client.list_in_pages(&bucket, "kb/", Some(2)).await.unwrap();
+    assert_eq!(paged.len(), 4, "{paged:?}");
     // WHEN the function reads it
     let articles = read_s3(&client, &folder).await.unwrap();
     // THEN the two articles under the prefix, named by their keys under it

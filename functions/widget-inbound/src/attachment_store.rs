@@ -1,10 +1,9 @@
 //! Where visitor attachments are kept: the [`AttachmentStore`] seam, S3 behind it in production
 //! and [`MemoryAttachments`] in the local stack. The flow that uses it is in [`crate::attachments`].
 //!
-//! Why `aws-sdk-s3` and not hand-signed SigV4 URLs: presigning, `GET`, `PUT`, `HEAD` and
-//! `DELETE` are calls of a client that is built like the DynamoDB one (same TLS stack, same credentials
-//! chain), and S3's signing rules are not something to re-derive. The measured size cost is in
-//! docs/figures.md.
+//! S3 is reached through [`casebridge::s3`]: presigning, `GET`, `PUT`, `HEAD` and `DELETE` signed
+//! with `aws-sigv4` over the workspace's HTTP client, not `aws-sdk-s3`, which was most of this
+//! function's size for these five calls (the sizes before and after are in docs/figures.md).
 //!
 //! [`MemoryAttachments`] stands in for S3 in the local stack with the same rules: an upload must
 //! present its ticket, the declared type and exactly the declared size, and a download a signed,
@@ -16,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use casebridge::config::BaseUrl;
+use casebridge::s3::{Got, ObjectInfo, S3, S3Error};
 
 /// How long a presigned upload stays usable.
 pub const UPLOAD_TTL: Duration = Duration::from_secs(15 * 60);
@@ -90,49 +90,32 @@ pub trait AttachmentStore: Send + Sync {
 
 /// S3: presigned `PUT`/`GET`, `HEAD` and `DELETE` on one bucket.
 pub struct S3Attachments {
-    client: aws_sdk_s3::Client,
+    s3: S3,
     bucket: String,
 }
 
 impl S3Attachments {
-    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+    pub fn new(s3: S3, bucket: impl Into<String>) -> Self {
         Self {
-            client,
+            s3,
             bucket: bucket.into(),
         }
     }
-
-    /// A client for a local S3 (moto) with path-style addressing and static dummy credentials,
-    /// like `casebridge::aws::local_dynamodb_client`; the tests and the local runner use it.
-    pub fn local_client(endpoint: &str) -> aws_sdk_s3::Client {
-        let (region, credentials) = casebridge::aws::local_identity();
-        let conf = aws_sdk_s3::Config::builder()
-            .http_client(casebridge::aws::https_client())
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(region)
-            .endpoint_url(endpoint)
-            .force_path_style(true)
-            .credentials_provider(credentials)
-            .build();
-        aws_sdk_s3::Client::from_conf(conf)
-    }
 }
 
-fn presigning(ttl: Duration) -> Result<aws_sdk_s3::presigning::PresigningConfig, AttachmentError> {
-    aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl)
-        .map_err(|e| AttachmentError(e.to_string()))
+fn s3_error(e: S3Error) -> AttachmentError {
+    AttachmentError(e.to_string())
 }
 
-fn s3_error<E: std::error::Error>(e: E) -> AttachmentError {
-    // The SDK's Display is a bare "service error"; the source chain says what happened.
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
+fn stored_object(info: ObjectInfo) -> StoredObject {
+    StoredObject {
+        size: info.size,
+        content_type: info.content_type.unwrap_or_default(),
+        name: info
+            .content_disposition
+            .as_deref()
+            .and_then(crate::file_names::name_from_disposition),
     }
-    AttachmentError(msg)
 }
 
 #[async_trait]
@@ -145,63 +128,38 @@ impl AttachmentStore for S3Attachments {
         disposition: &str,
     ) -> Result<Upload, AttachmentError> {
         let presigned = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .content_length(i64::try_from(size).map_err(s3_error)?)
-            .content_disposition(disposition)
-            .presigned(presigning(UPLOAD_TTL)?)
-            .await
+            .s3
+            .presign_put(
+                &self.bucket,
+                key,
+                content_type,
+                size,
+                disposition,
+                UPLOAD_TTL,
+            )
             .map_err(s3_error)?;
         Ok(Upload {
-            url: presigned.uri().to_owned(),
-            headers: presigned
-                .headers()
-                .filter(|(k, _)| !k.eq_ignore_ascii_case("content-length"))
-                .map(|(k, v)| (k.to_ascii_lowercase(), v.to_owned()))
-                .collect(),
+            url: presigned.url,
+            headers: presigned.headers,
         })
     }
 
     async fn fetch(&self, key: &str, max_bytes: u64) -> Result<Fetched, AttachmentError> {
-        let o = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                return Ok(Fetched::Missing);
-            }
-            Err(e) => return Err(s3_error(e)),
-        };
-        let size = o
-            .content_length()
-            .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or(0);
-        if size > max_bytes {
-            // Dropping the body closes the connection: nothing more is read.
-            return Ok(Fetched::TooLarge { size });
-        }
-        let object = StoredObject {
-            size,
-            content_type: o.content_type().unwrap_or_default().to_owned(),
-            name: o
-                .content_disposition()
-                .and_then(crate::file_names::name_from_disposition),
-        };
-        let bytes = o.body.collect().await.map_err(s3_error)?.to_vec();
-        if bytes.len() as u64 > max_bytes {
-            return Ok(Fetched::TooLarge {
-                size: bytes.len() as u64,
-            });
-        }
-        Ok(Fetched::Object { object, bytes })
+        Ok(
+            match self
+                .s3
+                .get(&self.bucket, key, max_bytes)
+                .await
+                .map_err(s3_error)?
+            {
+                Got::Missing => Fetched::Missing,
+                Got::TooLarge { size } => Fetched::TooLarge { size },
+                Got::Object { info, bytes } => Fetched::Object {
+                    object: stored_object(info),
+                    bytes,
+                },
+            },
+        )
     }
 
     async fn keep(
@@ -211,64 +169,29 @@ impl AttachmentStore for S3Attachments {
         disposition: &str,
         bytes: Vec<u8>,
     ) -> Result<(), AttachmentError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .content_disposition(disposition)
-            .body(aws_sdk_s3::primitives::ByteStream::from(bytes))
-            .send()
+        self.s3
+            .put(&self.bucket, key, content_type, Some(disposition), bytes)
             .await
-            .map(|_| ())
             .map_err(s3_error)
     }
 
     async fn head(&self, key: &str) -> Result<Option<StoredObject>, AttachmentError> {
-        match self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
+        Ok(self
+            .s3
+            .head(&self.bucket, key)
             .await
-        {
-            Ok(o) => Ok(Some(StoredObject {
-                size: o
-                    .content_length()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .unwrap_or(0),
-                content_type: o.content_type().unwrap_or_default().to_owned(),
-                name: o
-                    .content_disposition()
-                    .and_then(crate::file_names::name_from_disposition),
-            })),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
-            Err(e) => Err(s3_error(e)),
-        }
+            .map_err(s3_error)?
+            .map(stored_object))
     }
 
     async fn delete(&self, key: &str) -> Result<(), AttachmentError> {
-        self.client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(s3_error)
+        self.s3.delete(&self.bucket, key).await.map_err(s3_error)
     }
 
     async fn download_url(&self, key: &str) -> Result<String, AttachmentError> {
-        let presigned = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .presigned(presigning(DOWNLOAD_TTL)?)
-            .await
-            .map_err(s3_error)?;
-        Ok(presigned.uri().to_owned())
+        self.s3
+            .presign_get(&self.bucket, key, DOWNLOAD_TTL)
+            .map_err(s3_error)
     }
 }
 

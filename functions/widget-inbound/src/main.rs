@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use casebridge::config::{Config, ProcessEnv};
+use casebridge::s3::S3;
 use casebridge::{aws, store, telemetry};
 use widget_inbound::attachment_store::S3Attachments;
 
@@ -13,9 +14,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let config = Config::from_env()?;
     let mut deps = widget_inbound::Deps::from_config(&config)?;
-    let sdk = aws::lambda_sdk_config(&ProcessEnv)?;
+    let lambda_env = aws::LambdaEnv::from_env(&ProcessEnv)?;
+    let sdk = lambda_env.sdk_config();
     if let Some(bucket) = deps.widget.attachments.bucket.clone() {
-        let s3 = aws_sdk_s3::Client::new(&sdk);
+        let s3 = S3::from_lambda_env(&lambda_env)?;
         deps = deps.with_attachments(Arc::new(S3Attachments::new(s3, bucket)));
     }
     let store = store::connect_dynamodb_with(&sdk, &config)?;

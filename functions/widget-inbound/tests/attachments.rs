@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use casebridge::config::{AttachmentPolicy, BaseUrl};
 use casebridge::domain::*;
+use casebridge::s3::S3;
 use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
 use helpers::{SECRET, now, req};
@@ -42,11 +43,11 @@ fn deps(files: Option<Arc<dyn AttachmentStore>>, max_bytes: u64) -> Deps {
 }
 
 /// S3 on moto with a fresh bucket, or `None` (skipped) when moto is not running.
-async fn s3() -> Option<(Arc<S3Attachments>, aws_sdk_s3::Client, String)> {
+async fn s3() -> Option<(Arc<S3Attachments>, S3, String)> {
     let endpoint = test_support::moto::endpoint()?;
-    let client = S3Attachments::local_client(&endpoint);
+    let client = S3::local(&endpoint).unwrap();
     let bucket = format!("attachments-{}", uuid::Uuid::new_v4().simple());
-    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    client.create_bucket(&bucket).await.unwrap();
     Some((
         Arc::new(S3Attachments::new(client.clone(), bucket.clone())),
         client,
@@ -210,21 +211,10 @@ async fn a_visitor_attaches_a_pdf_and_the_case_link_downloads_it() {
     assert_eq!(got.bytes().await.unwrap().as_ref(), PDF);
     // AND the checked file is kept under its own key, and the upload is gone
     let key = format!("attachments/{}/{id}", v.session);
-    client
-        .head_object()
-        .bucket(&bucket)
-        .key(&key)
-        .send()
-        .await
-        .unwrap();
+    assert!(client.head(&bucket, &key).await.unwrap().is_some());
     let upload_key = format!("uploads/{}/{id}", v.session);
-    let gone = client
-        .head_object()
-        .bucket(&bucket)
-        .key(&upload_key)
-        .send()
-        .await;
-    assert!(gone.is_err(), "the upload was left behind");
+    let gone = client.head(&bucket, &upload_key).await.unwrap();
+    assert!(gone.is_none(), "the upload was left behind");
     // AND the transcript page links it
     let sig = casebridge::widget::links::transcript_signature(
         SECRET.as_bytes(),
@@ -350,12 +340,7 @@ async fn an_upload_that_is_not_what_was_declared_is_deleted_and_refused() {
         let id = ticket["attachment_id"].as_str().unwrap();
         let key = format!("uploads/{}/{id}", v.session);
         client
-            .put_object()
-            .bucket(&bucket)
-            .key(&key)
-            .content_type(content_type)
-            .body(bytes.into())
-            .send()
+            .put(&bucket, &key, content_type, None, bytes.to_vec())
             .await
             .unwrap();
         let (status, b, _) = call(
@@ -370,11 +355,11 @@ async fn an_upload_that_is_not_what_was_declared_is_deleted_and_refused() {
         )
         .await;
         assert_eq!(status, want, "{b}");
-        let gone = client.head_object().bucket(&bucket).key(&key).send().await;
-        assert!(gone.is_err(), "{content_type} upload was kept");
+        let gone = client.head(&bucket, &key).await.unwrap();
+        assert!(gone.is_none(), "{content_type} upload was kept");
         let kept = format!("attachments/{}/{id}", v.session);
-        let never = client.head_object().bucket(&bucket).key(&kept).send().await;
-        assert!(never.is_err(), "{content_type} was kept for serving");
+        let never = client.head(&bucket, &kept).await.unwrap();
+        assert!(never.is_none(), "{content_type} was kept for serving");
     }
     // Never uploaded, or not an id at all: refused, nothing stored.
     let (_, ticket) = declare(

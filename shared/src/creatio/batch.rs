@@ -3,6 +3,7 @@
 //! checked for the record they meant to write, transient failures sent again.
 
 use super::*;
+use backon::{BackoffBuilder, ExponentialBuilder};
 
 /// One write in a `$batch`.
 #[derive(Debug, Clone)]

@@ -26,7 +26,7 @@ pub mod sync;
 
 use std::collections::HashMap;
 
-use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
+use backon::Retryable;
 use reqwest::Method;
 use secrecy::ExposeSecret;
 use serde_json::Value;
@@ -426,13 +426,7 @@ impl CreatioClient {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, CreatioError>>,
     {
-        f.retry(
-            ExponentialBuilder::default()
-                .with_min_delay(self.retry.min_delay)
-                .with_max_delay(self.retry.max_delay)
-                .with_max_times(self.retry.attempts.saturating_sub(1))
-                .with_jitter(),
-        )
+        f.retry(self.retry.backoff())
         .when(CreatioError::is_transient)
         .notify(|e, after| tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "Creatio call failed; retrying"))
         .await

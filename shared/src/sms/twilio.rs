@@ -6,7 +6,7 @@
 //! 429 and 5xx and transport failures → transient, retried here with jittered backoff.
 
 use async_trait::async_trait;
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
@@ -140,13 +140,7 @@ impl SmsProvider for TwilioClient {
         for part in split_body(body, MAX_BODY_CHARS) {
             billed += segments(&part).1;
             let one = (|| self.send_one(to, &part))
-                .retry(
-                    ExponentialBuilder::default()
-                        .with_min_delay(self.retry.min_delay)
-                        .with_max_delay(self.retry.max_delay)
-                        .with_max_times(self.retry.attempts.saturating_sub(1))
-                        .with_jitter(),
-                )
+                .retry(self.retry.backoff())
                 .when(SendError::is_transient)
                 .notify(|e, after| {
                     tracing::warn!(error = %e, retry_in_ms = after.as_millis() as u64, "Twilio send failed; retrying")

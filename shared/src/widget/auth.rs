@@ -1,10 +1,16 @@
 //! Widget authentication: the session token casebridge issues, and the identity JWT a site's
 //! backend issues.
 //!
-//! Both are HS256 JWTs handled by `jsonwebtoken` (the most used JWT crate; built with its
-//! RustCrypto backend so no second crypto library such as aws-lc joins *ring*). The algorithm is
+//! Both are HS256 JWTs handled by `jsonwebtoken` (the most used JWT crate). The algorithm is
 //! pinned to HS256 on verification, so `alg: none` and algorithm-confusion tokens are refused,
 //! and `exp` is required.
+//!
+//! `jsonwebtoken` is built with no crypto backend: its `rust_crypto` feature brings RSA, P-256,
+//! P-384, Ed25519 and `rand` for algorithms casebridge never accepts, and a second `hmac`/`sha2`
+//! beside ours. Instead `hs256_only` below is installed as its process-wide `CryptoProvider`: HMAC-SHA256
+//! from the `hmac`/`sha2` the rest of the crate already uses, and `InvalidAlgorithm` for anything
+//! else. It is installed on first use from this module (a `OnceLock`), so no `main` has to
+//! remember it.
 //!
 //! - **Session token** (`WIDGET_SECRET`): `sub` = session id, `vid` = the visitor it was issued to,
 //!   `exp`. It is bound to one session: a token for session A does not open session B.
@@ -19,10 +25,92 @@
 //! `i64::MAX` is refused, not an overflow.
 
 use jiff::{SignedDuration, Timestamp};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use jsonwebtoken::{
+    Algorithm, AlgorithmFamily, DecodingKey, EncodingKey, Header, Validation, decode, encode,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{SessionId, VerifiedEmail, VisitorId};
+
+/// jsonwebtoken's crypto backend: HS256 and nothing else (see the module doc).
+mod hs256_only {
+    use hmac::{KeyInit, Mac};
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+    use jsonwebtoken::errors::{ErrorKind, Result};
+
+    use super::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
+
+    type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+    pub struct Hs256(HmacSha256);
+
+    impl Hs256 {
+        fn new(family: AlgorithmFamily, key: &[u8], alg: &Algorithm) -> Result<Self> {
+            if *alg != Algorithm::HS256 {
+                return Err(ErrorKind::InvalidAlgorithm.into());
+            }
+            if family != AlgorithmFamily::Hmac {
+                return Err(ErrorKind::InvalidKeyFormat.into());
+            }
+            HmacSha256::new_from_slice(key)
+                .map(Self)
+                .map_err(|_| ErrorKind::InvalidKeyFormat.into())
+        }
+    }
+
+    impl signature::Signer<Vec<u8>> for Hs256 {
+        fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(msg);
+            Ok(mac.finalize().into_bytes().to_vec())
+        }
+    }
+
+    impl signature::Verifier<Vec<u8>> for Hs256 {
+        fn verify(&self, msg: &[u8], sig: &Vec<u8>) -> std::result::Result<(), signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(msg);
+            // `verify_slice` compares in constant time.
+            mac.verify_slice(sig).map_err(|_| signature::Error::new())
+        }
+    }
+
+    impl JwtSigner for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    impl JwtVerifier for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory: |alg, key: &EncodingKey| {
+            Ok(Box::new(Hs256::new(key.family(), key.as_bytes(), alg)?))
+        },
+        verifier_factory: |alg, key: &DecodingKey| {
+            Ok(Box::new(Hs256::new(
+                key.family(),
+                key.try_get_as_bytes()?,
+                alg,
+            )?))
+        },
+        // No JWKs here; these are never called.
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+
+    /// Installs [`PROVIDER`] once per process. Another provider already installed (none is, in
+    /// this workspace) would be kept: `install_default` refuses a second one.
+    pub fn ensure_installed() {
+        static ONCE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+        ONCE.get_or_init(|| {
+            let _ = PROVIDER.install_default();
+        });
+    }
+}
 
 /// How long a session token lives; the widget asks for a new one (same session) when it lapses.
 pub const SESSION_TOKEN_LIFETIME: SignedDuration = SignedDuration::from_hours(12);
@@ -130,6 +218,7 @@ pub fn issue_session_token(
         exp: (now + SESSION_TOKEN_LIFETIME).as_second(),
         aud: AUDIENCE.into(),
     };
+    hs256_only::ensure_installed();
     // HS256 over a small struct cannot fail.
     encode(
         &Header::new(Algorithm::HS256),
@@ -145,6 +234,7 @@ pub fn verify_session_token(
     token: &str,
     now: Timestamp,
 ) -> Result<(SessionId, VisitorId), TokenError> {
+    hs256_only::ensure_installed();
     let data = decode::<SessionClaims>(
         token,
         &DecodingKey::from_secret(secret),
@@ -209,6 +299,7 @@ pub fn verify_identity(
     policy: &IdentityPolicy,
     now: Timestamp,
 ) -> Result<Identity, TokenError> {
+    hs256_only::ensure_installed();
     let data =
         decode::<IdentityClaims>(token, &DecodingKey::from_secret(secret), &validation(None))
             .map_err(map_err)?;
