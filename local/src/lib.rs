@@ -105,7 +105,8 @@ enum Function {
 }
 
 /// What the DynamoDB stream and the schedule do in AWS, twice a second: bring Creatio up to date
-/// for every session it is behind on, deliver every queued rep reply in the outbox, and, every
+/// for every session it is behind on, deliver every queued rep reply in the outbox, run every
+/// status check a `case_updated` webhook recorded, and, every
 /// `CREATIO_CATCHUP_SECONDS`, ask Creatio for the replies and closed cases no process reported.
 pub fn spawn_sync(app: Arc<App>) {
     tokio::spawn(async move {
@@ -143,6 +144,21 @@ pub fn spawn_sync(app: Arc<App>) {
                     let now = jiff::Timestamp::now();
                     if let Err(err) = deliver(store, &deps.replies(), e.activity_id, now).await {
                         tracing::warn!(activity_id = %e.activity_id, error = %err, "local reply delivery failed; will retry");
+                    }
+                }
+            }
+            if let Ok(checks) = store.unfinished_status_checks().await {
+                for c in checks {
+                    let now = jiff::Timestamp::now();
+                    if let Err(err) = casebridge::replies::closure::apply_status_check(
+                        store,
+                        &deps.replies(),
+                        c.case_id,
+                        now,
+                    )
+                    .await
+                    {
+                        tracing::warn!(case_id = %c.case_id, error = %err, "local status check failed");
                     }
                 }
             }

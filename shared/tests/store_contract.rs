@@ -1236,6 +1236,70 @@ async fn a_waiting_reply_is_found_by_its_case_and_queued_again(store: DynStore) 
     assert!(store.outbox_entries(&[]).await.unwrap().is_empty());
 }
 
+async fn a_status_check_counts_reports_and_finishes_only_what_it_saw(store: DynStore) {
+    let case = CaseId::from_uuid(uuid::Uuid::new_v4());
+    assert_eq!(store.status_check(case).await.unwrap(), None);
+    // GIVEN a case reported changed: its check is queued
+    let first = store.request_status_check(case, now()).await.unwrap();
+    assert_eq!(
+        (first.state, first.reports, first.case_id),
+        (OutboxState::Queued, 1, case)
+    );
+    // WHEN its check fails for now, it is retrying, with the failure and the attempt counted
+    assert!(
+        store
+            .finish_status_check(case, 1, OutboxState::Retrying, "Creatio: 503")
+            .await
+            .unwrap()
+    );
+    let c = store.status_check(case).await.unwrap().unwrap();
+    assert_eq!((c.state, c.attempts), (OutboxState::Retrying, 1));
+    assert_eq!(c.outcome.as_deref(), Some("Creatio: 503"));
+    assert_eq!(
+        store
+            .unfinished_status_checks()
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.case_id)
+            .collect::<Vec<_>>(),
+        [case]
+    );
+    // AND a report during a check queues it again, so the older check cannot mark it done
+    let second = store.request_status_check(case, now()).await.unwrap();
+    assert_eq!(
+        (second.state, second.reports, second.attempts),
+        (OutboxState::Queued, 2, 0)
+    );
+    assert!(
+        !store
+            .finish_status_check(case, 1, OutboxState::Done, "still open")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.status_check(case).await.unwrap().unwrap().state,
+        OutboxState::Queued
+    );
+    // THEN the check that saw both reports finishes it
+    assert!(
+        store
+            .finish_status_check(case, 2, OutboxState::Done, "closed")
+            .await
+            .unwrap()
+    );
+    assert!(store.unfinished_status_checks().await.unwrap().is_empty());
+    // AND a case nobody reported has nothing to finish
+    let other = CaseId::from_uuid(uuid::Uuid::new_v4());
+    assert!(
+        !store
+            .finish_status_check(other, 1, OutboxState::Done, "x")
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.status_check(other).await.unwrap(), None);
+}
+
 async fn the_catchup_marks_only_move_forward(store: DynStore) {
     assert_eq!(
         store.catchup_marks().await.unwrap(),
@@ -1359,6 +1423,7 @@ contract!(
     an_activity_is_queued_once_and_moves_only_from_the_state_named,
     a_waiting_reply_is_found_by_its_case_and_queued_again,
     the_catchup_marks_only_move_forward,
+    a_status_check_counts_reports_and_finishes_only_what_it_saw,
     a_long_conversation_is_read_in_a_window_of_its_latest_messages,
     allowances_are_counted_per_key_and_window,
     unanswered_questions_are_kept_and_read_by_period,

@@ -167,10 +167,11 @@ fn queued_replies_reach_the_stream_consumer_and_the_catch_up_runs_on_a_schedule(
             .unwrap(),
     )
     .unwrap();
-    // Only queued entries start a delivery: retrying, waiting and done do not.
+    // Only queued entries start a delivery: retrying, waiting and done do not; queued status
+    // checks (a case_updated webhook) are applied the same way.
     assert_eq!(
         outbox["dynamodb"]["NewImage"],
-        serde_json::json!({"kind": {"S": ["outbox"]}, "state": {"S": ["queued"]}})
+        serde_json::json!({"kind": {"S": ["outbox", "case_status"]}, "state": {"S": ["queued"]}})
     );
     // A failing reply is given up on (and the case told) before the stream gives up on it.
     assert!(
@@ -212,7 +213,8 @@ fn each_function_may_call_what_its_code_calls() {
                 "ConditionCheckItem",
             ],
         ),
-        // sync, and delivery: find_by_case (index), append, record_delivery, consent.
+        // sync, and delivery: find_by_case (index), append, record_delivery, consent; status
+        // checks: the close appends the notice and removes the pointer.
         (
             "HandoffFunction",
             &[
@@ -221,20 +223,11 @@ fn each_function_may_call_what_its_code_calls() {
                 "PutItem",
                 "UpdateItem",
                 "ConditionCheckItem",
-            ],
-        ),
-        // enqueue; case closed: find_by_case, append with the close, pointer removed.
-        (
-            "CreatioReplyFunction",
-            &[
-                "PutItem",
-                "Query",
-                "UpdateItem",
-                "ConditionCheckItem",
                 "DeleteItem",
-                "GetItem",
             ],
         ),
+        // enqueue (conditional put); find_by_case (index), request_status_check (update).
+        ("CreatioReplyFunction", &["PutItem", "UpdateItem", "Query"]),
         // marks, outbox_entries (BatchGetItem), enqueue, find_by_case, closing.
         (
             "CatchUpFunction",

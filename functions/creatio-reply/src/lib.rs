@@ -5,19 +5,22 @@
 //! body. A `new_activity` is only recorded: one conditional write puts "deliver activity X" in the
 //! outbox and the answer goes back at once, before Creatio, Twilio or the customer are involved;
 //! the delivery runs from the table's stream (`casebridge::replies::deliver`), and the scheduled
-//! catch-up finds what no process reported. A `case_updated` reads the case's status and closes
-//! its conversation when the status is a closing one (`casebridge::replies::closure`).
+//! catch-up finds what no process reported. A `case_updated` for a case with an open conversation
+//! is recorded the same way, as a status check of the case (one read of the `by_case` index, one
+//! write); the stream reads the case's status and closes its conversation
+//! when the status is a closing one, with the closing notice (`casebridge::replies::closure`). So
+//! this function never waits on Creatio or Twilio, and a failure after its 200 is retried by the
+//! stream instead of being lost with the request.
 //!
 //! Errors become HTTP answers in one place ([`ReplyError::into_response`]): 401 for a wrong
-//! token, 400 for a body that is not what the process should send, 503 when the store (or, for a
-//! case update, Creatio) is down for now: the process may retry, and a retry changes nothing twice.
+//! token, 400 for a body that is not what the process should send, 503 when the store is down for
+//! now: the process may retry, and a retry changes nothing twice.
 
 pub mod webhook;
 
 use casebridge::config::{Config, ConfigError};
-use casebridge::domain::OutboxSource;
-use casebridge::replies::closure::{ClosureError, close_if_closed};
-use casebridge::replies::deliver::ReplyClients;
+use casebridge::domain::{OutboxSource, SessionState};
+use casebridge::replies::closure::Closure;
 use casebridge::routes::{self, Found, Route};
 use casebridge::store::{Store, StoreError};
 use jiff::Timestamp;
@@ -25,16 +28,14 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use secrecy::SecretString;
 use serde_json::json;
 
+/// The webhook only records: it needs the token, nothing that talks to Creatio or Twilio.
 pub struct Deps {
-    /// Creatio (to read a case's status), the SMS provider (the closing notice), the notice.
-    pub replies: ReplyClients,
     pub webhook_token: SecretString,
 }
 
 impl Deps {
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         Ok(Self {
-            replies: ReplyClients::from_config(config, std::time::Duration::from_secs(10))?,
             webhook_token: config.webhook_token()?.clone(),
         })
     }
@@ -52,8 +53,6 @@ pub enum ReplyError {
     NotFound,
     #[error("storage: {0}")]
     Store(#[from] StoreError),
-    #[error("{0}")]
-    Closure(#[from] ClosureError),
 }
 
 impl ReplyError {
@@ -65,8 +64,6 @@ impl ReplyError {
             ReplyError::NotFound => 404,
             ReplyError::Store(e) if e.is_transient() => 503,
             ReplyError::Store(_) => 500,
-            ReplyError::Closure(e) if e.is_transient() => 503,
-            ReplyError::Closure(_) => 502,
         };
         if status >= 500 {
             tracing::error!(error = %self, status, request_id, "creatio webhook failed");
@@ -157,9 +154,24 @@ async fn handle(
         webhook::Call::CaseUpdated { case_id } => {
             let span = tracing::info_span!("creatio_case", %case_id);
             async move {
-                let closure =
-                    close_if_closed(store, &deps.replies.deps(), case_id, None, now).await?;
-                Ok(done(closure.describe()))
+                // Creatio's process fires for every case (e-mail cases included): a case with no
+                // conversation here, or whose conversation is over, is acknowledged and left
+                // alone (a 4xx would mark the process failed), with no write and no stream work.
+                match store.find_by_case(case_id).await? {
+                    None => return Ok(done(Closure::NoConversation.describe())),
+                    Some(s) if s.state == SessionState::Closed => {
+                        return Ok(done(Closure::AlreadyClosed.describe()));
+                    }
+                    Some(_) => {}
+                }
+                // Recorded, not applied: the stream reads the case's status and closes the
+                // conversation when it is a closing one.
+                let check = store.request_status_check(case_id, now).await?;
+                tracing::info!(
+                    reports = check.reports,
+                    "case update recorded as a status check"
+                );
+                Ok(done("queued"))
             }
             .instrument(span)
             .await

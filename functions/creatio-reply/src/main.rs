@@ -1,5 +1,5 @@
-//! Lambda entry point: builds configuration, the store, the Creatio client and the SMS sender once
-//! per container, then hands every webhook call to [`creatio_reply::handler`].
+//! Lambda entry point: builds configuration and the store once per container, then hands every
+//! webhook call to [`creatio_reply::handler`] (which only records; the stream does the rest).
 
 use casebridge::{config::Config, store, telemetry};
 

@@ -1,9 +1,12 @@
 //! The Creatio reply webhook against the Creatio sandbox and the Twilio stand-in: it records
-//! what the business process reports and answers at once; delivery is the stream's job (the
-//! whole loop is in tests/tests/agent_loop.rs).
+//! what the business process reports and answers at once; delivery and closing are the stream's
+//! job (here [`stream_checks`] runs what the stream runs for a status check; the whole loop is in
+//! tests/tests/agent_loop.rs).
 
 use casebridge::config::Config;
 use casebridge::domain::*;
+use casebridge::replies::closure::{Closure, ClosureError, apply_status_check};
+use casebridge::replies::deliver::ReplyClients;
 use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
 use creatio_reply::{Deps, handler};
@@ -25,6 +28,8 @@ struct World {
     sandbox: Sandbox,
     twilio: TwilioStandIn,
     deps: Deps,
+    /// What the stream (the handoff function) reads Creatio and sends SMS with.
+    replies: ReplyClients,
     config: Config,
 }
 
@@ -43,6 +48,7 @@ async fn world() -> World {
     World {
         store: MemoryStore::new(),
         deps: Deps::from_config(&config).unwrap(),
+        replies: ReplyClients::from_config(&config, std::time::Duration::from_secs(10)).unwrap(),
         config,
         sandbox,
         twilio,
@@ -71,8 +77,7 @@ async fn with_agent(w: &World, customer: Customer) -> Session {
         .await
         .unwrap();
     test_support::fixtures::with_an_agent(&w.store, s.id, Timestamp::now()).await;
-    w.deps
-        .replies
+    w.replies
         .creatio
         .create(
             "Case",
@@ -289,18 +294,23 @@ async fn bodies_are_read_the_way_creatio_sends_them_and_bad_ones_are_named() {
     assert_eq!(w.store.unfinished_outbox().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn a_resolved_case_closes_the_conversation_and_the_next_sms_gets_the_assistant() {
-    let w = world().await;
-    let s = with_agent(&w, ann()).await;
-    let update =
-        json!({"event_type": "case_updated", "caseId": s.id.case_id().as_uuid().to_string()});
-    // Still open: nothing happens.
-    let (_, b) = send(&w, call("/creatio/reply", Some(&bearer()), &update)).await;
-    assert_eq!(b["status"], "ignored: the case is still open");
-    // The rep resolves it.
-    w.deps
-        .replies
+/// What the table's stream runs for the status check of `s`'s case.
+async fn stream_checks(w: &World, s: &Session) -> Result<Closure, ClosureError> {
+    apply_status_check(
+        &w.store,
+        &w.replies.deps(),
+        s.id.case_id(),
+        Timestamp::now(),
+    )
+    .await
+}
+
+fn case_updated(s: &Session) -> Value {
+    json!({"event_type": "case_updated", "caseId": s.id.case_id().as_uuid().to_string()})
+}
+
+async fn resolve(w: &World, s: &Session) {
+    w.replies
         .creatio
         .patch(
             "Case",
@@ -309,12 +319,36 @@ async fn a_resolved_case_closes_the_conversation_and_the_next_sms_gets_the_assis
         )
         .await
         .unwrap();
+}
+
+async fn state(w: &World, s: &Session) -> SessionState {
+    w.store.session(s.id).await.unwrap().unwrap().state
+}
+
+#[tokio::test]
+async fn a_resolved_case_closes_the_conversation_and_the_next_sms_gets_the_assistant() {
+    let w = world().await;
+    let s = with_agent(&w, ann()).await;
+    let update = case_updated(&s);
+    // Still open: recorded, and the stream's check leaves the conversation alone.
     let (status, b) = send(&w, call("/creatio/reply", Some(&bearer()), &update)).await;
-    assert_eq!((status, b["status"].as_str()), (200, Some("closed")));
-    assert_eq!(
-        w.store.session(s.id).await.unwrap().unwrap().state,
-        SessionState::Closed
-    );
+    assert_eq!((status, b["status"].as_str()), (200, Some("queued")));
+    assert_eq!(stream_checks(&w, &s).await.unwrap(), Closure::StillOpen);
+    assert_eq!(state(&w, &s).await, SessionState::WithAgent);
+    // The rep resolves it, and the process reports it: the webhook only records.
+    resolve(&w, &s).await;
+    w.sandbox.clear_log();
+    let (status, b) = send(&w, call("/creatio/reply", Some(&bearer()), &update)).await;
+    assert_eq!((status, b["status"].as_str()), (200, Some("queued")));
+    assert_eq!(w.sandbox.api_requests(), 0, "the webhook asked Creatio");
+    assert!(w.twilio.sent().is_empty());
+    let check = w.store.status_check(s.id.case_id()).await.unwrap().unwrap();
+    assert_eq!((check.state, check.reports), (OutboxState::Queued, 2));
+    // The stream closes it, with the notice.
+    assert_eq!(stream_checks(&w, &s).await.unwrap(), Closure::Closed);
+    assert_eq!(state(&w, &s).await, SessionState::Closed);
+    let check = w.store.status_check(s.id.case_id()).await.unwrap().unwrap();
+    assert_eq!(check.state, OutboxState::Done);
     let sent = w.twilio.sent();
     assert_eq!(sent.len(), 1, "the closing notice");
     assert!(sent[0].body.contains("resolved"));
@@ -340,8 +374,57 @@ async fn a_resolved_case_closes_the_conversation_and_the_next_sms_gets_the_assis
     let next = w.store.active_session(&key).await.unwrap().unwrap();
     assert_ne!(next.id, s.id);
     assert_eq!(next.state, SessionState::Assistant);
-    // The same update again changes nothing.
+    // The same update again changes nothing, and is not even recorded.
     let (_, b) = send(&w, call("/creatio/reply", Some(&bearer()), &update)).await;
     assert_eq!(b["status"], "ignored: already closed");
+    let check = w.store.status_check(s.id.case_id()).await.unwrap().unwrap();
+    assert_eq!((check.state, check.reports), (OutboxState::Done, 2));
+    assert_eq!(stream_checks(&w, &s).await.unwrap(), Closure::AlreadyClosed);
     assert_eq!(w.twilio.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_case_closed_webhook_whose_delivery_fails_after_the_200_still_closes_the_conversation() {
+    // GIVEN Ann's conversation with a rep, whose case the rep resolves
+    let w = world().await;
+    let s = with_agent(&w, ann()).await;
+    resolve(&w, &s).await;
+    // AND Creatio is down when the process reports it
+    w.sandbox.set_faults(1.0, 503, None);
+    let (status, b) = send(
+        &w,
+        call("/creatio/reply", Some(&bearer()), &case_updated(&s)),
+    )
+    .await;
+    // THEN the webhook still answers 200: the report is recorded
+    assert_eq!((status, b["status"].as_str()), (200, Some("queued")));
+    // AND the stream's first try fails for now, closes nothing, and says so on the check
+    let first = stream_checks(&w, &s).await.unwrap_err();
+    assert!(first.is_transient(), "{first}");
+    assert_eq!(state(&w, &s).await, SessionState::WithAgent);
+    let check = w.store.status_check(s.id.case_id()).await.unwrap().unwrap();
+    assert_eq!((check.state, check.attempts), (OutboxState::Retrying, 1));
+    assert_eq!(
+        w.store.unfinished_status_checks().await.unwrap().len(),
+        1,
+        "the replay finds it"
+    );
+    // WHEN Creatio is back but Twilio cannot take the closing notice, the stream's retry closes
+    // the conversation and fails for now again, for the notice
+    w.sandbox.set_faults(0.0, 503, None);
+    // (503 to every attempt the Twilio client makes for one send)
+    let attempts = casebridge::http::RetryPolicy::default().attempts;
+    w.twilio.fail_next(&vec![503; attempts]);
+    let second = stream_checks(&w, &s).await.unwrap_err();
+    assert!(matches!(second, ClosureError::Notice(_)), "{second}");
+    assert_eq!(state(&w, &s).await, SessionState::Closed);
+    assert!(w.twilio.sent().is_empty());
+    // AND the next retry sends the notice, once
+    assert_eq!(stream_checks(&w, &s).await.unwrap(), Closure::AlreadyClosed);
+    let sent = w.twilio.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(sent[0].body.contains("resolved"));
+    assert_eq!(stream_checks(&w, &s).await.unwrap(), Closure::AlreadyClosed);
+    assert_eq!(w.twilio.sent().len(), 1, "the notice went out twice");
+    assert!(w.store.unfinished_status_checks().await.unwrap().is_empty());
 }

@@ -5,7 +5,10 @@
 //!   [`sync::sync_session`] (the case and its activities; `casebridge::creatio::sync`), the same
 //!   function the local runner and the operator CLI call for one session;
 //! - outbox records (`queued` entries, as template.yaml filters them): each rep reply is
-//!   delivered to the customer with [`casebridge::replies::deliver::deliver`].
+//!   delivered to the customer with [`casebridge::replies::deliver::deliver`];
+//! - status checks (`queued`, likewise): the case a `case_updated` webhook reported is read, and
+//!   its conversation closed when its status is a closing one, with the closing notice
+//!   ([`casebridge::replies::closure::apply_status_check`]).
 //!
 //! A transient failure (Creatio down, throttled; Twilio unavailable) fails that record as a
 //! partial batch item failure, so the stream retries from there and the records before it are not
@@ -17,6 +20,7 @@ pub use casebridge::creatio::{contact, sync};
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use casebridge::metrics::{self, Metric};
+use casebridge::replies::closure::apply_status_check;
 use casebridge::replies::deliver::deliver;
 use casebridge::store::Store;
 use casebridge::store::dynamo::StreamItem;
@@ -73,6 +77,15 @@ pub async fn handler(
                 match deliver(store, &deps.replies(), activity, jiff::Timestamp::now()).await {
                     Ok(_) => None,
                     Err(e) => Some(e.to_string()),
+                }
+            }
+            StreamItem::CaseStatus(case) => {
+                match apply_status_check(store, &deps.replies(), case, jiff::Timestamp::now()).await
+                {
+                    Ok(_) => None,
+                    Err(e) if e.is_transient() => Some(e.to_string()),
+                    // Recorded on the check; the catch-up looks at closed cases anyway.
+                    Err(_) => None,
                 }
             }
         };

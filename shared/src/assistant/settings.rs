@@ -599,4 +599,13 @@ impl ClosedNotices {
             .or(self.default.as_ref())
             .map(String::as_str)
     }
+
+    /// Is `text` one of the notices, in any language? (A closing notice not yet sent is found
+    /// again by it.)
+    pub fn is_notice(&self, text: &str) -> bool {
+        self.default
+            .iter()
+            .chain(self.by_language.values())
+            .any(|n| n.trim() == text)
+    }
 }

@@ -21,6 +21,8 @@ pub use message::{
     Attachment, Card, CardLink, CardRow, DeliveryStatus, InvalidText, MAX_MESSAGE_CHARS, Message,
     MessageText, NewMessage, ProviderMessageId, Role, without_hidden_chars,
 };
-pub use outbox::{CatchUpMark, CatchUpMarks, OutboxChange, OutboxEntry, OutboxSource, OutboxState};
+pub use outbox::{
+    CatchUpMark, CatchUpMarks, OutboxChange, OutboxEntry, OutboxSource, OutboxState, StatusCheck,
+};
 pub use phone::{DefaultCountry, InvalidPhoneNumber, PhoneNumber, mask_phone};
 pub use session::{CreatioLink, RefusedTransition, Session, SessionState, Transition};

@@ -181,6 +181,31 @@ impl OutboxChange {
     }
 }
 
+/// "Look at case X's status again": what a `case_updated` webhook records, in the same table as
+/// the replies' outbox and for the same reason. The webhook answers once it is written; the
+/// stream applies it ([`crate::replies::closure::apply_status_check`]): the case's status read
+/// from Creatio, the conversation closed and the closing notice sent when it is a closing one.
+/// A failure after the webhook's 200 is retried by the stream, so nothing is lost with it.
+///
+/// One item per case, not per report: every report counts one more (`reports`) and queues it
+/// again, which the stream sees as a new record. A check records what it found only while no
+/// newer report came (`finish_status_check` names the count it saw), so a status change reported
+/// while a check runs is never marked done by the older check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCheck {
+    pub case_id: CaseId,
+    /// `Queued`, `Retrying` or `Done`.
+    pub state: OutboxState,
+    /// Reports so far.
+    pub reports: u64,
+    /// Failed attempts since the last report.
+    pub attempts: u32,
+    /// What the last check found, or its failure.
+    pub outcome: Option<String>,
+    /// When it was last reported.
+    pub reported_at: Timestamp,
+}
+
 /// How far the catch-up has read Creatio: the newest `CreatedOn` of the reply activities and the
 /// newest `ModifiedOn` of the closed cases it has seen. Creatio's own times, so a clock that is
 /// off on either side cannot make it skip anything.

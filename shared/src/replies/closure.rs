@@ -4,7 +4,14 @@
 //! The closing set is `CREATIO_CLOSED_STATUS_IDS` (default Resolved, Closed, Canceled, plus
 //! `CREATIO_RESOLVED_STATUS_ID`). The customer is told, when `closed_notice` is configured, in the
 //! same write that closes the session; their next message opens a new session with the
-//! assistant. Closing is idempotent: a second report of the same closed case changes nothing.
+//! assistant. Closing is idempotent: a second report of the same closed case changes nothing,
+//! except that a closing notice whose SMS could not be sent yet is sent then.
+//!
+//! The webhook does not close anything itself: it records a status check
+//! ([`crate::domain::StatusCheck`]) and answers; [`apply_status_check`] runs from the table's
+//! stream (the local stack's loop), so a Creatio or Twilio failure after the webhook's 200 is
+//! retried, not lost. A notice the SMS provider could not take for now fails the check as
+//! transient, and the retry sends it (the conversation is closed either way).
 
 use jiff::Timestamp;
 
@@ -12,9 +19,10 @@ use super::deliver::ReplyDeps;
 use crate::creatio::CreatioError;
 use crate::creatio::odata::lookup_value;
 use crate::domain::{
-    CaseId, Customer, LookupId, MessageText, NewMessage, Role, SessionState, Transition,
+    CaseId, Customer, DeliveryStatus, LookupId, MessageText, NewMessage, OutboxState, Role,
+    Session, SessionState, Transition,
 };
-use crate::sms::deliver;
+use crate::sms::{DeliverError, deliver};
 use crate::store::{Appended, SessionChanges, StateChange, Store, StoreError};
 
 /// What became of a conversation whose case changed.
@@ -46,6 +54,9 @@ pub enum ClosureError {
     Creatio(#[from] CreatioError),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// Closed, but the SMS provider could not take the closing notice for now.
+    #[error("closing notice not sent yet: {0}")]
+    Notice(String),
 }
 
 impl ClosureError {
@@ -53,8 +64,38 @@ impl ClosureError {
         match self {
             ClosureError::Creatio(e) => e.is_transient(),
             ClosureError::Store(e) => e.is_transient(),
+            ClosureError::Notice(_) => true,
         }
     }
+}
+
+/// Runs the status check of `case`: [`close_if_closed`], then records on the check what it
+/// found, or that it failed for now (returned, for the stream to retry).
+pub async fn apply_status_check(
+    store: &dyn Store,
+    deps: &ReplyDeps<'_>,
+    case_id: CaseId,
+    now: Timestamp,
+) -> Result<Closure, ClosureError> {
+    let seen = store.status_check(case_id).await?.map(|c| c.reports);
+    let result = close_if_closed(store, deps, case_id, None, now).await;
+    if let Some(reports) = seen {
+        let (to, outcome) = match &result {
+            Ok(closure) => (OutboxState::Done, closure.describe().to_owned()),
+            Err(e) if e.is_transient() => (OutboxState::Retrying, e.to_string()),
+            Err(e) => (OutboxState::Done, format!("failed: {e}")),
+        };
+        store
+            .finish_status_check(case_id, reports, to, &outcome)
+            .await?;
+    }
+    match &result {
+        Ok(closure) => {
+            tracing::info!(%case_id, outcome = closure.describe(), "case status checked")
+        }
+        Err(e) => tracing::warn!(%case_id, error = %e, "case status check failed"),
+    }
+    result
 }
 
 /// Closes the conversation of `case_id` if its status is a closing one. `status` is the case's
@@ -70,6 +111,7 @@ pub async fn close_if_closed(
         return Ok(Closure::NoConversation);
     };
     if session.state == SessionState::Closed {
+        send_pending_notice(store, deps, &session, now).await?;
         return Ok(Closure::AlreadyClosed);
     }
     let status = match status {
@@ -130,13 +172,57 @@ pub async fn close_if_closed(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(session_id = %session.id, "conversation closed: case closed in Creatio");
-    if let (Some(seq), Some(text), Customer::Phone(phone), Some(provider)) =
-        (notice_seq, &notice, &session.key.customer, deps.sms)
-    {
-        // Best effort: the conversation is closed either way; a failure is on the message.
-        if let Err(e) = deliver(store, provider, session.id, seq, phone, text.as_str(), now).await {
-            tracing::warn!(session_id = %session.id, error = %e, "closing notice not sent");
-        }
+    if let (Some(seq), Some(text)) = (notice_seq, &notice) {
+        send_notice(store, deps, &session, seq, text.as_str(), now).await?;
     }
     Ok(Closure::Closed)
+}
+
+/// Sends the closing notice `seq` by SMS (a widget reads it from the transcript). A failure for
+/// now is returned; one for good (opted out, refused) is on the message.
+async fn send_notice(
+    store: &dyn Store,
+    deps: &ReplyDeps<'_>,
+    session: &Session,
+    seq: u64,
+    text: &str,
+    now: Timestamp,
+) -> Result<(), ClosureError> {
+    let (Customer::Phone(phone), Some(provider)) = (&session.key.customer, deps.sms) else {
+        return Ok(());
+    };
+    match deliver(store, provider, session.id, seq, phone, text, now).await {
+        Ok(_) => Ok(()),
+        Err(DeliverError::Transient(e)) => {
+            tracing::warn!(session_id = %session.id, error = %e, "closing notice not sent; will retry");
+            Err(ClosureError::Notice(e.to_string()))
+        }
+        Err(DeliverError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// A closed SMS conversation whose last message is the closing notice, still pending: the SMS
+/// provider could not take it when the case closed. Sent now.
+async fn send_pending_notice(
+    store: &dyn Store,
+    deps: &ReplyDeps<'_>,
+    session: &Session,
+    now: Timestamp,
+) -> Result<(), ClosureError> {
+    if !matches!(session.key.customer, Customer::Phone(_)) || deps.sms.is_none() {
+        return Ok(());
+    }
+    let Some((_, latest)) = store.recent(session.id, 1).await? else {
+        return Ok(());
+    };
+    let Some(last) = latest.last() else {
+        return Ok(());
+    };
+    if last.role == Role::Assistant
+        && last.delivery == Some(DeliveryStatus::Pending)
+        && deps.closed_notice.is_notice(last.text.as_str())
+    {
+        send_notice(store, deps, session, last.seq, last.text.as_str(), now).await?;
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ use super::{
 use crate::domain::{
     ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ConversationKey, CreatioLink, Customer,
     DeliveryStatus, Message, NewMessage, OutboxChange, OutboxEntry, OutboxSource, OutboxState,
-    ProviderMessageId, Session, SessionId, SessionState, Transition,
+    ProviderMessageId, Session, SessionId, SessionState, StatusCheck, Transition,
 };
 
 #[derive(Default)]
@@ -23,6 +23,7 @@ struct Inner {
     provider_ids: HashMap<(Channel, ProviderMessageId), MessageRef>,
     consent: HashMap<String, Consent>,
     outbox: HashMap<ActivityId, OutboxEntry>,
+    status_checks: HashMap<CaseId, StatusCheck>,
     catchup: CatchUpMarks,
     allowances: HashMap<(String, i64), u32>,
     gaps: Vec<Gap>,
@@ -464,6 +465,66 @@ impl Store for MemoryStore {
             .cloned()
             .collect();
         out.sort_by_key(|e| e.queued_at);
+        Ok(out)
+    }
+
+    async fn request_status_check(
+        &self,
+        case: CaseId,
+        now: Timestamp,
+    ) -> Result<StatusCheck, StoreError> {
+        let mut inner = self.lock();
+        let check = inner.status_checks.entry(case).or_insert(StatusCheck {
+            case_id: case,
+            state: OutboxState::Queued,
+            reports: 0,
+            attempts: 0,
+            outcome: None,
+            reported_at: now,
+        });
+        check.reports += 1;
+        check.state = OutboxState::Queued;
+        check.attempts = 0;
+        check.reported_at = now;
+        Ok(check.clone())
+    }
+
+    async fn status_check(&self, case: CaseId) -> Result<Option<StatusCheck>, StoreError> {
+        Ok(self.lock().status_checks.get(&case).cloned())
+    }
+
+    async fn finish_status_check(
+        &self,
+        case: CaseId,
+        reports: u64,
+        to: OutboxState,
+        outcome: &str,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(check) = inner
+            .status_checks
+            .get_mut(&case)
+            .filter(|c| c.reports == reports)
+        else {
+            return Ok(false);
+        };
+        check.state = to;
+        check.outcome = Some(outcome.to_owned());
+        if to == OutboxState::Retrying {
+            check.attempts += 1;
+        }
+        Ok(true)
+    }
+
+    async fn unfinished_status_checks(&self) -> Result<Vec<StatusCheck>, StoreError> {
+        let mut out: Vec<StatusCheck> = self
+            .lock()
+            .status_checks
+            .values()
+            .filter(|c| c.state != OutboxState::Done)
+            .cloned()
+            .collect();
+        out.sort_by_key(|c| c.reported_at);
         Ok(out)
     }
 

@@ -27,8 +27,8 @@ use jiff::Timestamp;
 
 use crate::domain::{
     ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ConversationKey, CreatioLink, Customer,
-    DeliveryStatus, Message, NewMessage, OutboxChange, OutboxEntry, OutboxSource,
-    ProviderMessageId, Session, SessionId, SessionState, Transition,
+    DeliveryStatus, Message, NewMessage, OutboxChange, OutboxEntry, OutboxSource, OutboxState,
+    ProviderMessageId, Session, SessionId, SessionState, StatusCheck, Transition,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -350,6 +350,31 @@ pub trait Store: Send + Sync {
     /// Entries not `done`: the replay path after the dead-letter queue. Scans the whole table:
     /// for the operator CLI, never for the request path.
     async fn unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;
+
+    /// Records one more report that case `case` changed: its status check, queued (again).
+    /// One write; the check as it now is.
+    async fn request_status_check(
+        &self,
+        case: CaseId,
+        now: Timestamp,
+    ) -> Result<StatusCheck, StoreError>;
+
+    async fn status_check(&self, case: CaseId) -> Result<Option<StatusCheck>, StoreError>;
+
+    /// Records what a check found (`Done`) or that it failed for now (`Retrying`, one more
+    /// attempt), if no report came since the `reports` it saw: false when one did (the newer
+    /// report's check will run) or there is no check for the case.
+    async fn finish_status_check(
+        &self,
+        case: CaseId,
+        reports: u64,
+        to: OutboxState,
+        outcome: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Checks not `done` (the local stack's loop, the replay after the dead-letter queue). Scans
+    /// the whole table: never for the request path.
+    async fn unfinished_status_checks(&self) -> Result<Vec<StatusCheck>, StoreError>;
 
     /// Counts one use of `key` in the current window of `window` (windows start at multiples of
     /// it since the epoch): granted while fewer than `max` were counted, otherwise when the next

@@ -10,6 +10,8 @@ pub enum StreamItem {
     Session(SessionId),
     /// An outbox entry: a rep reply to deliver.
     Outbox(ActivityId),
+    /// A case status check: a case a business process said changed.
+    CaseStatus(CaseId),
 }
 
 impl StreamItem {
@@ -21,6 +23,9 @@ impl StreamItem {
         }
         if let Some(id) = pk.strip_prefix("R#") {
             return ActivityId::parse(id).ok().map(StreamItem::Outbox);
+        }
+        if let Some(id) = pk.strip_prefix("U#") {
+            return CaseId::parse(id).ok().map(StreamItem::CaseStatus);
         }
         None
     }

@@ -31,7 +31,8 @@
 //! - **TTL** on `expires_at` (epoch seconds): every item gets written-at + retention; the session
 //!   item's is refreshed on every append.
 //! - **Stream** `NEW_IMAGE`: the handoff function consumes `kind = session | message` records,
-//!   and `kind = outbox` records in state `queued` (the rep replies to deliver; see `outbox.rs`).
+//!   `kind = outbox` records in state `queued` (the rep replies to deliver; see `outbox.rs`) and
+//!   `kind = case_status` records in state `queued` (cases to look at again; see `status.rs`).
 //! - State changes are `UpdateItem`s conditional on `state`, so of N racers exactly one wins.
 //!   Closing a session also deletes its active pointer; a pointer left behind by a crash points at
 //!   a closed session, which `find_or_open` treats as no pointer.
@@ -41,7 +42,7 @@
 //! The [`Store`] impl below only dispatches; each operation lives in the file named for its
 //! concern: `conversations.rs` (open, read a turn, append), `state.rs` (transitions, case links,
 //! watermarks, lookups), `consent.rs` (opt-outs, identity links), `limits.rs` (allowances),
-//! `outbox.rs` (rep replies, catch-up marks). They share `reads.rs` (items and partitions), `keys.rs`,
+//! `outbox.rs` (rep replies, catch-up marks), `status.rs` (case status checks). They share `reads.rs` (items and partitions), `keys.rs`,
 //! `items.rs` (codecs), `errors.rs` (SDK errors to [`StoreError`]) and `schema.rs` (the table).
 
 mod consent;
@@ -56,6 +57,7 @@ mod outbox;
 mod reads;
 mod schema;
 mod state;
+mod status;
 
 use errors::*;
 use items::*;
@@ -84,8 +86,8 @@ use super::{
 use crate::domain::{
     ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ContactId, ConversationKey,
     CreatioLink, Customer, DeliveryStatus, Message, MessageText, NewMessage, OutboxChange,
-    OutboxEntry, OutboxSource, ProviderMessageId, Role, Session, SessionId, SessionState,
-    Transition,
+    OutboxEntry, OutboxSource, OutboxState, ProviderMessageId, Role, Session, SessionId,
+    SessionState, StatusCheck, Transition,
 };
 
 pub const CASE_INDEX: &str = "by_case";
@@ -294,6 +296,32 @@ impl Store for DynamoStore {
 
     async fn unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         self.scan_unfinished_outbox().await
+    }
+
+    async fn request_status_check(
+        &self,
+        case: CaseId,
+        now: Timestamp,
+    ) -> Result<StatusCheck, StoreError> {
+        self.put_status_report(case, now).await
+    }
+
+    async fn status_check(&self, case: CaseId) -> Result<Option<StatusCheck>, StoreError> {
+        self.get_status_check(case).await
+    }
+
+    async fn finish_status_check(
+        &self,
+        case: CaseId,
+        reports: u64,
+        to: OutboxState,
+        outcome: &str,
+    ) -> Result<bool, StoreError> {
+        self.update_status_check(case, reports, to, outcome).await
+    }
+
+    async fn unfinished_status_checks(&self) -> Result<Vec<StatusCheck>, StoreError> {
+        self.scan_unfinished_status_checks().await
     }
 
     async fn take_allowance(

@@ -220,29 +220,19 @@ impl DynamoStore {
     }
 
     pub(super) async fn scan_unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("kind = :outbox AND #st <> :done")
-                .expression_attribute_names("#st", "state")
-                .expression_attribute_values(":outbox", s("outbox"))
-                .expression_attribute_values(":done", s(OutboxState::Done.as_str()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in page.items() {
-                out.push(entry_from_item(item)?);
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        let items = self
+            .scan_all(
+                "kind = :outbox AND #st <> :done",
+                &[
+                    (":outbox", s("outbox")),
+                    (":done", s(OutboxState::Done.as_str())),
+                ],
+            )
+            .await?;
+        let mut out = items
+            .iter()
+            .map(entry_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|e| e.queued_at);
         Ok(out)
     }

@@ -1,5 +1,6 @@
-//! The reads every operation builds on: one item by key, and a session's partition (the whole
-//! transcript, or the session and its latest messages read backwards).
+//! The reads every operation builds on: one item by key, a session's partition (the whole
+//! transcript, or the session and its latest messages read backwards), and the whole-table scans
+//! of the replay paths.
 
 use super::*;
 
@@ -16,6 +17,35 @@ impl DynamoStore {
             .await
             .map_err(backend)?;
         Ok(out.item)
+    }
+
+    /// Every item `filter` keeps, all pages: the replay paths' scans (never the request path).
+    /// `#st` names `state`, which is a DynamoDB reserved word.
+    pub(super) async fn scan_all(
+        &self,
+        filter: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(filter)
+                .expression_attribute_names("#st", "state")
+                .set_exclusive_start_key(start.take());
+            for (name, value) in values {
+                req = req.expression_attribute_values(*name, value.clone());
+            }
+            let page = req.send().await.map_err(backend)?;
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
     }
 
     pub(super) async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {

@@ -189,31 +189,19 @@ pub(super) async fn record_delivery(
 }
 
 pub(super) async fn needing_sync(store: &DynamoStore) -> Result<Vec<Session>, StoreError> {
-    let mut out = Vec::new();
-    let mut start: Option<Item> = None;
-    loop {
-        let page = store
-            .client
-            .scan()
-            .table_name(&store.table)
-            .filter_expression(
-                "kind = :session AND (#st = :hr OR (attribute_exists(case_id) AND synced_seq < last_seq) OR attribute_exists(sync_error))",
-            )
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":session", s("session"))
-            .expression_attribute_values(":hr", s(SessionState::HandoffRequested.as_str()))
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .map_err(backend)?;
-        for item in page.items() {
-            out.push(session_from_item(item)?);
-        }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => break,
-        }
-    }
+    let items = store
+        .scan_all(
+            "kind = :session AND (#st = :hr OR (attribute_exists(case_id) AND synced_seq < last_seq) OR attribute_exists(sync_error))",
+            &[
+                (":session", s("session")),
+                (":hr", s(SessionState::HandoffRequested.as_str())),
+            ],
+        )
+        .await?;
+    let mut out = items
+        .iter()
+        .map(session_from_item)
+        .collect::<Result<Vec<_>, _>>()?;
     out.sort_by_key(|s| s.created_at);
     Ok(out)
 }
