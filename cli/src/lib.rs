@@ -23,6 +23,7 @@ use std::fmt::Write;
 use casebridge::creatio::sync::{SyncDeps, SyncError, sync_session};
 use casebridge::domain::{SessionId, SessionState, Transition};
 use casebridge::replies::catchup::{self, CatchUpError};
+use casebridge::replies::closure::apply_status_check;
 use casebridge::replies::deliver::deliver;
 use casebridge::store::{SessionChanges, Store, StoreError};
 
@@ -120,10 +121,21 @@ pub async fn pending(store: &dyn Store) -> Result<String, CliError> {
 
 pub async fn replies_pending(store: &dyn Store) -> Result<String, CliError> {
     let entries = store.unfinished_outbox().await?;
-    if entries.is_empty() {
+    let checks = store.unfinished_status_checks().await?;
+    if entries.is_empty() && checks.is_empty() {
         return Ok("no reply is waiting to be delivered\n".into());
     }
     let mut out = String::new();
+    for c in checks {
+        let _ = writeln!(
+            out,
+            "case {}  {:<8}  status check  {} attempt(s)  {}",
+            c.case_id,
+            c.state.as_str(),
+            c.attempts,
+            c.outcome.as_deref().unwrap_or("")
+        );
+    }
     for e in entries {
         let _ = writeln!(
             out,
@@ -140,8 +152,8 @@ pub async fn replies_pending(store: &dyn Store) -> Result<String, CliError> {
     Ok(out)
 }
 
-/// Delivers every queued or retrying reply in the outbox now (the replay): a line per reply, and
-/// how many failed.
+/// Delivers every queued or retrying reply in the outbox now, and runs every status check not
+/// done (the replay): a line per reply and per case, and how many failed.
 pub async fn redeliver_pending(
     store: &dyn Store,
     deps: &SyncDeps,
@@ -166,6 +178,17 @@ pub async fn redeliver_pending(
             Err(err) => {
                 failed += 1;
                 let _ = writeln!(out, "reply {}  FAILED: {err}", e.activity_id);
+            }
+        }
+    }
+    for c in store.unfinished_status_checks().await? {
+        match apply_status_check(store, &deps.replies(), c.case_id, jiff::Timestamp::now()).await {
+            Ok(closure) => {
+                let _ = writeln!(out, "case {}  {}", c.case_id, closure.describe());
+            }
+            Err(err) => {
+                failed += 1;
+                let _ = writeln!(out, "case {}  FAILED: {err}", c.case_id);
             }
         }
     }

@@ -190,12 +190,30 @@ async fn replies_left_in_the_outbox_are_listed_and_replayed() {
         .enqueue(activity, None, OutboxSource::Webhook, Timestamp::now())
         .await
         .unwrap();
+    // AND a case_updated whose status check failed for good in the stream (the rep resolved the
+    // case; the records went to the dead-letter queue)
+    d.creatio
+        .patch(
+            "Case",
+            s.id.case_id().as_uuid(),
+            serde_json::json!({"StatusId": "ae7f411e-f46b-1410-009b-0050ba5d6c38"}),
+        )
+        .await
+        .unwrap();
+    store
+        .request_status_check(s.id.case_id(), Timestamp::now())
+        .await
+        .unwrap();
     // WHEN the operator looks, then replays
     let listed = casebridge_cli::run(&store, &args("replies pending"), || unreachable!())
         .await
         .unwrap();
     assert!(
         listed.contains(&reply.to_string()) && listed.contains("queued"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("case {}  queued    status check", s.id.case_id())),
         "{listed}"
     );
     let out = casebridge_cli::run(&store, &args("resync --pending"), || Ok(deps(&sb)))
@@ -205,6 +223,14 @@ async fn replies_left_in_the_outbox_are_listed_and_replayed() {
     assert!(
         out.contains(&format!("reply {reply}  stored for the widget")),
         "{out}"
+    );
+    assert!(
+        out.contains(&format!("case {}  closed", s.id.case_id())),
+        "{out}"
+    );
+    assert_eq!(
+        store.session(s.id).await.unwrap().unwrap().state,
+        SessionState::Closed
     );
     let listed = casebridge_cli::run(&store, &args("replies pending"), || unreachable!())
         .await
