@@ -96,6 +96,17 @@ impl Tables {
             row.insert("Name".into(), json!(name));
             t.rows.entry((*entity).into()).or_default().insert(id, row);
         }
+        for (id, name, code) in schema::SYS_LANGUAGES {
+            let id = Uuid::parse_str(id).expect("seed GUIDs are valid");
+            let mut row = t.empty_row("SysLanguage");
+            row.insert("Id".into(), json!(id));
+            row.insert("Name".into(), json!(name));
+            row.insert("Code".into(), json!(code));
+            t.rows
+                .entry("SysLanguage".into())
+                .or_default()
+                .insert(id, row);
+        }
         t
     }
 
@@ -419,6 +430,11 @@ impl Tables {
                         row.insert(column.into(), json!(now));
                     }
                 }
+            }
+            // "Preferred language" defaults to the system's default message language (English
+            // here), as Customer 360 sets it.
+            "Contact" if row.get("LanguageId").is_none_or(Value::is_null) => {
+                row.insert("LanguageId".into(), json!(schema::SYS_LANGUAGES[0].0));
             }
             "ContactCommunication" => {
                 let email = row.get("CommunicationTypeId").and_then(Value::as_str)

@@ -153,6 +153,15 @@ pub fn base_columns(entity: &str) -> Option<Vec<Column>> {
             col("Phone", Text(250)),
             col("Email", Text(250)),
             lookup("AccountId", "Account"),
+            // "Preferred language" (CrtCoreBase): Creatio fills it with the default message
+            // language for new contacts.
+            lookup("LanguageId", "SysLanguage"),
+        ]),
+        // A `BaseCodeLookup`: `Code` is a culture such as `en-US`.
+        "SysLanguage" => system(vec![
+            required("Name", Text(250)),
+            col("Description", Text(250)),
+            col("Code", Text(50)),
         ]),
         "ContactCommunication" => system(vec![
             Column {
@@ -209,6 +218,21 @@ pub const SUPPORT_GROUP: &str = "a29a3ba5-4b0d-de11-9a51-005056c00008";
 pub const KNOWLEDGE_TYPE_GENERAL: &str = "0e1f5a7c-5b6d-4c1e-9f3a-7d2b8c4e6a10";
 /// A second one, for articles that must not reach customers.
 pub const KNOWLEDGE_TYPE_INTERNAL: &str = "5c8d2e4f-1a3b-4d6e-8f7a-9b0c1d2e3f40";
+
+/// `SysLanguage` rows: (id, name, code). The GUIDs are the sandbox's own: casebridge reads a
+/// language's `Code`, never its id.
+pub const SYS_LANGUAGES: &[(&str, &str, &str)] = &[
+    ("2a3c4d5e-0000-4b6c-8d7e-9f0a1b2c3d40", "English", "en-US"),
+    ("2a3c4d5e-0001-4b6c-8d7e-9f0a1b2c3d41", "Spanish", "es-ES"),
+    ("2a3c4d5e-0002-4b6c-8d7e-9f0a1b2c3d42", "German", "de-DE"),
+    ("2a3c4d5e-0003-4b6c-8d7e-9f0a1b2c3d43", "French", "fr-FR"),
+    (
+        "2a3c4d5e-0004-4b6c-8d7e-9f0a1b2c3d44",
+        "Portuguese",
+        "pt-BR",
+    ),
+    ("2a3c4d5e-0005-4b6c-8d7e-9f0a1b2c3d45", "Russian", "ru-RU"),
+];
 
 /// Base lookup rows of a Creatio 8.x install.
 pub const SEED: &[(&str, &str, &str)] = &[

@@ -59,6 +59,10 @@ pub struct CreatioConfig {
     /// `CREATIO_CASE_LANGUAGE_COLUMN`: a text column of Case (a custom one such as
     /// `UsrLanguage`) that gets the conversation's language code (`es`); None writes nothing.
     pub language_column: Option<String>,
+    /// `CREATIO_CONTACT_LANGUAGE` (default false): the matched contact's language
+    /// (`Contact.LanguageId`) overrides the detected one for the case's language column and the
+    /// closing notice (see `creatio::contact`).
+    pub contact_language: bool,
     /// `CREATIO_BATCH_SIZE`: writes per `$batch` request (default 100, Creatio's limit: the
     /// fewest round trips). Each insert runs Creatio's server-side logic, so a full batch takes
     /// long on a busy instance; the timeout below gives each of 100 inserts 0.9 s, and an instance
@@ -104,6 +108,7 @@ impl CreatioConfig {
             sync_mode: SyncMode::Handoff,
             closing_status_ids: default_closing(None),
             language_column: None,
+            contact_language: false,
             batch_size: DEFAULT_BATCH_SIZE,
             timeout: DEFAULT_CREATIO_TIMEOUT,
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
@@ -213,6 +218,7 @@ pub(crate) fn creatio_config(src: &dyn Source) -> Result<Option<CreatioConfig>, 
                 });
             }
         },
+        contact_language: bool_var(src, "CREATIO_CONTACT_LANGUAGE", false)?,
         batch_size: match var(src, "CREATIO_BATCH_SIZE") {
             None => DEFAULT_BATCH_SIZE,
             Some(_) => {

@@ -12,14 +12,20 @@
 //!   in `SearchNumber`, so the match is case-insensitive; `Contact.Email` is the fallback.
 //! - **Anonymous visitor**: no query; a new contact.
 //!
+//! The contact's preferred language ([`preferred_language`]) is read only when
+//! `CREATIO_CONTACT_LANGUAGE=true`: `Contact.LanguageId` is a `SysLanguage` lookup whose `Code` is
+//! a culture (`es-ES`), and Creatio fills it with the system's default message language for every
+//! new contact, so on most instances it says what the team set, not what the customer chose.
+//!
 //! Both reads go in one `$batch`: one request, as before. When none matches, the contact is
 //! created with a deterministic id (UUIDv5 of the customer) inside the same `$batch` as the
 //! case, with its number in `MobilePhone` (or its address in `Email`): saving those is what
 //! makes Creatio write the `ContactCommunication` row that the next match finds.
 
+use crate::creatio::config::CreatioConfig;
 use crate::creatio::odata::lookup_value;
 use crate::creatio::{BatchOp, CreatioClient, CreatioError, Filter, Query};
-use crate::domain::{ContactId, Customer, PhoneNumber};
+use crate::domain::{ContactId, Customer, Language, PhoneNumber};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -173,5 +179,51 @@ fn create(customer: &Customer) -> ContactMatch {
     ContactMatch::Create {
         id,
         op: BatchOp::create("Contact", id.as_uuid(), body),
+    }
+}
+
+/// The contact's language (`Contact.LanguageId` → `SysLanguage.Code`) when it is one of the five
+/// casebridge speaks: two reads.
+pub async fn contact_language(
+    creatio: &CreatioClient,
+    contact: ContactId,
+) -> Result<Option<Language>, CreatioError> {
+    let Some(row) = creatio
+        .get("Contact", contact.as_uuid(), &["LanguageId"])
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(language) = lookup_value(&row, "LanguageId") else {
+        return Ok(None);
+    };
+    Ok(creatio
+        .get("SysLanguage", language, &["Code"])
+        .await?
+        .and_then(|l| {
+            l.get("Code")
+                .and_then(Value::as_str)
+                .and_then(Language::parse)
+        }))
+}
+
+/// The language the team keeps on the contact, when `CREATIO_CONTACT_LANGUAGE` asks for it and
+/// the session has a contact: it overrides the detected one for the case's language column and
+/// the closing notice. A failure to read it is logged and the detected language used instead: it
+/// never holds up a case or a closing.
+pub async fn preferred_language(
+    creatio: &CreatioClient,
+    config: &CreatioConfig,
+    contact: Option<ContactId>,
+) -> Option<Language> {
+    if !config.contact_language {
+        return None;
+    }
+    match contact_language(creatio, contact?).await {
+        Ok(language) => language,
+        Err(e) => {
+            tracing::warn!(error = %e, "the contact's language could not be read; using the conversation's");
+            None
+        }
     }
 }

@@ -25,7 +25,7 @@ use crate::assistant::{CaseBrief, FieldContent};
 use crate::creatio::error::DataErrorKind;
 use crate::creatio::{BatchOp, BatchResult, Created, CreatioError};
 use crate::domain::{
-    Channel, CreatioLink, Message, Role, Session, SessionId, SessionState, Transition,
+    Channel, CreatioLink, Language, Message, Role, Session, SessionId, SessionState, Transition,
     conversation_language, without_hidden_chars,
 };
 use crate::store::{SessionChanges, Store, StoreError};
@@ -41,7 +41,7 @@ use crate::replies::deliver::ReplyDeps;
 use crate::sms::SmsProvider;
 use secrecy::SecretString;
 
-use super::contact::{ContactMatch, match_contact};
+use super::contact::{ContactMatch, match_contact, preferred_language};
 
 /// Everything a sync and a delivery need besides the store; built once per container.
 pub struct SyncDeps {
@@ -264,6 +264,7 @@ async fn case_body(
     transcript: &[Message],
     brief: &CaseBrief,
     contact_id: uuid::Uuid,
+    language: Option<Language>,
     problems: &mut Vec<String>,
 ) -> Result<(Map<String, Value>, Map<String, Value>), CreatioError> {
     let c = &deps.creatio_config;
@@ -290,10 +291,9 @@ async fn case_body(
     }
 
     let mut fields = Map::new();
-    // The conversation's language, for the team to route or answer in it; a column Creatio
-    // refuses is dropped with the AI fields, as they are.
-    if let (Some(column), Some(language)) = (&c.language_column, conversation_language(transcript))
-    {
+    // The customer's language (the contact's, or the conversation's), for the team to route or
+    // answer in it; a column Creatio refuses is dropped with the AI fields, as they are.
+    if let (Some(column), Some(language)) = (&c.language_column, language) {
         fields.insert(column.clone(), json!(language.code()));
     }
     for f in &brief.fields {
@@ -345,9 +345,25 @@ async fn create_case(
     let brief = deps.concierge.brief(session, transcript).await;
     let contact = match_contact(&deps.creatio, &session.key.customer).await?;
     let contact_id = contact.id().as_uuid();
+    // A contact that exists may carry the team's language for this customer.
+    let language = match &contact {
+        ContactMatch::Found(id) => {
+            preferred_language(&deps.creatio, &deps.creatio_config, Some(*id)).await
+        }
+        ContactMatch::Create { .. } => None,
+    }
+    .or_else(|| conversation_language(transcript));
     let mut problems = Vec::new();
-    let (body, fields) =
-        case_body(deps, session, transcript, &brief, contact_id, &mut problems).await?;
+    let (body, fields) = case_body(
+        deps,
+        session,
+        transcript,
+        &brief,
+        contact_id,
+        language,
+        &mut problems,
+    )
+    .await?;
 
     let header = {
         let mut h = format!("casebridge session {}", session.id);

@@ -17,6 +17,7 @@ use jiff::Timestamp;
 
 use super::deliver::ReplyDeps;
 use crate::creatio::CreatioError;
+use crate::creatio::contact::preferred_language;
 use crate::creatio::odata::lookup_value;
 use crate::domain::{
     CaseId, Customer, DeliveryStatus, LookupId, MessageText, NewMessage, OutboxState, Role,
@@ -132,14 +133,24 @@ pub async fn close_if_closed(
     }
     let close = Transition::new(session.state, SessionState::Closed)
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    // In the customer's language when the settings say it in more than one (a read of the
-    // latest messages, only then).
+    // In the customer's language when the settings say it in more than one: the contact's when
+    // `CREATIO_CONTACT_LANGUAGE` asks for it, else the conversation's (a read of the latest
+    // messages, only then).
     let language = match deps.closed_notice.by_language.is_empty() {
         true => None,
-        false => store
-            .recent(session.id, crate::store::TRANSCRIPT_WINDOW)
-            .await?
-            .and_then(|(_, transcript)| crate::domain::conversation_language(&transcript)),
+        false => match preferred_language(
+            deps.creatio,
+            deps.config,
+            session.creatio.as_ref().and_then(|l| l.contact_id),
+        )
+        .await
+        {
+            Some(language) => Some(language),
+            None => store
+                .recent(session.id, crate::store::TRANSCRIPT_WINDOW)
+                .await?
+                .and_then(|(_, transcript)| crate::domain::conversation_language(&transcript)),
+        },
     };
     let notice = deps
         .closed_notice
