@@ -133,7 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for name in std::iter::once("hello-lambda").chain(FUNCTIONS) {
         let bin = release.join(name);
         if bin.exists() {
-            bins.push((name, bin));
+            bins.push((name.to_owned(), name, bin, env.clone()));
         } else {
             println!(
                 "{} missing: build with `cargo build --release --workspace --bins`",
@@ -141,13 +141,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
+    // The cost of secrets from SSM Parameter Store: creatio-reply again, its webhook token read
+    // by name from moto's SSM at start-up (one GetParameters request on loopback).
+    if let (Ok(endpoint), true) = (
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB"),
+        release.join("creatio-reply").exists(),
+    ) {
+        let parameter = format!("/casebridge/bench-{}/webhook-token", std::process::id());
+        casebridge::ssm::Ssm::local(&endpoint)?
+            .put_secure_string(&parameter, "bench-webhook-token")
+            .await?;
+        let mut with_ssm: Vec<(String, String)> = env
+            .iter()
+            .filter(|(k, _)| k != "CREATIO_WEBHOOK_TOKEN")
+            .cloned()
+            .collect();
+        with_ssm.push(("CREATIO_WEBHOOK_TOKEN_PARAMETER".into(), parameter));
+        with_ssm.push(("AWS_ENDPOINT_URL_SSM".into(), endpoint));
+        bins.push((
+            "creatio-reply, token from SSM (moto)".into(),
+            "creatio-reply",
+            release.join("creatio-reply"),
+            with_ssm,
+        ));
+    }
     // Round-robin, so that whatever else the machine does at some moment weighs on every binary
     // alike and the ratio to hello-world stays fair.
     let mut samples: Vec<(Vec<Duration>, Vec<Duration>, u64, String)> =
         vec![(Vec::new(), Vec::new(), 0, String::new()); bins.len()];
     for _ in 0..ROUNDS {
-        for ((name, bin), sample) in bins.iter().zip(samples.iter_mut()) {
-            let s = coldstart::start_once(bin, &env, first_event(name)).await?;
+        for ((_, name, bin, env), sample) in bins.iter().zip(samples.iter_mut()) {
+            let s = coldstart::start_once(bin, env, first_event(name)).await?;
             sample.0.push(s.init);
             sample.1.push(s.first_invocation);
             sample.2 = sample.2.max(s.peak_rss_kb);
@@ -156,7 +180,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut hello_init = Duration::ZERO;
     let mut starts = Vec::new();
-    for ((name, bin), (inits, firsts, rss, response)) in bins.iter().zip(samples) {
+    for ((label, name, bin, _), (inits, firsts, rss, response)) in bins.iter().zip(samples) {
         let init = coldstart::median(inits);
         if *name == "hello-lambda" {
             hello_init = init;
@@ -167,7 +191,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|s| s.to_string())
             .unwrap_or_else(|| "stream response".into());
         starts.push((
-            *name,
+            label.clone(),
             init,
             coldstart::median(firsts),
             rss,
@@ -220,11 +244,11 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn starts_for_cost(
-    starts: &[(&str, Duration, Duration, u64, u64, String)],
+    starts: &[(String, Duration, Duration, u64, u64, String)],
 ) -> Vec<(String, Duration)> {
     starts
         .iter()
-        .map(|(n, init, ..)| ((*n).to_owned(), *init))
+        .map(|(n, init, ..)| (n.clone(), *init))
         .collect()
 }
 

@@ -1,13 +1,19 @@
 //! `casebridge`: the operator CLI. Reads the same environment as the Lambda functions
-//! (`TABLE_NAME`, `CREATIO_*`, …); see `casebridge_cli` for the commands.
+//! (`TABLE_NAME`, `CREATIO_*`, …, secrets as values or as `*_PARAMETER` names read from SSM with
+//! the operator's credentials); see `casebridge_cli` for the commands.
 
-use casebridge::config::Config;
+use casebridge::config::{Config, ProcessEnv};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let config = match Config::from_env() {
-        Ok(c) => c,
+    // Secrets named by `*_PARAMETER` are read from SSM with the operator's own AWS credentials.
+    let loaded = casebridge::secrets::load_with(&ProcessEnv, || async {
+        casebridge::ssm::Ssm::from_sdk_config(&casebridge::aws::sdk_config().await).await
+    })
+    .await;
+    let config = match loaded {
+        Ok((c, _)) => c,
         Err(e) => {
             eprintln!("configuration: {e}");
             return std::process::ExitCode::from(2);

@@ -245,7 +245,8 @@ async fn call_webhook(app: &App, body: Value) -> Result<(), String> {
         .public_base_url
         .as_ref()
         .ok_or("PUBLIC_BASE_URL is not set")?;
-    let token = app.config.webhook_token().map_err(|e| e.to_string())?;
+    let tokens = app.config.webhook_tokens().map_err(|e| e.to_string())?;
+    let token = &tokens[0];
     let r = casebridge::http::client(std::time::Duration::from_secs(10))
         .map_err(|e| e.to_string())?
         .post(base.join("/creatio/reply"))

@@ -20,8 +20,9 @@
 //! - [`widget`]: widget session tokens, the site's identity JWT, signed links, file checks.
 //! - [`routes`]: the route tables each HTTP function declares once.
 //! - [`telemetry`]: JSON logging setup; [`metrics`]: CloudWatch EMF lines for alarms.
-//! - [`aws`]: SDK clients on the workspace's one TLS stack; [`s3`]: the few S3 calls, signed
-//!   with `aws-sigv4` over the same HTTP client.
+//! - [`aws`]: SDK clients on the workspace's one TLS stack; [`s3`] and [`ssm`]: the few S3 and
+//!   Parameter Store calls, signed with `aws-sigv4` over the same HTTP client; [`secrets`]: the
+//!   secrets a function reads from Parameter Store instead of its environment.
 
 pub mod actions;
 pub mod assistant;
@@ -36,7 +37,9 @@ pub mod metrics;
 pub mod replies;
 pub mod routes;
 pub mod s3;
+pub mod secrets;
 pub mod sms;
+pub mod ssm;
 pub mod store;
 pub mod telemetry;
 pub mod widget;

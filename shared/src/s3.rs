@@ -27,19 +27,15 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
-    SigningSettings, UriPathNormalizationMode, sign,
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignatureLocation, SigningSettings,
+    UriPathNormalizationMode,
 };
-use aws_sigv4::sign::v4;
-use aws_smithy_runtime_api::client::identity::Identity;
 use backon::Retryable;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::aws::LambdaEnv;
+use crate::aws::{Access, LambdaEnv};
 use crate::config::ConfigError;
-use crate::http::RetryPolicy;
 
 /// Everything but RFC 3986's unreserved characters is encoded (S3's `UriEncode`).
 const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
@@ -117,16 +113,11 @@ pub struct Presigned {
     pub headers: Vec<(String, String)>,
 }
 
-/// An S3 client: region, credentials and endpoint, and the workspace's HTTP client. Build once
-/// per container.
+/// An S3 client: region, credentials and endpoint ([`Access`]), and the workspace's HTTP
+/// client. Build once per container.
 #[derive(Clone, Debug)]
 pub struct S3 {
-    http: reqwest::Client,
-    region: String,
-    identity: Identity,
-    /// Path-style base (moto, a private endpoint); `None` is AWS's virtual-hosted S3.
-    endpoint: Option<String>,
-    retry: RetryPolicy,
+    access: Access,
 }
 
 /// How a request is signed.
@@ -138,42 +129,19 @@ enum Signature {
 }
 
 impl S3 {
-    pub fn new(
-        http: reqwest::Client,
-        region: impl Into<String>,
-        credentials: Credentials,
-        endpoint: Option<String>,
-    ) -> Self {
-        Self {
-            http,
-            region: region.into(),
-            identity: credentials.into(),
-            endpoint: endpoint.map(|e| e.trim_end_matches('/').to_owned()),
-            retry: RetryPolicy::default(),
-        }
+    pub fn new(access: Access) -> Self {
+        Self { access }
     }
 
     /// Inside a Lambda function: its region and role, and `AWS_ENDPOINT_URL_S3` (else
     /// `AWS_ENDPOINT_URL`) when set.
     pub fn from_lambda_env(env: &LambdaEnv) -> Result<Self, ConfigError> {
-        Ok(Self::new(
-            http_client()?,
-            env.region.clone(),
-            env.credentials.clone(),
-            env.endpoint("AWS_ENDPOINT_URL_S3").map(str::to_owned),
-        ))
+        Access::lambda(env, "AWS_ENDPOINT_URL_S3").map(Self::new)
     }
 
-    /// A local S3 (moto) with static dummy credentials, like
-    /// [`crate::aws::local_dynamodb_client`]: the tests use it.
+    /// A local S3 (moto) with static dummy credentials: the tests use it.
     pub fn local(endpoint: &str) -> Result<Self, ConfigError> {
-        let (region, credentials) = crate::aws::local_identity();
-        Ok(Self::new(
-            http_client()?,
-            region.to_string(),
-            credentials,
-            Some(endpoint.to_owned()),
-        ))
+        Access::local(endpoint).map(Self::new)
     }
 
     /// A URL that uploads exactly `size` bytes of `content_type` to `key` until `ttl` passes.
@@ -328,12 +296,11 @@ impl S3 {
     }
 
     fn bucket_url(&self, bucket: &str, query: &[(&str, &str)]) -> String {
-        let base = match &self.endpoint {
+        let region = &self.access.region;
+        let base = match &self.access.endpoint {
             Some(endpoint) => format!("{endpoint}/{bucket}/"),
-            None if bucket.contains('.') => {
-                format!("https://s3.{}.amazonaws.com/{bucket}/", self.region)
-            }
-            None => format!("https://{bucket}.s3.{}.amazonaws.com/", self.region),
+            None if bucket.contains('.') => format!("https://s3.{region}.amazonaws.com/{bucket}/"),
+            None => format!("https://{bucket}.s3.{region}.amazonaws.com/"),
         };
         with_query(base, query)
     }
@@ -379,23 +346,12 @@ impl S3 {
                 SignableBody::UnsignedPayload
             }
         };
-        let params = v4::SigningParams::builder()
-            .identity(&self.identity)
-            .region(&self.region)
-            .name("s3")
-            .time(time)
-            .settings(settings)
-            .build()
-            .map_err(|e| S3Error::Signing(e.to_string()))?
-            .into();
-        let request = SignableRequest::new(method, url, headers.iter().copied(), body)
-            .map_err(|e| S3Error::Signing(e.to_string()))?;
-        let (instructions, _) = sign(request, &params)
-            .map_err(|e| S3Error::Signing(e.to_string()))?
-            .into_parts();
-        let (add_headers, add_params) = instructions.into_parts();
+        let signed = self
+            .access
+            .sign("s3", time, settings, method, url, headers, body)
+            .map_err(S3Error::Signing)?;
         let mut url = url.to_owned();
-        for (i, (name, value)) in add_params.iter().enumerate() {
+        for (i, (name, value)) in signed.params.iter().enumerate() {
             let sep = if i == 0 && !url.contains('?') {
                 '?'
             } else {
@@ -406,11 +362,7 @@ impl S3 {
             url.push('=');
             url.extend(utf8_percent_encode(value, QUERY_VALUE));
         }
-        let add_headers = add_headers
-            .into_iter()
-            .map(|h| (h.name().to_owned(), h.value().to_owned()))
-            .collect();
-        Ok((url, add_headers))
+        Ok((url, signed.headers))
     }
 
     /// One header-signed request, retried on a transient failure; the caller reads the answer.
@@ -427,7 +379,7 @@ impl S3 {
                 self.signed(method, url, headers, Signature::Headers, SystemTime::now())?;
             let method = reqwest::Method::from_bytes(method.as_bytes())
                 .map_err(|e| S3Error::Signing(e.to_string()))?;
-            let mut request = self.http.request(method, url);
+            let mut request = self.access.http.request(method, url);
             for (name, value) in headers.iter().copied() {
                 request = request.header(name, value);
             }
@@ -445,21 +397,13 @@ impl S3 {
             Ok(response)
         };
         attempt
-            .retry(self.retry.backoff())
+            .retry(self.access.retry.backoff())
             .when(S3Error::is_transient)
             .notify(|e, delay| {
                 tracing::warn!(error = %e, ?delay, "S3 call failed; retrying");
             })
             .await
     }
-}
-
-/// The workspace's HTTP client; the only way it fails is a bad private CA bundle.
-fn http_client() -> Result<reqwest::Client, ConfigError> {
-    crate::http::client(Duration::from_secs(30)).map_err(|e| ConfigError::Invalid {
-        name: "SSL_CERT_FILE",
-        reason: e.to_string(),
-    })
 }
 
 fn with_query(mut url: String, query: &[(&str, &str)]) -> String {
@@ -612,6 +556,7 @@ fn walk(body: &str, mut on: impl FnMut(&[&str], Option<&str>)) -> Result<(), S3E
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_credential_types::Credentials;
 
     /// AWS's example credentials and bucket from the S3 SigV4 documentation.
     fn example() -> S3 {
@@ -622,7 +567,7 @@ mod tests {
             None,
             "example",
         );
-        S3::new(http(), "us-east-1", credentials, None)
+        S3::new(Access::new(http(), "us-east-1", credentials, None))
     }
 
     fn http() -> reqwest::Client {
@@ -732,10 +677,8 @@ mod tests {
             s3.url("dotted.bucket", "k", &[]).unwrap(),
             "https://s3.us-east-1.amazonaws.com/dotted.bucket/k"
         );
-        let local = S3 {
-            endpoint: Some("http://127.0.0.1:5000".into()),
-            ..example()
-        };
+        let mut local = example();
+        local.access.endpoint = Some("http://127.0.0.1:5000".into());
         assert_eq!(
             local.url("b", "uploads/s/1", &[]).unwrap(),
             "http://127.0.0.1:5000/b/uploads/s/1"
@@ -786,12 +729,12 @@ mod tests {
 
     #[test]
     fn a_session_token_is_signed_into_the_request() {
-        let s3 = S3::new(
+        let s3 = S3::new(Access::new(
             http(),
             "eu-west-1",
             Credentials::new("AKID", "secret", Some("token+/=".into()), None, "t"),
             None,
-        );
+        ));
         let url = s3.presign_get("b", "k", Duration::from_secs(60)).unwrap();
         assert!(url.contains("X-Amz-Security-Token=token%2B%2F%3D"), "{url}");
         let (_, headers) = s3

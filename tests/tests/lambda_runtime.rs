@@ -2,7 +2,7 @@
 //! the Runtime API, function URLs and the Invoke API, and the four binaries `cargo test` built
 //! (`target/debug/{sms-inbound,handoff,creatio-reply,catch-up}`) run against it as Lambda would run them,
 //! each with its `AWS_LAMBDA_RUNTIME_API`, against DynamoDB on moto, the Creatio sandbox and the
-//! Twilio stand-in.
+//! Twilio stand-in; the Twilio and webhook tokens come from SSM Parameter Store on moto, by name.
 //!
 //! The flow: a signed SMS through the `sms-inbound` function URL (form body, so the emulator
 //! base64-encodes it as API Gateway does) → the stream hop, driven by invoking `handoff` with a
@@ -89,11 +89,12 @@ fn start_function(name: &str, port: u16, env: &HashMap<&str, String>) -> Child {
     cmd.spawn().expect("the function binary starts")
 }
 
-/// The template's stream filters: session and message items, and queued outbox entries.
+/// The template's stream filters: session and message items, and queued outbox entries and
+/// status checks.
 fn passes_filter(item: &Value) -> bool {
     match item["kind"]["S"].as_str() {
         Some("session" | "message") => true,
-        Some("outbox") => item["state"]["S"] == "queued",
+        Some("outbox" | "case_status") => item["state"]["S"] == "queued",
         _ => false,
     }
 }
@@ -173,6 +174,20 @@ async fn sms_to_case_and_agent_reply_under_the_lambda_runtime() {
         .unwrap();
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let twilio = TwilioStandIn::start(SID, TOKEN).await.unwrap();
+    // AND the Twilio token and the webhook token in SSM Parameter Store, as template.yaml deploys
+    // them: the functions get the parameters' names, not the values
+    let ssm = casebridge::ssm::Ssm::local(&endpoint).unwrap();
+    let secrets = format!("/casebridge/lambda-e2e-{}", uuid::Uuid::new_v4().simple());
+    let (twilio_parameter, webhook_parameter) = (
+        format!("{secrets}/twilio-auth-token"),
+        format!("{secrets}/creatio-webhook-token"),
+    );
+    ssm.put_secure_string(&twilio_parameter, TOKEN)
+        .await
+        .unwrap();
+    ssm.put_secure_string(&webhook_parameter, WEBHOOK)
+        .await
+        .unwrap();
     let port = free_port();
     let _watch = Command::new(&cargo_lambda)
         .args(["lambda", "watch", "--only-lambda-apis", "-A", "127.0.0.1"])
@@ -195,9 +210,10 @@ async fn sms_to_case_and_agent_reply_under_the_lambda_runtime() {
         ("CREATIO_URL", sandbox.url.clone()),
         ("CREATIO_USERNAME", "Supervisor".into()),
         ("CREATIO_PASSWORD", "Supervisor".into()),
-        ("CREATIO_WEBHOOK_TOKEN", WEBHOOK.into()),
+        ("AWS_ENDPOINT_URL_SSM", endpoint.clone()),
+        ("CREATIO_WEBHOOK_TOKEN_PARAMETER", webhook_parameter),
         ("TWILIO_ACCOUNT_SID", SID.into()),
-        ("TWILIO_AUTH_TOKEN", TOKEN.into()),
+        ("TWILIO_AUTH_TOKEN_PARAMETER", twilio_parameter),
         ("TWILIO_FROM", FROM.into()),
         ("TWILIO_API_URL", twilio.url.clone()),
         (

@@ -305,14 +305,18 @@ fn no_test_or_bench_spells_a_deps_literal() {
 }
 
 /// The variables the functions read: the names the configuration readers are called with
-/// (`var(src, "X")`, `secret(src, "X")`, …, `std::env::var("X")`) and the AWS endpoint list.
+/// (`var(src, "X")`, `secret(src, "X")`, …, `std::env::var("X")`), the AWS endpoint list and the
+/// secrets' list (`casebridge::secrets::SECRETS`, with their `_PARAMETER` variables).
 fn variables_read() -> BTreeSet<String> {
     let call = regex_lite::Regex::new(
-        r#"\b(?:var|secret|guid|guid_or|guid_list|bool_var|positive|lower_list|required|env::var)\(\s*(?:src,\s*)?"([A-Z][A-Z0-9_]+)""#,
+        r#"\b(?:var|secret|guid|guid_or|guid_list|bool_var|positive|lower_list|required|env::var)\(\s*(?:[a-z_]+,\s*)?"([A-Z][A-Z0-9_]+)""#,
     )
     .expect("a valid pattern");
-    let listed = regex_lite::Regex::new(r#"ENDPOINT_VARIABLES: \[&str; \d+\] = \[([^\]]*)\]"#)
-        .expect("a valid pattern");
+    // The AWS endpoint list, and the secrets with the variables naming their SSM parameters.
+    let listed = regex_lite::Regex::new(
+        r#"(?:ENDPOINT_VARIABLES: \[&str; \d+\]|SECRETS: \[\(&str, &str\); \d+\]) = \[([^\]]*)\]"#,
+    )
+    .expect("a valid pattern");
     let quoted = regex_lite::Regex::new(r#""([A-Z][A-Z0-9_]+)""#).expect("a valid pattern");
     let root = root();
     let mut files = Vec::new();

@@ -31,21 +31,7 @@ fn cfn_lint_is_clean() {
 
 /// The template's resource, read with cfn-lint's own YAML loader (it understands `!Ref` & co).
 fn resource(tools: &Path, name: &str) -> Value {
-    let code = format!(
-        "import json,sys\nfrom cfnlint.decode import decode\nt, m = decode(sys.argv[1])\nassert not m, m\nprint(json.dumps(t['Resources'][{name:?}], default=str))"
-    );
-    let out = Command::new(tools.join("python"))
-        .arg("-c")
-        .arg(code)
-        .arg(template())
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    whole(tools)["Resources"][name].clone()
 }
 
 #[test]
@@ -364,4 +350,57 @@ fn the_alarms_and_the_dashboard_use_only_metrics_the_functions_write() {
         );
     }
     assert!(named.len() >= 10, "{named:?}");
+}
+
+/// The whole template, read with cfn-lint's loader.
+fn whole(tools: &Path) -> Value {
+    let code = "import json,sys\nfrom cfnlint.decode import decode\nt, m = decode(sys.argv[1])\nassert not m, m\nprint(json.dumps(t, default=str))";
+    let out = Command::new(tools.join("python"))
+        .arg("-c")
+        .arg(code)
+        .arg(template())
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every secret reaches the functions as the name of an SSM parameter, never as a value, and
+/// every function may read exactly those parameters (no wildcard).
+#[test]
+fn secrets_reach_the_functions_as_parameter_names_they_may_read() {
+    let Some(tools) = tools() else { return };
+    let t = whole(&tools);
+    let env = &t["Globals"]["Function"]["Environment"]["Variables"];
+    let policy = &t["Resources"]["SecretsReadPolicy"]["Properties"]["PolicyDocument"];
+    let granted = policy.to_string();
+    assert!(!granted.contains('*'), "a wildcard in {granted}");
+    for (secret, variable) in casebridge::secrets::SECRETS {
+        assert!(
+            env.get(secret).is_none(),
+            "{secret} is in the environment as a value"
+        );
+        let parameter = env[variable]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{variable} is not set from a template parameter"));
+        assert!(
+            granted.contains(&format!("parameter${{{parameter}}}")),
+            "{parameter} is not granted: {granted}"
+        );
+        assert!(t["Parameters"][parameter].is_object(), "{parameter}");
+    }
+    for (name, r) in t["Resources"].as_object().unwrap() {
+        if r["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        let policies = r["Properties"]["Policies"].as_array().unwrap();
+        assert!(
+            policies.contains(&serde_json::json!({"Ref": "SecretsReadPolicy"})),
+            "{name} cannot read its secrets"
+        );
+    }
 }

@@ -30,13 +30,14 @@ use serde_json::json;
 
 /// The webhook only records: it needs the token, nothing that talks to Creatio or Twilio.
 pub struct Deps {
-    pub webhook_token: SecretString,
+    /// One, or two while the token is rotated (`Config::webhook_tokens`).
+    pub webhook_tokens: Vec<SecretString>,
 }
 
 impl Deps {
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         Ok(Self {
-            webhook_token: config.webhook_token()?.clone(),
+            webhook_tokens: config.webhook_tokens()?,
         })
     }
 }
@@ -129,7 +130,7 @@ async fn handle(
         Found::WrongMethod => return Err(ReplyError::MethodNotAllowed),
         Found::NoRoute => return Err(ReplyError::NotFound),
     }
-    webhook::authenticate(&event, &deps.webhook_token)?;
+    webhook::authenticate(&event, &deps.webhook_tokens)?;
     let call = webhook::Call::parse(event.body())?;
     let now = Timestamp::now();
     use tracing::Instrument;

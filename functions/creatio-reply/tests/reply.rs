@@ -192,6 +192,42 @@ async fn the_token_may_ride_in_the_path_and_a_wrong_one_records_nothing() {
 }
 
 #[tokio::test]
+async fn while_the_token_is_rotated_the_new_and_the_old_one_both_pass() {
+    let mut w = world().await;
+    let s = with_agent(&w, ann()).await;
+    // CREATIO_WEBHOOK_TOKEN (or its parameter in SSM) holds the new token and the old one.
+    const NEW: &str = "creatio-webhook-token-rotated-9876";
+    let mut env = test_support::stack_env("https://cb.example.com", &w.sandbox.url);
+    let both = format!("{NEW} {TOKEN}");
+    env.insert("CREATIO_WEBHOOK_TOKEN", both.as_str());
+    w.deps = Deps::from_config(&test_support::config_of(&env)).unwrap();
+    for token in [NEW, TOKEN] {
+        let act = rep_writes(&w, &s, "hello");
+        let auth = format!("Bearer {token}");
+        let (status, _) = send(
+            &w,
+            call("/creatio/reply", Some(&auth), &new_activity(&s, act)),
+        )
+        .await;
+        assert_eq!(status, 200, "{token}");
+        let path = format!("/creatio/reply/{token}");
+        let (status, _) = send(&w, call(&path, None, &new_activity(&s, act))).await;
+        assert_eq!(status, 200, "{token} in the path");
+    }
+    // Anything else, the two together included, is refused.
+    let act = rep_writes(&w, &s, "hello");
+    for auth in ["Bearer wrong-token".to_owned(), format!("Bearer {both}")] {
+        let (status, _) = send(
+            &w,
+            call("/creatio/reply", Some(&auth), &new_activity(&s, act)),
+        )
+        .await;
+        assert_eq!(status, 401, "{auth}");
+    }
+    assert_eq!(entry(&w, act).await, None);
+}
+
+#[tokio::test]
 async fn the_same_webhook_twice_is_recorded_once() {
     let w = world().await;
     let s = with_agent(&w, ann()).await;

@@ -19,7 +19,7 @@ pub(crate) mod source;
 
 use crate::domain::{DefaultCountry, LookupId};
 use jiff::SignedDuration;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -156,11 +156,28 @@ impl Config {
         ))
     }
 
-    pub fn webhook_token(&self) -> Result<&SecretString, ConfigError> {
-        self.webhook_token.as_ref().ok_or(missing(
+    /// `CREATIO_WEBHOOK_TOKEN`: the token the Creatio business process presents. During a
+    /// rotation it holds two, the new one first, separated by a space or a comma, and both are
+    /// accepted (docs/operations.md, "Rotating a secret").
+    pub fn webhook_tokens(&self) -> Result<Vec<SecretString>, ConfigError> {
+        let all = self.webhook_token.as_ref().ok_or(missing(
             "CREATIO_WEBHOOK_TOKEN",
             "the secret the Creatio business process presents",
-        ))
+        ))?;
+        let tokens: Vec<SecretString> = all
+            .expose_secret()
+            .split([' ', ',', '\n'])
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(SecretString::from)
+            .collect();
+        if tokens.is_empty() || tokens.len() > 2 {
+            return Err(ConfigError::Invalid {
+                name: "CREATIO_WEBHOOK_TOKEN",
+                reason: "must hold one token, or two (new and old) while rotating".into(),
+            });
+        }
+        Ok(tokens)
     }
 }
 
@@ -429,5 +446,26 @@ mod tests {
             assert!(!dbg.contains(s), "{s} leaked into Debug");
         }
         assert!(dbg.contains("REDACTED"));
+    }
+
+    #[test]
+    fn the_webhook_token_holds_one_token_or_two_while_rotating() {
+        let one = cfg(&[("CREATIO_WEBHOOK_TOKEN", "token-a-0123456789")]).unwrap();
+        assert_eq!(one.webhook_tokens().unwrap().len(), 1);
+        let two = cfg(&[("CREATIO_WEBHOOK_TOKEN", " new-0123456789, old-0123456789 ")]).unwrap();
+        let two: Vec<String> = two
+            .webhook_tokens()
+            .unwrap()
+            .iter()
+            .map(|t| t.expose_secret().to_owned())
+            .collect();
+        assert_eq!(two, ["new-0123456789", "old-0123456789"]);
+        let three = cfg(&[(
+            "CREATIO_WEBHOOK_TOKEN",
+            "a-0123456789 b-0123456789 c-0123456789",
+        )])
+        .unwrap();
+        assert!(three.webhook_tokens().is_err());
+        assert!(cfg(&[]).unwrap().webhook_tokens().is_err());
     }
 }
