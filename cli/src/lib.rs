@@ -17,6 +17,10 @@
 //!   (30), most frequent first, with how close the best article came: what to write next.
 //! - `knowledge sync` (in `main.rs`): read the knowledge sources now and save the table's
 //!   snapshot (`casebridge::knowledge::sync`), what the knowledge-sync function runs.
+//! - `export <phone|email>` / `erase <phone|email>` ([`customer_data`], dispatched in `main.rs`
+//!   with the attachment bucket): a customer's data on request.
+
+pub mod customer_data;
 
 use std::fmt::Write;
 
@@ -37,7 +41,9 @@ pub const USAGE: &str = "usage:
   casebridge catch-up
   casebridge handoff <session id> [reason]
   casebridge knowledge sync
-  casebridge knowledge gaps [days, default 30]";
+  casebridge knowledge gaps [days, default 30]
+  casebridge export <phone|email>
+  casebridge erase <phone|email>";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -53,6 +59,8 @@ pub enum CliError {
     Sync(#[from] SyncError),
     #[error(transparent)]
     CatchUp(#[from] CatchUpError),
+    #[error("the attachment bucket: {0}")]
+    Files(String),
 }
 
 fn session_id(raw: Option<&String>) -> Result<SessionId, CliError> {

@@ -40,6 +40,9 @@ async fn main() -> std::process::ExitCode {
     {
         return knowledge(&config, &store, &args).await;
     }
+    if let Some(command @ ("export" | "erase")) = args.first().map(String::as_str) {
+        return customer_data(&config, &store, command, args.get(1)).await;
+    }
     match casebridge_cli::run(&store, &args, || {
         casebridge::creatio::sync::SyncDeps::from_config(&config).map_err(|e| e.to_string())
     })
@@ -132,6 +135,61 @@ async fn knowledge(
                 s.version,
                 if s.written { "written" } else { "unchanged" }
             );
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `export` / `erase`: a customer's data, with the attachment bucket when the widget has one.
+async fn customer_data(
+    config: &Config,
+    store: &casebridge::store::dynamo::DynamoStore,
+    command: &str,
+    who: Option<&String>,
+) -> std::process::ExitCode {
+    use casebridge_cli::customer_data::{self, Files};
+    let customer = match customer_data::customer(who, config.default_country) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let bucket = config
+        .widget()
+        .ok()
+        .and_then(|w| w.attachments.bucket.clone());
+    let s3 = match &bucket {
+        Some(_) => {
+            let sdk = casebridge::aws::sdk_config().await;
+            match casebridge::aws::Access::operator(&sdk, "AWS_ENDPOINT_URL_S3").await {
+                Ok(access) => Some(casebridge::s3::S3::new(access)),
+                Err(e) => {
+                    eprintln!("configuration: {e}");
+                    return std::process::ExitCode::from(2);
+                }
+            }
+        }
+        None => None,
+    };
+    let files = match (&s3, &bucket) {
+        (Some(s3), Some(bucket)) => Some(Files { s3, bucket }),
+        _ => None,
+    };
+    let now = jiff::Timestamp::now();
+    let out = match command {
+        "export" => customer_data::export(store, files.as_ref(), &customer, now)
+            .await
+            .map(|v| format!("{v:#}\n")),
+        _ => customer_data::erase(store, files.as_ref(), &customer, now).await,
+    };
+    match out {
+        Ok(out) => {
+            print!("{out}");
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

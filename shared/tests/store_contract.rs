@@ -1300,6 +1300,152 @@ async fn a_status_check_counts_reports_and_finishes_only_what_it_saw(store: DynS
     assert_eq!(store.status_check(other).await.unwrap(), None);
 }
 
+async fn a_customers_data_is_found_and_erased_and_no_one_elses(store: DynStore) {
+    use casebridge::store::{Erasure, Gap};
+    let ann = Customer::Phone(PhoneNumber::parse("+15551230071", None).unwrap());
+    let (ann_1, bob) = (sms_key("+15551230071"), sms_key("+15551230072"));
+    let mut ann_2 = ann_1.clone();
+    ann_2.endpoint = "+15550000071".into();
+    // GIVEN Ann: a closed conversation with a reply in the outbox, a status check and an
+    // unanswered question, an open one on another of our numbers, and her opt-out
+    let (first, _) = store.find_or_open(&ann_1, now()).await.unwrap();
+    store
+        .append(
+            &first,
+            vec![customer_msg("where is my parcel", "SMa071")],
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+    store
+        .transition(
+            first.id,
+            t(SessionState::Assistant, SessionState::Closed),
+            SessionChanges::default(),
+            now(),
+        )
+        .await
+        .unwrap();
+    let activity = ActivityId::from_uuid(uuid::Uuid::new_v4());
+    let case = first.id.case_id();
+    store
+        .enqueue(activity, Some(case), OutboxSource::Webhook, now())
+        .await
+        .unwrap();
+    store.request_status_check(case, now()).await.unwrap();
+    let gap = |session: SessionId, question: &str| Gap {
+        session,
+        question: question.into(),
+        score: None,
+        at: now(),
+    };
+    store
+        .record_gap(&gap(first.id, "where is my parcel"))
+        .await
+        .unwrap();
+    let (second, _) = store.find_or_open(&ann_2, now()).await.unwrap();
+    store
+        .append(
+            &second,
+            vec![customer_msg("hello again", "SMa072")],
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+    store
+        .set_consent(&ann, Consent::OptedOut { since: now() }, now())
+        .await
+        .unwrap();
+    // AND Bob, with his own conversation and question
+    let (bobs, _) = store.find_or_open(&bob, now()).await.unwrap();
+    store
+        .append(
+            &bobs,
+            vec![customer_msg("opening hours?", "SMb071")],
+            None,
+            now(),
+        )
+        .await
+        .unwrap();
+    store
+        .record_gap(&gap(bobs.id, "opening hours?"))
+        .await
+        .unwrap();
+    // WHEN Ann's data is looked for, THEN both her conversations and what hangs off them
+    let found = store.customer_sessions(&ann).await.unwrap();
+    assert_eq!(
+        found.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [first.id, second.id]
+    );
+    let records = store.session_records(&found[0]).await.unwrap();
+    assert_eq!(records.outbox.len(), 1);
+    assert_eq!(records.status_check.map(|c| c.case_id), Some(case));
+    assert_eq!(records.gaps.len(), 1);
+    // WHEN it is erased
+    let mut items = 0;
+    for s in &found {
+        items += store.erase_session(s).await.unwrap();
+    }
+    assert!(items >= 8, "{items} items removed");
+    // THEN nothing of Ann is left but her opt-out
+    assert!(store.customer_sessions(&ann).await.unwrap().is_empty());
+    assert_eq!(store.session(first.id).await.unwrap(), None);
+    assert_eq!(store.active_session(&ann_2).await.unwrap(), None);
+    for sid in ["SMa071", "SMa072"] {
+        let pid = ProviderMessageId::parse(sid).unwrap();
+        assert_eq!(
+            store.find_by_provider_id(Channel::Sms, &pid).await.unwrap(),
+            None
+        );
+    }
+    assert_eq!(store.outbox_entry(activity).await.unwrap(), None);
+    assert_eq!(store.status_check(case).await.unwrap(), None);
+    let day = jiff::SignedDuration::from_hours(24);
+    let questions: Vec<String> = store
+        .gaps(now() - day, now() + day)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|g| g.question)
+        .collect();
+    assert_eq!(questions, ["opening hours?"]);
+    assert!(matches!(
+        store.consent(&ann).await.unwrap(),
+        Consent::OptedOut { .. }
+    ));
+    // AND Bob's is untouched
+    assert_eq!(
+        store
+            .customer_sessions(&Customer::Phone(
+                PhoneNumber::parse("+15551230072", None).unwrap()
+            ))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let pid = ProviderMessageId::parse("SMb071").unwrap();
+    assert!(
+        store
+            .find_by_provider_id(Channel::Sms, &pid)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // AND the erasure is recorded, without who
+    let erasure = Erasure {
+        at: now(),
+        sessions: 2,
+        items,
+        attachments: 0,
+        cases: vec![case.to_string()],
+    };
+    store.record_erasure(&erasure).await.unwrap();
+    assert_eq!(store.erasures().await.unwrap(), [erasure]);
+}
+
 async fn the_catchup_marks_only_move_forward(store: DynStore) {
     assert_eq!(
         store.catchup_marks().await.unwrap(),
@@ -1424,6 +1570,7 @@ contract!(
     a_waiting_reply_is_found_by_its_case_and_queued_again,
     the_catchup_marks_only_move_forward,
     a_status_check_counts_reports_and_finishes_only_what_it_saw,
+    a_customers_data_is_found_and_erased_and_no_one_elses,
     a_long_conversation_is_read_in_a_window_of_its_latest_messages,
     allowances_are_counted_per_key_and_window,
     unanswered_questions_are_kept_and_read_by_period,

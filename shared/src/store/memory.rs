@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::{
-    Allowance, Appended, Consent, Gap, MessageRef, SessionChanges, StateChange, Store, StoreError,
+    Allowance, Appended, Consent, Erasure, Gap, MessageRef, SessionChanges, SessionRecords,
+    StateChange, Store, StoreError,
 };
 use crate::domain::{
     ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ConversationKey, CreatioLink, Customer,
@@ -24,6 +25,7 @@ struct Inner {
     consent: HashMap<String, Consent>,
     outbox: HashMap<ActivityId, OutboxEntry>,
     status_checks: HashMap<CaseId, StatusCheck>,
+    erasures: Vec<Erasure>,
     catchup: CatchUpMarks,
     allowances: HashMap<(String, i64), u32>,
     gaps: Vec<Gap>,
@@ -526,6 +528,72 @@ impl Store for MemoryStore {
             .collect();
         out.sort_by_key(|c| c.reported_at);
         Ok(out)
+    }
+
+    async fn customer_sessions(&self, customer: &Customer) -> Result<Vec<Session>, StoreError> {
+        let mut out: Vec<Session> = self
+            .lock()
+            .sessions
+            .values()
+            .filter(|(s, _)| &s.key.customer == customer)
+            .map(|(s, _)| s.clone())
+            .collect();
+        out.sort_by_key(|s| s.created_at);
+        Ok(out)
+    }
+
+    async fn session_records(&self, session: &Session) -> Result<SessionRecords, StoreError> {
+        let inner = self.lock();
+        let case = session.id.case_id();
+        let mut outbox: Vec<OutboxEntry> = inner
+            .outbox
+            .values()
+            .filter(|e| e.case_id == Some(case))
+            .cloned()
+            .collect();
+        outbox.sort_by_key(|e| e.queued_at);
+        Ok(SessionRecords {
+            outbox,
+            status_check: inner.status_checks.get(&case).cloned(),
+            gaps: inner
+                .gaps
+                .iter()
+                .filter(|g| g.session == session.id)
+                .cloned()
+                .collect(),
+        })
+    }
+
+    async fn erase_session(&self, session: &Session) -> Result<usize, StoreError> {
+        let mut inner = self.lock();
+        let case = session.id.case_id();
+        let mut removed = 0;
+        if let Some((_, messages)) = inner.sessions.remove(&session.id) {
+            removed += 1 + messages.len();
+        }
+        let before = inner.active.len();
+        inner.active.retain(|_, id| *id != session.id);
+        removed += before - inner.active.len();
+        let before = inner.provider_ids.len();
+        inner.provider_ids.retain(|_, r| r.session_id != session.id);
+        removed += before - inner.provider_ids.len();
+        let before = inner.outbox.len();
+        inner.outbox.retain(|_, e| e.case_id != Some(case));
+        removed += before - inner.outbox.len();
+        removed += usize::from(inner.status_checks.remove(&case).is_some());
+        let before = inner.gaps.len();
+        inner.gaps.retain(|g| g.session != session.id);
+        removed += before - inner.gaps.len();
+        Ok(removed)
+    }
+
+    async fn record_erasure(&self, erasure: &Erasure) -> Result<(), StoreError> {
+        self.lock().erasures.push(erasure.clone());
+        Ok(())
+    }
+
+    async fn erasures(&self) -> Result<Vec<Erasure>, StoreError> {
+        Ok(self.lock().erasures.clone())
     }
 
     async fn take_allowance(

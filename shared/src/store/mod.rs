@@ -174,6 +174,27 @@ pub struct Gap {
     pub at: Timestamp,
 }
 
+/// What the table holds about a session besides its transcript ([`Store::session_records`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionRecords {
+    pub outbox: Vec<OutboxEntry>,
+    pub status_check: Option<StatusCheck>,
+    pub gaps: Vec<Gap>,
+}
+
+/// That a customer's data was erased, and what was left elsewhere: no phone number, address or
+/// text, so it may be kept as long as the team needs to show the request was met.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erasure {
+    pub at: Timestamp,
+    pub sessions: usize,
+    pub items: usize,
+    pub attachments: usize,
+    /// The Creatio cases of the erased conversations (numbers, or ids before a number was read),
+    /// for the team to handle in Creatio.
+    pub cases: Vec<String>,
+}
+
 /// Where a provider message id was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageRef {
@@ -375,6 +396,23 @@ pub trait Store: Send + Sync {
     /// Checks not `done` (the local stack's loop, the replay after the dead-letter queue). Scans
     /// the whole table: never for the request path.
     async fn unfinished_status_checks(&self) -> Result<Vec<StatusCheck>, StoreError>;
+
+    /// Every session of `customer` (any channel, any of our numbers), oldest first: a customer's
+    /// export and erasure. Scans the whole table: for the operator CLI, never for the request path.
+    async fn customer_sessions(&self, customer: &Customer) -> Result<Vec<Session>, StoreError>;
+
+    /// What the table holds about a session besides its transcript: its case's outbox entries
+    /// and status check, and the unanswered questions recorded in it (a scan, for the CLI).
+    async fn session_records(&self, session: &Session) -> Result<SessionRecords, StoreError>;
+
+    /// Removes the session with its messages, its active pointer, its provider ids and
+    /// everything [`Store::session_records`] finds: the number of items removed. The customer's
+    /// consent (an opt-out, which carriers require to be kept) is left as it is.
+    async fn erase_session(&self, session: &Session) -> Result<usize, StoreError>;
+
+    /// Keeps the record of an erasure (no customer data in it), and lists them.
+    async fn record_erasure(&self, erasure: &Erasure) -> Result<(), StoreError>;
+    async fn erasures(&self) -> Result<Vec<Erasure>, StoreError>;
 
     /// Counts one use of `key` in the current window of `window` (windows start at multiples of
     /// it since the epoch): granted while fewer than `max` were counted, otherwise when the next

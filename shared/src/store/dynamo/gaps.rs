@@ -51,29 +51,9 @@ pub(super) async fn between(
                 .await
                 .map_err(backend)?;
             for item in out.items() {
-                let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-                let (Some(session), Some(question), Some(sk)) =
-                    (text("session_id"), text("question"), text("sk"))
-                else {
-                    continue;
-                };
-                let at: Option<Timestamp> = sk.split('#').next().and_then(|t| t.parse().ok());
-                let (Some(at), Ok(session)) = (at, SessionId::parse(&session)) else {
-                    continue;
-                };
-                if at < since || at > until {
-                    continue;
+                if let Some(gap) = gap_from_item(item).filter(|g| g.at >= since && g.at <= until) {
+                    gaps.push(gap);
                 }
-                let score = item
-                    .get("score")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|v| v.parse().ok());
-                gaps.push(Gap {
-                    session,
-                    question,
-                    score,
-                    at,
-                });
             }
             start = out.last_evaluated_key;
             if start.is_none() {
@@ -88,4 +68,21 @@ pub(super) async fn between(
     // The sort key's text is not in time order (fractions of a second vary in length).
     gaps.sort_by_key(|g| g.at);
     Ok(gaps)
+}
+
+/// A gap item read back; None for one that is not whole.
+pub(super) fn gap_from_item(item: &Item) -> Option<Gap> {
+    let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let (session, question, sk) = (text("session_id")?, text("question")?, text("sk")?);
+    let at: Timestamp = sk.split('#').next()?.parse().ok()?;
+    let score = item
+        .get("score")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok());
+    Some(Gap {
+        session: SessionId::parse(&session).ok()?,
+        question,
+        score,
+        at,
+    })
 }

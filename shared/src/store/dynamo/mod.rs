@@ -42,11 +42,13 @@
 //! The [`Store`] impl below only dispatches; each operation lives in the file named for its
 //! concern: `conversations.rs` (open, read a turn, append), `state.rs` (transitions, case links,
 //! watermarks, lookups), `consent.rs` (opt-outs, identity links), `limits.rs` (allowances),
-//! `outbox.rs` (rep replies, catch-up marks), `status.rs` (case status checks). They share `reads.rs` (items and partitions), `keys.rs`,
+//! `outbox.rs` (rep replies, catch-up marks), `status.rs` (case status checks), `erase.rs` (a
+//! customer's export and erasure). They share `reads.rs` (items and partitions), `keys.rs`,
 //! `items.rs` (codecs), `errors.rs` (SDK errors to [`StoreError`]) and `schema.rs` (the table).
 
 mod consent;
 mod conversations;
+mod erase;
 mod errors;
 mod gaps;
 mod items;
@@ -115,6 +117,11 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// The table's name (the tests read it raw).
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
     /// The knowledge snapshot kept in this table.
     pub fn knowledge_snapshots(&self) -> DynamoSnapshots {
         DynamoSnapshots::new(self.client.clone(), self.table.clone())
@@ -322,6 +329,29 @@ impl Store for DynamoStore {
 
     async fn unfinished_status_checks(&self) -> Result<Vec<StatusCheck>, StoreError> {
         self.scan_unfinished_status_checks().await
+    }
+
+    async fn customer_sessions(&self, customer: &Customer) -> Result<Vec<Session>, StoreError> {
+        self.scan_customer_sessions(customer).await
+    }
+
+    async fn session_records(
+        &self,
+        session: &Session,
+    ) -> Result<super::SessionRecords, StoreError> {
+        self.read_session_records(session).await
+    }
+
+    async fn erase_session(&self, session: &Session) -> Result<usize, StoreError> {
+        self.delete_session_items(session).await
+    }
+
+    async fn record_erasure(&self, erasure: &super::Erasure) -> Result<(), StoreError> {
+        self.put_erasure(erasure).await
+    }
+
+    async fn erasures(&self) -> Result<Vec<super::Erasure>, StoreError> {
+        self.read_erasures().await
     }
 
     async fn take_allowance(

@@ -34,8 +34,11 @@ impl DynamoStore {
                 .scan()
                 .table_name(&self.table)
                 .filter_expression(filter)
-                .expression_attribute_names("#st", "state")
                 .set_exclusive_start_key(start.take());
+            // DynamoDB refuses a name the expression does not use.
+            if filter.contains("#st") {
+                req = req.expression_attribute_names("#st", "state");
+            }
             for (name, value) in values {
                 req = req.expression_attribute_values(*name, value.clone());
             }

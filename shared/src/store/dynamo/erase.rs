@@ -1,0 +1,267 @@
+//! A customer's data on request: their sessions found, what else the table holds about each, and
+//! all of it removed (`casebridge export` / `casebridge erase`), with a record that it was.
+//!
+//! | item | `pk` | `sk` | other attributes |
+//! |---|---|---|---|
+//! | erasure | `X#erasure` | `<at>#<uuid>` | `kind=erasure`, `sessions`, `items`, `attachments`, `cases` (a list); no TTL, no customer data |
+//!
+//! - **Found by scan.** A customer's sessions are the session items whose `conv` names them (any
+//!   channel, any of our numbers, a widget conversation linked to their verified e-mail); the
+//!   gaps recorded in a session are found the same way. Scans are for the operator CLI only.
+//! - **Removed in batches.** `BatchWriteItem` deletes of 25 keys, asked again for what DynamoDB
+//!   leaves unprocessed: the session's partition (the session and its messages), the provider-id
+//!   items its messages name, its case's outbox entries (the `by_case` index) and status check,
+//!   its gaps; then the active pointer, only while it still points at this session.
+//! - **Consent stays.** The `O#` consent item is the customer's opt-out, which carriers require
+//!   to be honoured after the data is gone; it holds no message.
+
+use aws_sdk_dynamodb::types::{DeleteRequest, WriteRequest};
+
+use super::gaps::gap_from_item;
+use super::outbox::entry_from_item;
+use super::*;
+use crate::store::{Erasure, SessionRecords};
+
+const ERASURES_PK: &str = "X#erasure";
+/// `BatchWriteItem` takes at most this many requests.
+const BATCH_WRITE_MAX: usize = 25;
+const UNPROCESSED_ROUNDS: usize = 8;
+
+impl DynamoStore {
+    pub(super) async fn scan_customer_sessions(
+        &self,
+        customer: &Customer,
+    ) -> Result<Vec<Session>, StoreError> {
+        let items = self
+            .scan_all(
+                "kind = :session AND contains(conv, :customer)",
+                &[
+                    (":session", s("session")),
+                    (":customer", s(format!("|{}|", customer.storage_key()))),
+                ],
+            )
+            .await?;
+        let mut out = Vec::new();
+        for item in &items {
+            let session = session_from_item(item)?;
+            if &session.key.customer == customer {
+                out.push(session);
+            }
+        }
+        out.sort_by_key(|s| s.created_at);
+        Ok(out)
+    }
+
+    /// The outbox items of a case (every state), from the `by_case` index.
+    async fn case_outbox_items(&self, case: CaseId) -> Result<Vec<Item>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CASE_INDEX)
+            .key_condition_expression("case_id = :c")
+            .filter_expression("kind = :outbox")
+            .expression_attribute_values(":c", s(case.to_string()))
+            .expression_attribute_values(":outbox", s("outbox"))
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(out.items.unwrap_or_default())
+    }
+
+    async fn session_gap_items(&self, id: SessionId) -> Result<Vec<Item>, StoreError> {
+        self.scan_all(
+            "kind = :gap AND session_id = :s",
+            &[(":gap", s("gap")), (":s", s(id.to_string()))],
+        )
+        .await
+    }
+
+    pub(super) async fn read_session_records(
+        &self,
+        session: &Session,
+    ) -> Result<SessionRecords, StoreError> {
+        let case = session.id.case_id();
+        let mut outbox = self
+            .case_outbox_items(case)
+            .await?
+            .iter()
+            .map(entry_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        outbox.sort_by_key(|e| e.queued_at);
+        let mut gaps: Vec<Gap> = self
+            .session_gap_items(session.id)
+            .await?
+            .iter()
+            .filter_map(gap_from_item)
+            .collect();
+        gaps.sort_by_key(|g| g.at);
+        Ok(SessionRecords {
+            outbox,
+            status_check: self.status_check(case).await?,
+            gaps,
+        })
+    }
+
+    pub(super) async fn delete_session_items(
+        &self,
+        session: &Session,
+    ) -> Result<usize, StoreError> {
+        let key_of = |item: &Item| -> Option<(String, String)> {
+            Some((
+                item.get("pk")?.as_s().ok()?.clone(),
+                item.get("sk")?.as_s().ok()?.clone(),
+            ))
+        };
+        let mut keys: Vec<(String, String)> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(session_pk(session.id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            for item in page.items() {
+                keys.extend(key_of(item));
+                if let Some(pid) =
+                    opt_str(item, "provider_id").and_then(|p| ProviderMessageId::parse(&p).ok())
+                {
+                    keys.push((provider_pk(session.key.channel, &pid), "P".into()));
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        let case = session.id.case_id();
+        for item in self.case_outbox_items(case).await? {
+            keys.extend(key_of(&item));
+        }
+        keys.push((format!("U#{case}"), "STATUS".into()));
+        for item in self.session_gap_items(session.id).await? {
+            keys.extend(key_of(&item));
+        }
+        keys.sort();
+        keys.dedup();
+        self.delete_keys(&keys).await?;
+        // The active pointer, only while it still names this session.
+        let pointer = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(conv_pk(&session.key)))
+            .key("sk", s(ACTIVE))
+            .condition_expression("session_id = :id")
+            .expression_attribute_values(":id", s(session.id.to_string()))
+            .send()
+            .await;
+        let pointer = match pointer {
+            Ok(_) => 1,
+            Err(e) if is_condition_failure(&e) => 0,
+            Err(e) => return Err(backend(e)),
+        };
+        Ok(keys.len() + pointer)
+    }
+
+    /// `BatchWriteItem` deletes, 25 a request, with what DynamoDB leaves unprocessed asked again.
+    async fn delete_keys(&self, keys: &[(String, String)]) -> Result<(), StoreError> {
+        for chunk in keys.chunks(BATCH_WRITE_MAX) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|(pk, sk)| {
+                    DeleteRequest::builder()
+                        .set_key(Some(key_item(pk, sk)))
+                        .build()
+                        .map(|d| WriteRequest::builder().delete_request(d).build())
+                        .map_err(build_err)
+                })
+                .collect::<Result<_, _>>()?;
+            for _ in 0..UNPROCESSED_ROUNDS {
+                if requests.is_empty() {
+                    break;
+                }
+                let answer = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(backend)?;
+                requests = answer
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::Backend {
+                    message: "BatchWriteItem left deletes unprocessed after repeated requests"
+                        .into(),
+                    retryable: true,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn put_erasure(&self, erasure: &Erasure) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(ERASURES_PK))
+            .item(
+                "sk",
+                s(format!("{}#{}", erasure.at, uuid::Uuid::new_v4().simple())),
+            )
+            .item("kind", s("erasure"))
+            .item("at", s(erasure.at.to_string()))
+            .item("sessions", n(erasure.sessions))
+            .item("items", n(erasure.items))
+            .item("attachments", n(erasure.attachments))
+            .item(
+                "cases",
+                AttributeValue::L(erasure.cases.iter().map(|c| s(c.clone())).collect()),
+            )
+            .send()
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    pub(super) async fn read_erasures(&self) -> Result<Vec<Erasure>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(ERASURES_PK))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(backend)?;
+        let corrupt = || StoreError::Corrupt("erasure item is not whole".into());
+        out.items()
+            .iter()
+            .map(|item| {
+                let count = |k: &str| num_attr(item, k).map(|n| n as usize);
+                Ok(Erasure {
+                    at: str_attr(item, "at")?.parse().map_err(|_| corrupt())?,
+                    sessions: count("sessions")?,
+                    items: count("items")?,
+                    attachments: count("attachments")?,
+                    cases: item
+                        .get("cases")
+                        .and_then(|c| c.as_l().ok())
+                        .map(|l| l.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
+                        .unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}
