@@ -22,6 +22,43 @@
 
 pub mod customer_data;
 
+/// `doctor`'s alarm lines: one per alarm of the stack in alarm (with CloudWatch's reason), and
+/// one saying how many are fine; a line saying why when CloudWatch cannot be asked.
+pub async fn alarm_report(
+    cloudwatch: &casebridge::cloudwatch::CloudWatch,
+    stack: &str,
+) -> Vec<(bool, String)> {
+    let alarms = match cloudwatch.alarms(&format!("{stack}-")).await {
+        Ok(a) => a,
+        Err(e) => return vec![(false, format!("alarms: {e}"))],
+    };
+    if alarms.is_empty() {
+        return vec![(
+            false,
+            format!("alarms: stack {stack} has none (is CASEBRIDGE_STACK_NAME the stack's name?)"),
+        )];
+    }
+    let mut out: Vec<(bool, String)> = alarms
+        .iter()
+        .filter(|a| a.in_alarm())
+        .map(|a| {
+            // `<stack>-<logical id>-<suffix>`: the logical id is what docs/operations.md explains.
+            let name = a
+                .name
+                .strip_prefix(&format!("{stack}-"))
+                .and_then(|n| n.rsplit_once('-').map(|(id, _)| id))
+                .unwrap_or(&a.name);
+            (false, format!("alarm {name} is in ALARM: {}", a.reason))
+        })
+        .collect();
+    let fine = alarms.len() - out.len();
+    out.push((
+        out.is_empty(),
+        format!("alarms: {fine} of {} not in alarm", alarms.len()),
+    ));
+    out
+}
+
 use std::fmt::Write;
 
 use casebridge::creatio::sync::{SyncDeps, SyncError, sync_session};

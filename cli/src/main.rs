@@ -91,6 +91,25 @@ async fn doctor(config: &Config) -> (String, bool) {
         Ok(_) => line(true, "Twilio configuration"),
         Err(e) => line(false, &e.to_string()),
     }
+    // The stack's alarms, when the operator names the stack (CloudFormation names its alarms
+    // after it).
+    match std::env::var("CASEBRIDGE_STACK_NAME")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+    {
+        Some(stack) => {
+            let sdk = casebridge::aws::sdk_config().await;
+            match casebridge::cloudwatch::CloudWatch::from_sdk_config(&sdk).await {
+                Ok(cw) => {
+                    for (good, what) in casebridge_cli::alarm_report(&cw, &stack).await {
+                        line(good, &what);
+                    }
+                }
+                Err(e) => line(false, &format!("alarms: {e}")),
+            }
+        }
+        None => out_skip(&mut line),
+    }
     match casebridge::store::connect_dynamodb(config).await {
         Ok(store) => match casebridge::store::Store::needing_sync(&store).await {
             Ok(p) => line(
@@ -142,6 +161,14 @@ async fn knowledge(
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Without a stack name the alarms are not looked at; said as a passing line.
+fn out_skip(line: &mut impl FnMut(bool, &str)) {
+    line(
+        true,
+        "alarms: not checked (set CASEBRIDGE_STACK_NAME to the stack's name to see which are in alarm)",
+    );
 }
 
 /// `export` / `erase`: a customer's data, with the attachment bucket when the widget has one.

@@ -285,3 +285,53 @@ async fn knowledge_gaps_lists_the_most_frequent_unanswered_questions_first() {
     .unwrap_err();
     assert!(err.to_string().contains("not a number of days"));
 }
+
+/// `doctor` names the stack's alarms that are in alarm, from CloudWatch on moto; the alarms are
+/// made there with boto3 (from the test command's Python tools), as CloudFormation names them.
+#[tokio::test]
+async fn doctor_names_the_stacks_alarms_in_alarm() {
+    let (Some(endpoint), Some(tools)) = (test_support::moto::endpoint(), test_support::tools())
+    else {
+        return;
+    };
+    let stack = format!("cb{}", uuid::Uuid::new_v4().simple());
+    let script = r#"
+import sys, boto3
+endpoint, stack = sys.argv[1], sys.argv[2]
+cw = boto3.client("cloudwatch", endpoint_url=endpoint, region_name="us-east-1",
+                  aws_access_key_id="local", aws_secret_access_key="local")
+for name in [stack + "-DeadLetterAlarm-AB12", stack + "-FunctionErrorsAlarm-CD34",
+             "other" + stack + "-DeadLetterAlarm-EF56"]:
+    cw.put_metric_alarm(AlarmName=name, MetricName="Errors", Namespace="casebridge",
+                        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=0,
+                        ComparisonOperator="GreaterThanThreshold")
+for name in [stack + "-DeadLetterAlarm-AB12", "other" + stack + "-DeadLetterAlarm-EF56"]:
+    cw.set_alarm_state(AlarmName=name, StateValue="ALARM",
+                       StateReason="Threshold Crossed: 1 datapoint was greater than 0")
+"#;
+    let out = std::process::Command::new(tools.join("python"))
+        .args(["-c", script, &endpoint, &stack])
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cw = casebridge::cloudwatch::CloudWatch::local(&endpoint).unwrap();
+    let report = casebridge_cli::alarm_report(&cw, &stack).await;
+    assert_eq!(
+        report,
+        [
+            (
+                false,
+                "alarm DeadLetterAlarm is in ALARM: Threshold Crossed: 1 datapoint was greater than 0"
+                    .to_owned()
+            ),
+            (false, "alarms: 1 of 2 not in alarm".to_owned()),
+        ]
+    );
+    // A stack with no alarm at all is named, not taken for a healthy one.
+    let none = casebridge_cli::alarm_report(&cw, "no-such-stack").await;
+    assert!(!none[0].0 && none[0].1.contains("has none"), "{none:?}");
+}

@@ -259,6 +259,48 @@ impl Access {
     }
 }
 
+/// Why a signed POST got no answer.
+#[derive(Debug)]
+pub(crate) enum PostError {
+    Signing(String),
+    Transport(String),
+}
+
+impl Access {
+    /// `POST url` with `body` (its headers signed, the body's hash included), as the JSON and
+    /// Query protocols call: the status and the answer's text.
+    pub(crate) async fn post_signed(
+        &self,
+        service: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: String,
+    ) -> Result<(u16, String), PostError> {
+        let signed = self
+            .sign(
+                service,
+                std::time::SystemTime::now(),
+                aws_sigv4::http_request::SigningSettings::default(),
+                "POST",
+                url,
+                headers,
+                aws_sigv4::http_request::SignableBody::Bytes(body.as_bytes()),
+            )
+            .map_err(PostError::Signing)?;
+        let mut request = self.http.post(url).body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        for (name, value) in &signed.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let transport = |e: reqwest::Error| PostError::Transport(e.to_string());
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await.map_err(transport)?))
+    }
+}
+
 /// The workspace's HTTP client for the hand-signed calls; the only way it fails is a bad private
 /// CA bundle.
 fn signing_http_client() -> Result<reqwest::Client, ConfigError> {
@@ -266,6 +308,61 @@ fn signing_http_client() -> Result<reqwest::Client, ConfigError> {
         name: "SSL_CERT_FILE",
         reason: e.to_string(),
     })
+}
+
+/// Reads the XML of S3's and CloudWatch's answers: calls `on(path, Some(text))` for each
+/// element's text and `on(path, None)` when the element closes; `path` is the element names from
+/// the root.
+pub(crate) fn walk_xml(
+    body: &str,
+    mut on: impl FnMut(&[&str], Option<&str>),
+) -> Result<(), String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(body);
+    let mut names: Vec<String> = Vec::new();
+    let mut text = String::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                names.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
+                text.clear();
+            }
+            Ok(Event::Text(t)) => {
+                let decoded = t.decode().map_err(|e| e.to_string())?;
+                text.push_str(&decoded);
+            }
+            Ok(Event::GeneralRef(r)) => {
+                // An entity (`&amp;`, `&#13;`) inside a text: quick-xml reports it apart.
+                if let Ok(Some(c)) = r.resolve_char_ref() {
+                    text.push(c);
+                    continue;
+                }
+                text.push_str(match &*r {
+                    b"amp" => "&",
+                    b"lt" => "<",
+                    b"gt" => ">",
+                    b"quot" => "\"",
+                    b"apos" => "'",
+                    other => {
+                        let other = String::from_utf8_lossy(other);
+                        return Err(format!("unknown entity &{other};"));
+                    }
+                });
+            }
+            Ok(Event::End(_)) => {
+                let path: Vec<&str> = names.iter().map(String::as_str).collect();
+                if !text.is_empty() {
+                    on(&path, Some(&text));
+                    text.clear();
+                }
+                on(&path, None);
+                names.pop();
+            }
+            Ok(Event::Eof) => return Ok(()),
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 /// What SigV4 adds to a request: headers (signed in headers) or query parameters (presigned).

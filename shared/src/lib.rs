@@ -22,11 +22,13 @@
 //! - [`telemetry`]: JSON logging setup; [`metrics`]: CloudWatch EMF lines for alarms.
 //! - [`aws`]: SDK clients on the workspace's one TLS stack; [`s3`] and [`ssm`]: the few S3 and
 //!   Parameter Store calls, signed with `aws-sigv4` over the same HTTP client; [`secrets`]: the
-//!   secrets a function reads from Parameter Store instead of its environment.
+//!   secrets a function reads from Parameter Store instead of its environment; [`cloudwatch`]:
+//!   the stack's alarms, for `casebridge doctor`.
 
 pub mod actions;
 pub mod assistant;
 pub mod aws;
+pub mod cloudwatch;
 pub mod config;
 pub mod conversation;
 pub mod creatio;

@@ -461,7 +461,7 @@ fn info(response: &reqwest::Response) -> ObjectInfo {
 fn parse_error(body: &str) -> (Option<String>, Option<String>) {
     let mut code = None;
     let mut message = None;
-    let _ = walk(body, |path, text| match (path, text) {
+    let _ = crate::aws::walk_xml(body, |path, text| match (path, text) {
         (["Error", "Code"], Some(text)) => code = Some(text.to_owned()),
         (["Error", "Message"], Some(text)) => message = Some(text.to_owned()),
         _ => {}
@@ -484,7 +484,7 @@ fn parse_listing(body: &str) -> Result<Page, S3Error> {
     };
     let mut key = None;
     let mut size = 0u64;
-    walk(body, |path, text| match (path, text) {
+    crate::aws::walk_xml(body, |path, text| match (path, text) {
         (["ListBucketResult", "IsTruncated"], Some(text)) => page.truncated = text == "true",
         (["ListBucketResult", "NextContinuationToken"], Some(text)) => {
             page.next = Some(text.to_owned())
@@ -498,59 +498,9 @@ fn parse_listing(body: &str) -> Result<Page, S3Error> {
             size = 0;
         }
         _ => {}
-    })?;
+    })
+    .map_err(S3Error::Unreadable)?;
     Ok(page)
-}
-
-/// Calls `on(path, Some(text))` for each element's text and `on(path, None)` when the element
-/// closes; `path` is the element names from the root.
-fn walk(body: &str, mut on: impl FnMut(&[&str], Option<&str>)) -> Result<(), S3Error> {
-    use quick_xml::events::Event;
-    let mut reader = quick_xml::Reader::from_str(body);
-    let mut names: Vec<String> = Vec::new();
-    let mut text = String::new();
-    loop {
-        match reader.read_event() {
-            Ok(Event::Start(e)) => {
-                names.push(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
-                text.clear();
-            }
-            Ok(Event::Text(t)) => {
-                let decoded = t.decode().map_err(|e| S3Error::Unreadable(e.to_string()))?;
-                text.push_str(&decoded);
-            }
-            Ok(Event::GeneralRef(r)) => {
-                // An entity (`&amp;`, `&#13;`) inside a text: quick-xml reports it apart.
-                if let Ok(Some(c)) = r.resolve_char_ref() {
-                    text.push(c);
-                    continue;
-                }
-                text.push_str(match &*r {
-                    b"amp" => "&",
-                    b"lt" => "<",
-                    b"gt" => ">",
-                    b"quot" => "\"",
-                    b"apos" => "'",
-                    other => {
-                        let other = String::from_utf8_lossy(other);
-                        return Err(S3Error::Unreadable(format!("unknown entity &{other};")));
-                    }
-                });
-            }
-            Ok(Event::End(_)) => {
-                let path: Vec<&str> = names.iter().map(String::as_str).collect();
-                if !text.is_empty() {
-                    on(&path, Some(&text));
-                    text.clear();
-                }
-                on(&path, None);
-                names.pop();
-            }
-            Ok(Event::Eof) => return Ok(()),
-            Ok(_) => {}
-            Err(e) => return Err(S3Error::Unreadable(e.to_string())),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -10,13 +10,11 @@
 //! and is retried like a 5xx.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
 
-use aws_sigv4::http_request::{SignableBody, SigningSettings};
 use backon::Retryable;
 use serde_json::{Value, json};
 
-use crate::aws::{Access, LambdaEnv};
+use crate::aws::{Access, LambdaEnv, PostError};
 use crate::config::ConfigError;
 
 /// SSM's limit on names in one `GetParameters` request.
@@ -167,34 +165,14 @@ impl Ssm {
             ];
             // Signed per attempt: the signature carries the time.
             let url = self.url();
-            let signed = self
+            let (status, text) = self
                 .access
-                .sign(
-                    "ssm",
-                    SystemTime::now(),
-                    SigningSettings::default(),
-                    "POST",
-                    &url,
-                    &headers,
-                    SignableBody::Bytes(body.as_bytes()),
-                )
-                .map_err(SsmError::Signing)?;
-            let mut request = self.access.http.post(url).body(body.clone());
-            for (name, value) in headers {
-                request = request.header(name, value);
-            }
-            for (name, value) in &signed.headers {
-                request = request.header(name.as_str(), value.as_str());
-            }
-            let response = request
-                .send()
+                .post_signed("ssm", &url, &headers, body.clone())
                 .await
-                .map_err(|e| SsmError::Transport(e.to_string()))?;
-            let status = response.status().as_u16();
-            let text = response
-                .text()
-                .await
-                .map_err(|e| SsmError::Transport(e.to_string()))?;
+                .map_err(|e| match e {
+                    PostError::Signing(e) => SsmError::Signing(e),
+                    PostError::Transport(e) => SsmError::Transport(e),
+                })?;
             let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             if (200..300).contains(&status) {
                 return Ok(value);
