@@ -205,7 +205,11 @@ impl S3 {
         let url = self.url(bucket, key, &[])?;
         let response = self.send("GET", &url, &[], None).await?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(Got::Missing);
+            // A missing key is an answer; a missing bucket is a configuration mistake.
+            return match refused(response).await {
+                S3Error::Refused { code, .. } if code == "NoSuchKey" => Ok(Got::Missing),
+                other => Err(other),
+            };
         }
         let mut response = check(response).await?;
         let info = info(&response);

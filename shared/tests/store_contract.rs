@@ -1389,7 +1389,14 @@ async fn a_customers_data_is_found_and_erased_and_no_one_elses(store: DynStore) 
         items += store.erase_session(s).await.unwrap();
     }
     assert!(items >= 8, "{items} items removed");
-    // THEN nothing of Ann is left but her opt-out
+    // THEN nothing of Ann is left but her opt-out, and a message arriving for an erased
+    // conversation is refused rather than written into what was emptied
+    assert!(
+        store
+            .append(&second, vec![customer_msg("late", "SMa073")], None, now())
+            .await
+            .is_err()
+    );
     assert!(store.customer_sessions(&ann).await.unwrap().is_empty());
     assert_eq!(store.session(first.id).await.unwrap(), None);
     assert_eq!(store.active_session(&ann_2).await.unwrap(), None);

@@ -43,6 +43,18 @@ async fn the_articles_under_the_prefix_are_read_and_published() {
     // (S3 pages a listing: four keys under kb/ in pages of two are all listed)
     let paged = client.list_in_pages(&bucket, "kb/", Some(2)).await.unwrap();
     assert_eq!(paged.len(), 4, "{paged:?}");
+    // (a missing key is an answer, a missing bucket a mistake)
+    use casebridge::s3::Got;
+    assert_eq!(
+        client.get(&bucket, "kb/none.md", 1024).await.unwrap(),
+        Got::Missing
+    );
+    assert!(
+        client
+            .get(&format!("{bucket}-missing"), "kb/returns.md", 1024)
+            .await
+            .is_err()
+    );
     // WHEN the function reads it
     let articles = read_s3(&client, &folder).await.unwrap();
     // THEN the two articles under the prefix, named by their keys under it

@@ -177,6 +177,16 @@ impl Config {
                 reason: "must hold one token, or two (new and old) while rotating".into(),
             });
         }
+        // Anyone on the internet may try tokens at the webhook: a short one could be guessed.
+        if tokens
+            .iter()
+            .any(|t| t.expose_secret().chars().count() < 16)
+        {
+            return Err(ConfigError::Invalid {
+                name: "CREATIO_WEBHOOK_TOKEN",
+                reason: "each token must be at least 16 characters".into(),
+            });
+        }
         Ok(tokens)
     }
 }
@@ -452,14 +462,20 @@ mod tests {
     fn the_webhook_token_holds_one_token_or_two_while_rotating() {
         let one = cfg(&[("CREATIO_WEBHOOK_TOKEN", "token-a-0123456789")]).unwrap();
         assert_eq!(one.webhook_tokens().unwrap().len(), 1);
-        let two = cfg(&[("CREATIO_WEBHOOK_TOKEN", " new-0123456789, old-0123456789 ")]).unwrap();
+        let two = cfg(&[(
+            "CREATIO_WEBHOOK_TOKEN",
+            " new-token-0123456789, old-token-0123456789 ",
+        )])
+        .unwrap();
         let two: Vec<String> = two
             .webhook_tokens()
             .unwrap()
             .iter()
             .map(|t| t.expose_secret().to_owned())
             .collect();
-        assert_eq!(two, ["new-0123456789", "old-0123456789"]);
+        assert_eq!(two, ["new-token-0123456789", "old-token-0123456789"]);
+        let short = cfg(&[("CREATIO_WEBHOOK_TOKEN", "new-token-0123456789 abc")]).unwrap();
+        assert!(short.webhook_tokens().is_err());
         let three = cfg(&[(
             "CREATIO_WEBHOOK_TOKEN",
             "a-0123456789 b-0123456789 c-0123456789",

@@ -163,7 +163,16 @@ pub async fn poll(
         ) else {
             continue;
         };
-        if close_if_closed(store, deps, case, status, now).await? == Closure::Closed {
+        let closure = match close_if_closed(store, deps, case, status, now).await {
+            // Closed; only its notice could not go out now. The case is not polled again, so
+            // the notice stays on the transcript, unsent; the other cases are not held up.
+            Err(ClosureError::Notice(e)) => {
+                tracing::warn!(case_id = %case, error = %e, "closing notice not sent");
+                Closure::Closed
+            }
+            other => other?,
+        };
+        if closure == Closure::Closed {
             polled.closed += 1;
         }
         newest_case = newest_case.max(date_value(row, "ModifiedOn"));

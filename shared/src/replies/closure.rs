@@ -70,8 +70,9 @@ impl ClosureError {
     }
 }
 
-/// Runs the status check of `case`: [`close_if_closed`], then records on the check what it
-/// found, or that it failed for now (returned, for the stream to retry).
+/// Runs the status check of `case`: [`close_if_closed`] (and, for a conversation closed already,
+/// its closing notice if that is still pending), then records on the check what it found, or
+/// that it failed for now (returned, for the stream to retry).
 pub async fn apply_status_check(
     store: &dyn Store,
     deps: &ReplyDeps<'_>,
@@ -79,7 +80,17 @@ pub async fn apply_status_check(
     now: Timestamp,
 ) -> Result<Closure, ClosureError> {
     let seen = store.status_check(case_id).await?.map(|c| c.reports);
-    let result = close_if_closed(store, deps, case_id, None, now).await;
+    let result = match close_if_closed(store, deps, case_id, None, now).await {
+        // The retry of a check that closed the conversation but could not send its notice:
+        // only this path sends it again (the catch-up never does), so it goes out once.
+        Ok(Closure::AlreadyClosed) => match store.find_by_case(case_id).await? {
+            Some(session) => send_pending_notice(store, deps, &session, now)
+                .await
+                .map(|()| Closure::AlreadyClosed),
+            None => Ok(Closure::AlreadyClosed),
+        },
+        other => other,
+    };
     if let Some(reports) = seen {
         let (to, outcome) = match &result {
             Ok(closure) => (OutboxState::Done, closure.describe().to_owned()),
@@ -112,7 +123,6 @@ pub async fn close_if_closed(
         return Ok(Closure::NoConversation);
     };
     if session.state == SessionState::Closed {
-        send_pending_notice(store, deps, &session, now).await?;
         return Ok(Closure::AlreadyClosed);
     }
     let status = match status {

@@ -8,10 +8,13 @@
 //! - **Found by scan.** A customer's sessions are the session items whose `conv` names them (any
 //!   channel, any of our numbers, a widget conversation linked to their verified e-mail); the
 //!   gaps recorded in a session are found the same way. Scans are for the operator CLI only.
-//! - **Removed in batches.** `BatchWriteItem` deletes of 25 keys, asked again for what DynamoDB
-//!   leaves unprocessed: the session's partition (the session and its messages), the provider-id
-//!   items its messages name, its case's outbox entries (the `by_case` index) and status check,
-//!   its gaps; then the active pointer, only while it still points at this session.
+//! - **Closed, then removed in batches.** The session is closed first, so no append lands in it
+//!   meanwhile (the partition is read again until it is empty). `BatchWriteItem` deletes of 25
+//!   keys, with what DynamoDB leaves unprocessed asked again after a backoff: the session's
+//!   partition (the session and its messages), the provider-id items its messages name, its
+//!   case's outbox entries (the `by_case` index) and status check, its gaps; then the active
+//!   pointer, only while it still points at this session. The count is of keys deleted (a
+//!   provider id may already have expired).
 //! - **Consent stays.** The `O#` consent item is the customer's opt-out, which carriers require
 //!   to be honoured after the data is gone; it holds no message.
 
@@ -26,6 +29,13 @@ const ERASURES_PK: &str = "X#erasure";
 /// `BatchWriteItem` takes at most this many requests.
 const BATCH_WRITE_MAX: usize = 25;
 const UNPROCESSED_ROUNDS: usize = 8;
+
+fn key_of(item: &Item) -> Option<(String, String)> {
+    Some((
+        item.get("pk")?.as_s().ok()?.clone(),
+        item.get("sk")?.as_s().ok()?.clone(),
+    ))
+}
 
 impl DynamoStore {
     pub(super) async fn scan_customer_sessions(
@@ -54,19 +64,28 @@ impl DynamoStore {
 
     /// The outbox items of a case (every state), from the `by_case` index.
     async fn case_outbox_items(&self, case: CaseId) -> Result<Vec<Item>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(CASE_INDEX)
-            .key_condition_expression("case_id = :c")
-            .filter_expression("kind = :outbox")
-            .expression_attribute_values(":c", s(case.to_string()))
-            .expression_attribute_values(":outbox", s("outbox"))
-            .send()
-            .await
-            .map_err(backend)?;
-        Ok(out.items.unwrap_or_default())
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(CASE_INDEX)
+                .key_condition_expression("case_id = :c")
+                .filter_expression("kind = :outbox")
+                .expression_attribute_values(":c", s(case.to_string()))
+                .expression_attribute_values(":outbox", s("outbox"))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
     }
 
     async fn session_gap_items(&self, id: SessionId) -> Result<Vec<Item>, StoreError> {
@@ -107,12 +126,72 @@ impl DynamoStore {
         &self,
         session: &Session,
     ) -> Result<usize, StoreError> {
-        let key_of = |item: &Item| -> Option<(String, String)> {
-            Some((
-                item.get("pk")?.as_s().ok()?.clone(),
-                item.get("sk")?.as_s().ok()?.clone(),
-            ))
-        };
+        // Closed first: an append needs an open session, so nothing is written into the
+        // partition while it is being emptied.
+        let closing = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(session_pk(session.id)))
+            .key("sk", s(META))
+            .update_expression("SET #st = :closed")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":closed", s(SessionState::Closed.as_str()))
+            .send()
+            .await;
+        match closing {
+            Ok(_) => {}
+            Err(e) if is_condition_failure(&e) => {}
+            Err(e) => return Err(backend(e)),
+        }
+        let mut removed = 0;
+        // A message written just before the close is met by the next round.
+        for _ in 0..UNPROCESSED_ROUNDS {
+            let keys = self.session_keys(session).await?;
+            if keys.is_empty() {
+                break;
+            }
+            self.delete_keys(&keys).await?;
+            removed += keys.len();
+        }
+        let case = session.id.case_id();
+        let mut keys: Vec<(String, String)> = Vec::new();
+        for item in self.case_outbox_items(case).await? {
+            keys.extend(key_of(&item));
+        }
+        if self.status_check(case).await?.is_some() {
+            keys.push((format!("U#{case}"), "STATUS".into()));
+        }
+        for item in self.session_gap_items(session.id).await? {
+            keys.extend(key_of(&item));
+        }
+        keys.sort();
+        keys.dedup();
+        self.delete_keys(&keys).await?;
+        removed += keys.len();
+        // The active pointer, only while it still names this session.
+        let pointer = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(conv_pk(&session.key)))
+            .key("sk", s(ACTIVE))
+            .condition_expression("session_id = :id")
+            .expression_attribute_values(":id", s(session.id.to_string()))
+            .send()
+            .await;
+        match pointer {
+            Ok(_) => removed += 1,
+            Err(e) if is_condition_failure(&e) => {}
+            Err(e) => return Err(backend(e)),
+        }
+        Ok(removed)
+    }
+
+    /// The keys of the session's partition (the session and its messages) and of the provider-id
+    /// items its messages name.
+    async fn session_keys(&self, session: &Session) -> Result<Vec<(String, String)>, StoreError> {
         let mut keys: Vec<(String, String)> = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -140,34 +219,9 @@ impl DynamoStore {
                 _ => break,
             }
         }
-        let case = session.id.case_id();
-        for item in self.case_outbox_items(case).await? {
-            keys.extend(key_of(&item));
-        }
-        keys.push((format!("U#{case}"), "STATUS".into()));
-        for item in self.session_gap_items(session.id).await? {
-            keys.extend(key_of(&item));
-        }
         keys.sort();
         keys.dedup();
-        self.delete_keys(&keys).await?;
-        // The active pointer, only while it still names this session.
-        let pointer = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(conv_pk(&session.key)))
-            .key("sk", s(ACTIVE))
-            .condition_expression("session_id = :id")
-            .expression_attribute_values(":id", s(session.id.to_string()))
-            .send()
-            .await;
-        let pointer = match pointer {
-            Ok(_) => 1,
-            Err(e) if is_condition_failure(&e) => 0,
-            Err(e) => return Err(backend(e)),
-        };
-        Ok(keys.len() + pointer)
+        Ok(keys)
     }
 
     /// `BatchWriteItem` deletes, 25 a request, with what DynamoDB leaves unprocessed asked again.
@@ -183,9 +237,17 @@ impl DynamoStore {
                         .map_err(build_err)
                 })
                 .collect::<Result<_, _>>()?;
-            for _ in 0..UNPROCESSED_ROUNDS {
+            for round in 0..UNPROCESSED_ROUNDS {
                 if requests.is_empty() {
                     break;
+                }
+                if round > 0 {
+                    // DynamoDB leaves items unprocessed when throttled: wait before asking again.
+                    let wait = 50u64 << round.min(6);
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        wait + fastrand::u64(0..wait),
+                    ))
+                    .await;
                 }
                 let answer = self
                     .client
@@ -235,18 +297,28 @@ impl DynamoStore {
     }
 
     pub(super) async fn read_erasures(&self) -> Result<Vec<Erasure>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(ERASURES_PK))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(backend)?;
+        let mut items: Vec<Item> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(ERASURES_PK))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
         let corrupt = || StoreError::Corrupt("erasure item is not whole".into());
-        out.items()
+        items
             .iter()
             .map(|item| {
                 let count = |k: &str| num_attr(item, k).map(|n| n as usize);
