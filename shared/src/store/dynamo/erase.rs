@@ -64,11 +64,8 @@ impl DynamoStore {
 
     /// The outbox items of a case (every state), from the `by_case` index.
     async fn case_outbox_items(&self, case: CaseId) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
+        self.query_pages(|| {
+            self.client
                 .query()
                 .table_name(&self.table)
                 .index_name(CASE_INDEX)
@@ -76,16 +73,8 @@ impl DynamoStore {
                 .filter_expression("kind = :outbox")
                 .expression_attribute_values(":c", s(case.to_string()))
                 .expression_attribute_values(":outbox", s("outbox"))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
+        })
+        .await
     }
 
     async fn session_gap_items(&self, id: SessionId) -> Result<Vec<Item>, StoreError> {
@@ -192,31 +181,23 @@ impl DynamoStore {
     /// The keys of the session's partition (the session and its messages) and of the provider-id
     /// items its messages name.
     async fn session_keys(&self, session: &Session) -> Result<Vec<(String, String)>, StoreError> {
+        let items = self
+            .query_pages(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(session_pk(session.id)))
+                    .consistent_read(true)
+            })
+            .await?;
         let mut keys: Vec<(String, String)> = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(session_pk(session.id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            for item in page.items() {
-                keys.extend(key_of(item));
-                if let Some(pid) =
-                    opt_str(item, "provider_id").and_then(|p| ProviderMessageId::parse(&p).ok())
-                {
-                    keys.push((provider_pk(session.key.channel, &pid), "P".into()));
-                }
-            }
-            match page.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
+        for item in &items {
+            keys.extend(key_of(item));
+            if let Some(pid) =
+                opt_str(item, "provider_id").and_then(|p| ProviderMessageId::parse(&p).ok())
+            {
+                keys.push((provider_pk(session.key.channel, &pid), "P".into()));
             }
         }
         keys.sort();
@@ -297,26 +278,16 @@ impl DynamoStore {
     }
 
     pub(super) async fn read_erasures(&self) -> Result<Vec<Erasure>, StoreError> {
-        let mut items: Vec<Item> = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(ERASURES_PK))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(backend)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => break,
-            }
-        }
+        let items = self
+            .query_pages(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :pk")
+                    .expression_attribute_values(":pk", s(ERASURES_PK))
+                    .consistent_read(true)
+            })
+            .await?;
         let corrupt = || StoreError::Corrupt("erasure item is not whole".into());
         items
             .iter()

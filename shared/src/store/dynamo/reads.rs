@@ -51,6 +51,27 @@ impl DynamoStore {
         }
     }
 
+    /// Every item of a `Query`, all pages: `query` is the request without its start key.
+    pub(super) async fn query_pages(
+        &self,
+        query: impl Fn() -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = query()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(backend)?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     pub(super) async fn get_session(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
         self.get(session_pk(id), META)
             .await?
