@@ -27,9 +27,19 @@ try {
   await page.waitForSelector(".cb-suggest >> text=What is your return policy?");
   if ((await page.$$(".cb-suggest")).length !== 2) throw new Error("not the two suggestions");
   await page.focus(".cb-form textarea");
+  // The first answer is held back for a moment: "typing…" shows while the assistant works, and
+  // goes once the answer is on screen.
+  const slow = async (route) => {
+    if (route.request().method() === "POST") await new Promise((r) => setTimeout(r, 1500));
+    await route.continue();
+  };
+  await page.route("**/widget/sessions/*/messages", slow);
   await page.keyboard.type("What is your return policy?");
   await page.keyboard.press("Enter");
+  await page.waitForSelector(".cb-typing.cb-show >> text=Assistant is typing", { timeout: 5000 });
   await page.waitForSelector(".cb-assistant >> text=30 days", { timeout: 15000 });
+  await page.waitForSelector(".cb-typing.cb-show", { state: "detached", timeout: 5000 });
+  await page.unroute("**/widget/sessions/*/messages", slow);
   await page.keyboard.type("I want to talk to a human");
   await page.keyboard.press("Enter");
   await page.waitForSelector(".cb-status.cb-show >> text=Connecting you to a person", { timeout: 15000 });

@@ -20,11 +20,11 @@
   var attr = function (k) { return script.getAttribute("data-" + k); };
   // The interface in the page's language: data-lang, else <html lang>, else the browser's.
   var T = {
-    en: ["Chat with us", "Close chat", "Conversation", "Your message", "Type your message", "Send", "Attach a file", "You", "Assistant", "Support team", "Connecting you to a person\u2026", "You are chatting with our support team.", "Open attachment", "Sorry, that did not go through", "Please try again.", "Chat is unavailable right now", "new", "That file is too large to send", "Files of that type cannot be sent here."],
-    es: ["Chatea con nosotros", "Cerrar el chat", "Conversaci\u00f3n", "Tu mensaje", "Escribe tu mensaje", "Enviar", "Adjuntar un archivo", "T\u00fa", "Asistente", "Equipo de soporte", "Te estamos pasando con una persona\u2026", "Est\u00e1s hablando con nuestro equipo de soporte.", "Abrir el adjunto", "Lo sentimos, no se pudo enviar", "Int\u00e9ntalo de nuevo.", "El chat no est\u00e1 disponible ahora", "nuevos", "Ese archivo es demasiado grande", "No se pueden enviar archivos de ese tipo."],
-    de: ["Chatten Sie mit uns", "Chat schlie\u00dfen", "Unterhaltung", "Ihre Nachricht", "Nachricht eingeben", "Senden", "Datei anh\u00e4ngen", "Sie", "Assistent", "Support-Team", "Wir verbinden Sie mit einem Menschen\u2026", "Sie chatten mit unserem Support-Team.", "Anhang \u00f6ffnen", "Das hat leider nicht geklappt", "Bitte versuchen Sie es erneut.", "Der Chat ist gerade nicht verf\u00fcgbar", "neu", "Diese Datei ist zu gro\u00df", "Dateien dieses Typs k\u00f6nnen hier nicht gesendet werden."],
-    fr: ["Discutez avec nous", "Fermer le chat", "Conversation", "Votre message", "\u00c9crivez votre message", "Envoyer", "Joindre un fichier", "Vous", "Assistant", "\u00c9quipe support", "Nous vous mettons en relation avec un conseiller\u2026", "Vous discutez avec notre \u00e9quipe support.", "Ouvrir la pi\u00e8ce jointe", "D\u00e9sol\u00e9, l'envoi a \u00e9chou\u00e9", "Veuillez r\u00e9essayer.", "Le chat est indisponible pour le moment", "nouveaux", "Ce fichier est trop volumineux", "Les fichiers de ce type ne peuvent pas \u00eatre envoy\u00e9s ici."],
-    pt: ["Fale conosco", "Fechar o chat", "Conversa", "Sua mensagem", "Digite sua mensagem", "Enviar", "Anexar um arquivo", "Voc\u00ea", "Assistente", "Equipe de suporte", "Estamos te passando para uma pessoa\u2026", "Voc\u00ea est\u00e1 falando com nossa equipe de suporte.", "Abrir o anexo", "Desculpe, n\u00e3o foi enviado", "Tente de novo.", "O chat est\u00e1 indispon\u00edvel agora", "novas", "Esse arquivo \u00e9 grande demais", "Arquivos desse tipo n\u00e3o podem ser enviados aqui."]
+    en: ["Chat with us", "Close chat", "Conversation", "Your message", "Type your message", "Send", "Attach a file", "You", "Assistant", "Support team", "Connecting you to a person\u2026", "You are chatting with our support team.", "Open attachment", "Sorry, that did not go through", "Please try again.", "Chat is unavailable right now", "new", "That file is too large to send", "Files of that type cannot be sent here.", "Assistant is typing\u2026"],
+    es: ["Chatea con nosotros", "Cerrar el chat", "Conversaci\u00f3n", "Tu mensaje", "Escribe tu mensaje", "Enviar", "Adjuntar un archivo", "T\u00fa", "Asistente", "Equipo de soporte", "Te estamos pasando con una persona\u2026", "Est\u00e1s hablando con nuestro equipo de soporte.", "Abrir el adjunto", "Lo sentimos, no se pudo enviar", "Int\u00e9ntalo de nuevo.", "El chat no est\u00e1 disponible ahora", "nuevos", "Ese archivo es demasiado grande", "No se pueden enviar archivos de ese tipo.", "El asistente est\u00e1 escribiendo\u2026"],
+    de: ["Chatten Sie mit uns", "Chat schlie\u00dfen", "Unterhaltung", "Ihre Nachricht", "Nachricht eingeben", "Senden", "Datei anh\u00e4ngen", "Sie", "Assistent", "Support-Team", "Wir verbinden Sie mit einem Menschen\u2026", "Sie chatten mit unserem Support-Team.", "Anhang \u00f6ffnen", "Das hat leider nicht geklappt", "Bitte versuchen Sie es erneut.", "Der Chat ist gerade nicht verf\u00fcgbar", "neu", "Diese Datei ist zu gro\u00df", "Dateien dieses Typs k\u00f6nnen hier nicht gesendet werden.", "Der Assistent schreibt\u2026"],
+    fr: ["Discutez avec nous", "Fermer le chat", "Conversation", "Votre message", "\u00c9crivez votre message", "Envoyer", "Joindre un fichier", "Vous", "Assistant", "\u00c9quipe support", "Nous vous mettons en relation avec un conseiller\u2026", "Vous discutez avec notre \u00e9quipe support.", "Ouvrir la pi\u00e8ce jointe", "D\u00e9sol\u00e9, l'envoi a \u00e9chou\u00e9", "Veuillez r\u00e9essayer.", "Le chat est indisponible pour le moment", "nouveaux", "Ce fichier est trop volumineux", "Les fichiers de ce type ne peuvent pas \u00eatre envoy\u00e9s ici.", "L\u2019assistant \u00e9crit\u2026"],
+    pt: ["Fale conosco", "Fechar o chat", "Conversa", "Sua mensagem", "Digite sua mensagem", "Enviar", "Anexar um arquivo", "Voc\u00ea", "Assistente", "Equipe de suporte", "Estamos te passando para uma pessoa\u2026", "Voc\u00ea est\u00e1 falando com nossa equipe de suporte.", "Abrir o anexo", "Desculpe, n\u00e3o foi enviado", "Tente de novo.", "O chat est\u00e1 indispon\u00edvel agora", "novas", "Esse arquivo \u00e9 grande demais", "Arquivos desse tipo n\u00e3o podem ser enviados aqui.", "O assistente est\u00e1 digitando\u2026"]
   };
   var lang = String(attr("lang") || document.documentElement.lang || navigator.language || "en").slice(0, 2).toLowerCase();
   if (!T[lang]) lang = "en";
@@ -73,6 +73,9 @@
     ".cb-who{display:block;font-size:12px;opacity:.75}",
     ".cb-status{padding:6px 12px;font-size:13px;background:#fef3c7;display:none}",
     ".cb-status.cb-show{display:block}",
+    ".cb-typing{display:none;padding:2px 12px 6px;font-size:13px;font-style:italic;opacity:.75}",
+    ".cb-typing.cb-show{display:block;animation:cb-pulse 1.4s ease-in-out infinite}",
+    "@keyframes cb-pulse{50%{opacity:.35}}",
     ".cb-form{display:flex;gap:8px;padding:10px;border-top:1px solid #e5e7eb}",
     ".cb-form textarea{flex:1;resize:none;border:1px solid #cbd5e1;border-radius:8px;padding:8px;font:inherit;min-height:40px;max-height:120px}",
     ".cb-form button{border:0;border-radius:8px;padding:0 14px;background:" + color + ";color:#fff;font-weight:600;cursor:pointer}",
@@ -84,7 +87,7 @@
     ".cb-badge{display:inline-block;min-width:1.2em;margin-left:6px;padding:0 5px;border-radius:9px;background:#dc2626;font-size:12px}.cb-badge:empty{display:none}",
     ".cb-suggest{align-self:flex-start;border:1px solid " + color + ";color:inherit;background:transparent;border-radius:14px;padding:4px 10px;cursor:pointer;font:inherit}",
     "@media (prefers-color-scheme:dark){.cb-panel{background:#111827;color:#f3f4f6}.cb-assistant{background:#1f2937}.cb-agent{background:#14532d}.cb-status{background:#78350f}.cb-form{border-color:#374151}.cb-form textarea{background:#1f2937;color:inherit;border-color:#4b5563}}",
-    "@media (prefers-reduced-motion:reduce){.cb-panel,.cb-launch{transition:none;animation:none;scroll-behavior:auto}}",
+    "@media (prefers-reduced-motion:reduce){.cb-panel,.cb-launch,.cb-typing{transition:none;animation:none;scroll-behavior:auto}}",
     "@media (max-width:480px){.cb-panel{" + side + ":0;bottom:0;width:100vw;height:100vh;border-radius:0}}"
   ].join("\n"));
   document.head.appendChild(css);
@@ -104,6 +107,8 @@
   head.appendChild(close);
   var status = el("div", { "class": "cb-status", role: "status" });
   var log = el("div", { "class": "cb-log", role: "log", "aria-live": "polite", "aria-label": t[2] });
+  // Shown while the assistant works on the visitor's message (the request is in flight).
+  var typing = el("div", { "class": "cb-typing", role: "status" }, t[19]);
   var form = el("form", { "class": "cb-form" });
   var input = el("textarea", { rows: "1", "aria-label": t[3], placeholder: t[4], maxlength: "4000" });
   var send = el("button", { type: "submit" }, t[5]);
@@ -116,6 +121,7 @@
   panel.appendChild(head);
   panel.appendChild(status);
   panel.appendChild(log);
+  panel.appendChild(typing);
   panel.appendChild(form);
   document.body.appendChild(launch);
   document.body.appendChild(panel);
@@ -258,6 +264,7 @@
     if (!text) return;
     input.value = "";
     busy(true);
+    typing.className = "cb-typing cb-show";
     var clientId = "w-" + pageId + "-" + (counter++);
     var go = function () {
       return request("POST", "/widget/sessions/" + state.session + "/messages", { text: text, client_id: clientId });
@@ -265,7 +272,7 @@
     (state.session ? Promise.resolve() : start()).then(go).then(function (r) {
       if (r.status === 401 || r.status === 404 || r.status === 409) return start().then(go);
       return r;
-    }).then(shown200).catch(failed).then(function () { busy(false); });
+    }).then(shown200).catch(failed).then(function () { typing.className = "cb-typing"; busy(false); });
   });
 
   function showAttach() { attachBtn.className = "cb-attach" + (state.files ? " cb-show" : ""); }
@@ -287,7 +294,7 @@
         if (!u.ok) throw new Error("the upload failed");
         return request("POST", path("messages"), { attachment_id: r.body.attachment_id });
       });
-    }).then(shown200).catch(failed).then(function () { busy(false); });
+    }).then(shown200).catch(failed).then(function () { typing.className = "cb-typing"; busy(false); });
   });
   input.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : send.click(); }
