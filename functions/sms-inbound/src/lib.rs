@@ -28,7 +28,9 @@ use secrecy::SecretString;
 #[derive(Clone)]
 pub struct Deps {
     pub concierge: Concierge,
-    pub auth_token: SecretString,
+    /// The tokens a Twilio signature may be made with: the auth token, and the old one while it
+    /// is rotated.
+    pub signing_tokens: Vec<SecretString>,
     /// `PUBLIC_BASE_URL`: the URL Twilio was given. When unset, the `Host` API Gateway received
     /// is used (`https://<host>`), which is the execute-api or custom domain Twilio called.
     pub public_base_url: Option<BaseUrl>,
@@ -40,7 +42,12 @@ impl Deps {
     pub fn from_config(config: &Config) -> Result<Self, ConfigError> {
         Ok(Self {
             concierge: Concierge::from_config(config)?,
-            auth_token: config.twilio()?.auth_token.clone(),
+            signing_tokens: {
+                let twilio = config.twilio()?;
+                std::iter::once(twilio.auth_token.clone())
+                    .chain(twilio.previous_auth_token.clone())
+                    .collect()
+            },
             public_base_url: config.public_base_url.clone(),
             default_country: config.default_country,
             idle_timeout: config.sms_idle_timeout,

@@ -76,7 +76,11 @@ pub fn authenticate(event: &Request, deps: &Deps, path: &str) -> Result<Form, Sm
         url.push('?');
         url.push_str(q);
     }
-    if !signature::verify(deps.auth_token.expose_secret(), &url, &params, sig) {
+    if !deps
+        .signing_tokens
+        .iter()
+        .any(|token| signature::verify(token.expose_secret(), &url, &params, sig))
+    {
         return Err(SmsError::BadSignature);
     }
     Ok(Form(params))

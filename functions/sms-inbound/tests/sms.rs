@@ -18,6 +18,8 @@ use jiff::SignedDuration;
 use lambda_http::{Body, Request, Response};
 use sms_inbound::{Deps, handle};
 
+use secrecy::ExposeSecret;
+
 const TOKEN: &str = "twilio-auth-token-for-tests";
 const BASE: &str = "https://cb.example.com";
 const OURS: &str = "+15557654321";
@@ -148,6 +150,61 @@ async fn a_signed_message_is_answered_with_twiml() {
     assert_eq!(roles(&t), [Role::Customer, Role::Assistant]);
     assert_eq!(t[0].text.as_str(), "What is your return policy?");
     assert_eq!(t[0].provider_id.as_ref().unwrap().as_str(), "SM001");
+}
+
+#[tokio::test]
+async fn while_the_twilio_token_is_rotated_webhooks_signed_with_either_pass() {
+    // GIVEN TWILIO_AUTH_TOKEN holding the new (secondary) token and the old primary one
+    const NEW: &str = "twilio-secondary-token-for-tests";
+    let both = format!("{NEW} {TOKEN}");
+    let config = test_support::config(&[
+        ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ("TWILIO_AUTH_TOKEN", &both),
+        ("TWILIO_FROM", OURS),
+        ("PUBLIC_BASE_URL", BASE),
+    ]);
+    // THEN sends authenticate with the new one, and the old one is only ever checked
+    let twilio = config.twilio().unwrap();
+    assert_eq!(twilio.auth_token.expose_secret(), NEW);
+    assert_eq!(
+        twilio
+            .previous_auth_token
+            .as_ref()
+            .map(|t| t.expose_secret()),
+        Some(TOKEN)
+    );
+    let deps = Deps::from_config(&config).unwrap();
+    let store = MemoryStore::new();
+    // AND a webhook signed with the old token (before the promotion) or the new one (after)
+    // is answered, and one signed with anything else is refused
+    let url = format!("{BASE}/sms/inbound");
+    for (sid, token, want) in [
+        ("SM701", TOKEN, 200),
+        ("SM702", NEW, 200),
+        ("SM703", "some-other-twilio-token", 403),
+    ] {
+        let params = sms_params(sid, "What is your return policy?");
+        let sig = test_support::twilio::signature(token, &url, &params);
+        let r = handle(
+            &store,
+            &deps,
+            request("/sms/inbound", &params, Some(sig)),
+            now(),
+        )
+        .await;
+        assert_eq!(r.status(), want, "{sid}");
+    }
+    // AND three tokens are a configuration mistake, named at start-up
+    let three = format!("{NEW} {TOKEN} third-token-0000");
+    let err = casebridge::config::Config::from_source(&std::collections::HashMap::from([
+        ("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000"),
+        ("TWILIO_AUTH_TOKEN", three.as_str()),
+        ("TWILIO_FROM", OURS),
+    ]))
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("TWILIO_AUTH_TOKEN"), "{err}");
 }
 
 #[tokio::test]
@@ -756,6 +813,7 @@ async fn twilio() -> (TwilioStandIn, TwilioClient) {
         TwilioConfig {
             account_sid: SID.into(),
             auth_token: TOKEN.to_owned().into(),
+            previous_auth_token: None,
             sender: TwilioSender::From(PhoneNumber::parse(OURS, None).unwrap()),
             api_url: BaseUrl::parse("TWILIO_API_URL", &stand_in.url).unwrap(),
         },
@@ -804,6 +862,7 @@ async fn sending_uses_basic_auth_and_the_documented_fields() {
         TwilioConfig {
             account_sid: SID.into(),
             auth_token: "wrong".to_owned().into(),
+            previous_auth_token: None,
             sender: TwilioSender::MessagingService("MG00000000000000000000000000000000".into()),
             api_url: BaseUrl::parse("TWILIO_API_URL", &stand_in.url).unwrap(),
         },

@@ -2,7 +2,7 @@
 
 use crate::config::source::*;
 use crate::domain::{DefaultCountry, PhoneNumber};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]
 pub enum TwilioSender {
@@ -13,7 +13,11 @@ pub enum TwilioSender {
 #[derive(Debug, Clone)]
 pub struct TwilioConfig {
     pub account_sid: String,
+    /// Authenticates sends and checks webhook signatures.
     pub auth_token: SecretString,
+    /// While the token is rotated (`TWILIO_AUTH_TOKEN` = "new old"): the old one, still the one
+    /// Twilio signs webhooks with until the new one is promoted. Checked, never sent.
+    pub previous_auth_token: Option<SecretString>,
     pub sender: TwilioSender,
     pub api_url: BaseUrl,
 }
@@ -31,10 +35,31 @@ pub(crate) fn twilio_config(
             reason: "must be the 34-character account SID starting with AC".into(),
         });
     }
-    let auth_token = secret(src, "TWILIO_AUTH_TOKEN").ok_or(missing(
+    let tokens = secret(src, "TWILIO_AUTH_TOKEN").ok_or(missing(
         "TWILIO_AUTH_TOKEN",
         "signs Twilio webhooks and authenticates sends",
     ))?;
+    // One token; or, while it is rotated, the new one (Twilio's secondary token, which
+    // authenticates API requests already) and the old primary, which signs the webhooks until
+    // the new one is promoted (docs/operations.md, "Secrets").
+    let tokens: Vec<SecretString> = tokens
+        .expose_secret()
+        .split([' ', ',', '\n'])
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| SecretString::from(t.trim().to_owned()))
+        .collect();
+    let (auth_token, previous_auth_token) = match <[SecretString; 1]>::try_from(tokens.clone()) {
+        Ok([one]) => (one, None),
+        Err(_) => match <[SecretString; 2]>::try_from(tokens) {
+            Ok([new, old]) => (new, Some(old)),
+            Err(_) => {
+                return Err(ConfigError::Invalid {
+                    name: "TWILIO_AUTH_TOKEN",
+                    reason: "must hold one token, or two (new and old) while rotating".into(),
+                });
+            }
+        },
+    };
     let sender = match (
         var(src, "TWILIO_FROM"),
         var(src, "TWILIO_MESSAGING_SERVICE_SID"),
@@ -62,6 +87,7 @@ pub(crate) fn twilio_config(
     Ok(Some(TwilioConfig {
         account_sid,
         auth_token,
+        previous_auth_token,
         sender,
         api_url,
     }))
