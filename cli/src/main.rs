@@ -43,11 +43,17 @@ async fn main() -> std::process::ExitCode {
     if let Some(command @ ("export" | "erase")) = args.first().map(String::as_str) {
         return customer_data(&config, &store, command, args.get(1)).await;
     }
-    match casebridge_cli::run(&store, &args, || {
-        casebridge::creatio::sync::SyncDeps::from_config(&config).map_err(|e| e.to_string())
-    })
-    .await
-    {
+    printed(
+        casebridge_cli::run(&store, &args, || {
+            casebridge::creatio::sync::SyncDeps::from_config(&config).map_err(|e| e.to_string())
+        })
+        .await,
+    )
+}
+
+/// A command's output on stdout and success, or its error on stderr and failure.
+fn printed(out: Result<String, casebridge_cli::CliError>) -> std::process::ExitCode {
+    match out {
         Ok(out) => {
             print!("{out}");
             std::process::ExitCode::SUCCESS
@@ -214,14 +220,5 @@ async fn customer_data(
             .map(|v| format!("{v:#}\n")),
         _ => customer_data::erase(store, files.as_ref(), &customer, now).await,
     };
-    match out {
-        Ok(out) => {
-            print!("{out}");
-            std::process::ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    printed(out)
 }

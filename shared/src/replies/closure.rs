@@ -80,16 +80,17 @@ pub async fn apply_status_check(
     now: Timestamp,
 ) -> Result<Closure, ClosureError> {
     let seen = store.status_check(case_id).await?.map(|c| c.reports);
-    let result = match close_if_closed(store, deps, case_id, None, now).await {
+    let result = match store.find_by_case(case_id).await {
+        Err(e) => Err(e.into()),
+        Ok(None) => Ok(Closure::NoConversation),
         // The retry of a check that closed the conversation but could not send its notice:
         // only this path sends it again (the catch-up never does), so it goes out once.
-        Ok(Closure::AlreadyClosed) => match store.find_by_case(case_id).await? {
-            Some(session) => send_pending_notice(store, deps, &session, now)
+        Ok(Some(session)) if session.state == SessionState::Closed => {
+            send_pending_notice(store, deps, &session, now)
                 .await
-                .map(|()| Closure::AlreadyClosed),
-            None => Ok(Closure::AlreadyClosed),
-        },
-        other => other,
+                .map(|()| Closure::AlreadyClosed)
+        }
+        Ok(Some(session)) => close_session(store, deps, session, case_id, None, now).await,
     };
     if let Some(reports) = seen {
         let (to, outcome) = match &result {
@@ -119,12 +120,22 @@ pub async fn close_if_closed(
     status: Option<LookupId>,
     now: Timestamp,
 ) -> Result<Closure, ClosureError> {
-    let Some(session) = store.find_by_case(case_id).await? else {
-        return Ok(Closure::NoConversation);
-    };
-    if session.state == SessionState::Closed {
-        return Ok(Closure::AlreadyClosed);
+    match store.find_by_case(case_id).await? {
+        None => Ok(Closure::NoConversation),
+        Some(session) if session.state == SessionState::Closed => Ok(Closure::AlreadyClosed),
+        Some(session) => close_session(store, deps, session, case_id, status, now).await,
     }
+}
+
+/// [`close_if_closed`] for the open conversation of `case_id`, already read.
+async fn close_session(
+    store: &dyn Store,
+    deps: &ReplyDeps<'_>,
+    session: Session,
+    case_id: CaseId,
+    status: Option<LookupId>,
+    now: Timestamp,
+) -> Result<Closure, ClosureError> {
     let status = match status {
         Some(s) => Some(s),
         None => {
