@@ -72,7 +72,9 @@ impl Inner {
                 .trim_start_matches('/');
             let (path, query) = url.split_once('?').unwrap_or((url, ""));
             let sub_body = r.body.map(|b| b.to_string()).unwrap_or_default();
-            let resp = if self.fault() {
+            let resp = if let Some(status) = self.planned_failure(&r.method, path) {
+                odata_error(status, "Service temporarily unavailable (planned)")
+            } else if self.fault() {
                 odata_error(
                     self.config.fault_status,
                     "Service temporarily unavailable (injected)",

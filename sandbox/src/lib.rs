@@ -141,6 +141,9 @@ pub(crate) struct Inner {
     log: Vec<LoggedRequest>,
     /// Requests being answered now, the most at once, and how many were refused with 429.
     concurrency: Concurrency,
+    /// [`Sandbox::fail_next_create`]: entities whose next create in a `$batch` answers this
+    /// status.
+    planned: Vec<(String, u16)>,
     /// [`Sandbox::hold_next_case`]: told the id of the next case created, and the answer of the
     /// request that created it waits for the release.
     hold: Option<(
@@ -152,6 +155,15 @@ pub(crate) struct Inner {
 impl Inner {
     pub(crate) fn fault(&self) -> bool {
         self.config.fault_rate > 0.0 && fastrand::f64() < self.config.fault_rate
+    }
+
+    /// The status planned for this create, once ([`Sandbox::fail_next_create`]).
+    pub(crate) fn planned_failure(&mut self, method: &str, entity: &str) -> Option<u16> {
+        if !method.eq_ignore_ascii_case("POST") {
+            return None;
+        }
+        let at = self.planned.iter().position(|(e, _)| e == entity)?;
+        Some(self.planned.remove(at).1)
     }
 
     pub(crate) fn root(&self) -> &'static str {
@@ -253,6 +265,7 @@ impl Sandbox {
             ),
             log: Vec::new(),
             concurrency: Concurrency::default(),
+            planned: Vec::new(),
             hold: None,
         }));
         let app = axum::Router::new()
@@ -445,6 +458,12 @@ impl Sandbox {
     }
 
     /// Changes the injected faults while running.
+    /// The next create of `entity` in a `$batch` answers `status` (a 503, say) and writes
+    /// nothing; the sub-requests after it run as usual.
+    pub fn fail_next_create(&self, entity: &str, status: u16) {
+        self.lock().planned.push((entity.to_owned(), status));
+    }
+
     pub fn set_faults(&self, rate: f64, status: u16, latency: Option<Duration>) {
         let mut inner = self.lock();
         inner.config.fault_rate = rate;

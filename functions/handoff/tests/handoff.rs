@@ -127,6 +127,26 @@ fn activities_of(sandbox: &Sandbox, case: uuid::Uuid) -> Vec<Map<String, Value>>
 }
 
 #[tokio::test]
+async fn a_case_that_failed_for_a_moment_takes_its_activities_along_on_the_retry() {
+    // GIVEN Creatio answers the case's create 503 once, and the activities after it in the same
+    // $batch are refused because the case they point to is not there (the soak found this)
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    let s = handed_off(store.as_ref(), ANN, 4).await;
+    sb.fail_next_create("Case", 503);
+    // WHEN the handoff syncs
+    let synced = sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    // THEN the retry sends the activities again with the case, and nothing is refused for good
+    assert_eq!(synced, Synced::CaseCreated { activities: 4 });
+    let case_id = s.id.case_id().as_uuid();
+    assert!(sb.record("Case", case_id).is_some());
+    assert_eq!(activities_of(&sb, case_id).len(), 4);
+    let session = store.session(s.id).await.unwrap().unwrap();
+    assert_eq!(session.sync_error, None);
+}
+
+#[tokio::test]
 async fn a_handoff_creates_the_case_with_everything() {
     let store = store().await;
     let sb = sandbox(SandboxConfig::default()).await;

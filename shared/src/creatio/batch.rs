@@ -119,6 +119,13 @@ impl CreatioClient {
                 .map(|(i, _)| *i)
                 .collect();
             let present = self.which_exist(ops, &creates).await?;
+            // A case and its activities go in one batch, each activity pointing at the case: when
+            // the case's create failed for a moment, Creatio refuses the activities after it
+            // with a foreign-key error. That refusal is the case's failure, not the
+            // activity's: the activity goes again with the case.
+            let a_create_failed_for_now = failed
+                .iter()
+                .any(|(i, e)| matches!(ops[*i], BatchOp::Create { .. }) && e.is_transient());
             pending.clear();
             for (i, e) in failed {
                 // A create refused as a duplicate key is there: casebridge's ids are derived
@@ -131,6 +138,10 @@ impl CreatioClient {
                     results[i] = Some(Ok(Created::AlreadyThere));
                 } else if e.is_transient() {
                     last_transient = Some(e);
+                    pending.push(i);
+                } else if a_create_failed_for_now
+                    && e.data_kind() == Some(error::DataErrorKind::ForeignKey)
+                {
                     pending.push(i);
                 } else {
                     tracing::warn!(entity = ops[i].entity(), id = %ops[i].id(), error = %e, "Creatio refused a batch op");
