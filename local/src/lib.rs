@@ -104,7 +104,11 @@ enum Function {
     CreatioReply,
 }
 
-/// What the DynamoDB stream and the schedule do in AWS, twice a second: bring Creatio up to date
+/// Sessions the in-process sync brings up to date at once (a stream with that many shards).
+const SESSIONS_AT_ONCE: usize = 8;
+
+/// What the DynamoDB stream and the schedule do in AWS, twice a second (less often when
+/// reading the table takes long, see the end of the loop): bring Creatio up to date
 /// for every session it is behind on, deliver every queued rep reply in the outbox, run every
 /// status check a `case_updated` webhook recorded, and, every
 /// `CREATIO_CATCHUP_SECONDS`, ask Creatio for the replies and closed cases no process reported.
@@ -120,26 +124,57 @@ pub fn spawn_sync(app: Arc<App>) {
         let mut refused: std::collections::HashMap<casebridge::domain::SessionId, u64> =
             std::collections::HashMap::new();
         loop {
+            let reads_started = tokio::time::Instant::now();
+            let mut reading = std::time::Duration::ZERO;
             if let Ok(pending) = store.needing_sync().await {
-                for s in pending {
-                    if refused.get(&s.id) == Some(&s.last_seq) {
-                        continue;
+                reading += reads_started.elapsed();
+                // Several sessions at once, as a stream's shards run side by side; each
+                // session by one task, so its messages still reach Creatio in order.
+                let mut waiting = pending
+                    .into_iter()
+                    .filter(|s| refused.get(&s.id) != Some(&s.last_seq))
+                    .collect::<Vec<_>>()
+                    .into_iter();
+                let mut running = tokio::task::JoinSet::new();
+                loop {
+                    while running.len() < SESSIONS_AT_ONCE {
+                        let Some(s) = waiting.next() else { break };
+                        let app = app.clone();
+                        running.spawn(async move {
+                            let deps = app.handoff.as_ref().ok()?;
+                            let synced = casebridge::creatio::sync::sync_session(
+                                app.store.as_ref(),
+                                deps,
+                                s.id,
+                            )
+                            .await;
+                            Some((s.id, s.last_seq, synced))
+                        });
                     }
-                    match casebridge::creatio::sync::sync_session(store, deps, s.id).await {
+                    let Some(joined) = running.join_next().await else {
+                        break;
+                    };
+                    let Ok(Some((id, last_seq, synced))) = joined else {
+                        continue;
+                    };
+                    match synced {
                         Ok(_) => {
-                            refused.remove(&s.id);
+                            refused.remove(&id);
                         }
                         Err(e) if e.is_transient() => {
-                            tracing::warn!(session_id = %s.id, error = %e, "local sync failed; will retry");
+                            tracing::warn!(session_id = %id, error = %e, "local sync failed; will retry");
                         }
                         Err(e) => {
-                            tracing::error!(session_id = %s.id, error = %e, "local sync refused; recorded on the session");
-                            refused.insert(s.id, s.last_seq);
+                            tracing::error!(session_id = %id, error = %e, "local sync refused; recorded on the session");
+                            refused.insert(id, last_seq);
                         }
                     }
                 }
             }
-            if let Ok(outbox) = store.unfinished_outbox().await {
+            let read = tokio::time::Instant::now();
+            let outbox = store.unfinished_outbox().await;
+            reading += read.elapsed();
+            if let Ok(outbox) = outbox {
                 for e in outbox.into_iter().filter(|e| e.state.is_deliverable()) {
                     let now = jiff::Timestamp::now();
                     if let Err(err) = deliver(store, &deps.replies(), e.activity_id, now).await {
@@ -147,7 +182,10 @@ pub fn spawn_sync(app: Arc<App>) {
                     }
                 }
             }
-            if let Ok(checks) = store.unfinished_status_checks().await {
+            let read = tokio::time::Instant::now();
+            let checks = store.unfinished_status_checks().await;
+            reading += read.elapsed();
+            if let Ok(checks) = checks {
                 for c in checks {
                     let now = jiff::Timestamp::now();
                     if let Err(err) = casebridge::replies::closure::apply_status_check(
@@ -171,7 +209,11 @@ pub fn spawn_sync(app: Arc<App>) {
                 }
                 next_catchup = tokio::time::Instant::now() + interval;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            // Each round reads the whole table three times (these reads are scans on DynamoDB,
+            // where the stream would hand over just the changes). Twice a second, or less often
+            // when they take long, so that they never take more than about a fifth of the
+            // store's time (a large table on moto, the soak).
+            tokio::time::sleep(std::time::Duration::from_millis(500).max(reading * 4)).await;
         }
     });
 }
