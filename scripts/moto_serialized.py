@@ -10,13 +10,13 @@ It also changes two things about moto's speed, nothing about its answers. Withou
 (bench/src/soak.rs) measures moto's copying and sorting, not casebridge, and moto times out:
 
 - Query: moto's Query on a table's own key reads and sorts every item of the table to find one
-  partition's, so its cost grows with the table (moto 5.2.5: 159 queries/s at 100 items, 23/s at
-  4,000). DynamoDB reads only the partition. `partition_query` hands moto's Query the
+  partition's, so its cost grows with the table (a soak's table of a few thousand items made
+  every Query several times slower). DynamoDB reads only the partition. `partition_query` hands moto's Query the
   partition's items instead of the table's; matching, ordering, paging and limits are moto's own
   code, unchanged. Index queries and scans are left as they are.
 - TransactWriteItems: moto deep-copies the whole table, its stream records included, once per
   item of every transaction, to restore it if the transaction is cancelled; its cost grows with
-  everything the table ever held (a soak's moto reached 100 % CPU and 3 GB). `small_rollback`
+  everything the table ever held (a soak's moto ran at full CPU and grew by gigabytes). `small_rollback`
   keeps copies of just the items the transaction names and the stream's length, and restores
   those when moto cancels the transaction. The conditions, the writes and the cancellation
   reasons are moto's own code, unchanged.
