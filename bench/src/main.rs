@@ -48,6 +48,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().nth(1).as_deref() == Some("actions") {
         return actions::run().await;
     }
+    if std::env::args().nth(1).as_deref() == Some("soak") {
+        return soak().await;
+    }
     println!("# casebridge bench\n");
     println!(
         "machine: {} cores; {}\n",
@@ -236,6 +239,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     knowledge::run().await?;
     actions::run().await?;
+    soak().await
+}
+
+/// `bench soak`: the local stack on moto under 200 conversations for five minutes
+/// ([`casebridge_bench::soak`]); `CASEBRIDGE_SOAK_SECONDS` shortens or lengthens it.
+async fn soak() -> Result<(), Box<dyn std::error::Error>> {
+    use casebridge_bench::soak::{Plan, run};
+    println!("\n## Soak: the local stack on DynamoDB (moto) and the sandbox\n");
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") else {
+        println!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/bench starts moto)");
+        return Ok(());
+    };
+    let mut plan = Plan::bench();
+    if let Some(secs) = std::env::var("CASEBRIDGE_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        plan.duration = Duration::from_secs(secs);
+    }
+    println!(
+        "{} conversations for {} s: SMS and widget alternating, one in {} handed off with a rep \
+         replying every ~{} s, {:.0} % of Creatio's answers 503, every Twilio webhook, widget \
+         send and Creatio webhook delivered twice.\n",
+        plan.conversations,
+        plan.duration.as_secs(),
+        plan.handoff_every,
+        plan.pause.as_secs(),
+        plan.creatio_fault_rate * 100.0
+    );
+    let report = run(plan, &endpoint).await.map_err(|e| e.to_string())?;
+    println!("{}", report.table());
+    for p in report.problems.iter().take(20) {
+        println!("- {p}");
+    }
     Ok(())
 }
 
