@@ -290,6 +290,61 @@ async fn a_twilio_503_then_a_success_sends_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_reach_the_customer_in_the_order_the_rep_wrote_them() {
+    let w = world().await;
+    let (_, case) = handed_off(&w).await;
+    let before = w.twilio.sent().len();
+    // GIVEN a rep writes twice, and the process reports both, in order
+    let first = w.sandbox.rep_email(case, "<p>First.</p>");
+    let second = w.sandbox.rep_email(case, "<p>Second.</p>");
+    process_calls(&w, reported(case, first)).await;
+    process_calls(&w, reported(case, second)).await;
+    // AND Twilio refuses the first reply's delivery for a while
+    w.twilio.fail_next(&[503; 4]);
+    let replies = w.handoff.replies();
+    assert!(
+        deliver(
+            w.store.as_ref(),
+            &replies,
+            ActivityId::from_uuid(first),
+            t0()
+        )
+        .await
+        .is_err()
+    );
+    // WHEN the second reply's own delivery runs while the first still fails
+    let held = deliver(
+        w.store.as_ref(),
+        &replies,
+        ActivityId::from_uuid(second),
+        t0(),
+    )
+    .await;
+    // THEN it is held back, not sent ahead of the first
+    assert!(held.is_err(), "{held:?}");
+    assert_eq!(w.twilio.sent().len(), before);
+    assert_eq!(
+        outbox(&w, second).await.attempts,
+        0,
+        "waiting is no failure"
+    );
+    // AND once Twilio answers, the second's delivery sends the first, then itself
+    assert_eq!(
+        deliver(
+            w.store.as_ref(),
+            &replies,
+            ActivityId::from_uuid(second),
+            t0()
+        )
+        .await
+        .unwrap(),
+        Delivered::Sent
+    );
+    assert_eq!(&sent_bodies(&w)[before..], ["First.", "Second."]);
+    assert_eq!(stream(&w, t0()).await, []);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_that_lasts_is_given_up_and_the_case_says_why() {
     let w = world().await;
     let (_, case) = handed_off(&w).await;

@@ -161,23 +161,48 @@ pub fn written_by_casebridge(session: &Session, activity: ActivityId) -> bool {
         || (1..=session.last_seq).any(|seq| session.id.activity_id(seq) == activity)
 }
 
-/// Delivers the outbox entry of `activity`. `Err` only for a transient failure the caller should
-/// have retried (the stream's partial batch failure); the entry is then `retrying`.
+/// Delivers the outbox entry of `activity`, after the case's replies recorded before it. `Err`
+/// only for a transient failure the caller should have retried (the stream's partial batch
+/// failure); the entry that failed is then `retrying`.
+///
+/// In order: a rep who writes twice expects the customer to read the two replies in that order,
+/// but each has its own stream record, retried on its own, so a reply whose first try failed
+/// would otherwise arrive after the next one (the soak saw it). The case's earlier replies still
+/// to deliver go first; while one of them fails, this one waits, unattempted (its stream record
+/// is retried, and counts no failed attempt of its own).
 pub async fn deliver(
     store: &dyn Store,
     deps: &ReplyDeps<'_>,
     activity: ActivityId,
     now: Timestamp,
 ) -> Result<Delivered, DeliveryError> {
-    let span = tracing::info_span!("deliver_reply", activity_id = %activity, session_id = tracing::field::Empty);
+    let Some(entry) = store.outbox_entry(activity).await? else {
+        return Ok(Delivered::Finished);
+    };
+    if !entry.state.is_deliverable() {
+        return Ok(Delivered::Finished);
+    }
+    if let Some(case) = entry.case_id {
+        for earlier in store.deliverable_for_case(case).await? {
+            if (earlier.queued_at, earlier.activity_id) >= (entry.queued_at, entry.activity_id) {
+                break;
+            }
+            deliver_entry(store, deps, earlier, now).await?;
+        }
+    }
+    deliver_entry(store, deps, entry, now).await
+}
+
+/// Delivers one deliverable entry, as read.
+async fn deliver_entry(
+    store: &dyn Store,
+    deps: &ReplyDeps<'_>,
+    entry: OutboxEntry,
+    now: Timestamp,
+) -> Result<Delivered, DeliveryError> {
+    let span = tracing::info_span!("deliver_reply", activity_id = %entry.activity_id, session_id = tracing::field::Empty);
     use tracing::Instrument;
     async move {
-        let Some(entry) = store.outbox_entry(activity).await? else {
-            return Ok(Delivered::Finished);
-        };
-        if !entry.state.is_deliverable() {
-            return Ok(Delivered::Finished);
-        }
         // The case, once known (named by the webhook, or read from the activity).
         let mut case = entry.case_id;
         let result = attempt(store, deps, &entry, &mut case, now).await;

@@ -458,6 +458,18 @@ impl Store for MemoryStore {
             .collect())
     }
 
+    async fn deliverable_for_case(&self, case_id: CaseId) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut out: Vec<OutboxEntry> = self
+            .lock()
+            .outbox
+            .values()
+            .filter(|e| e.state.is_deliverable() && e.case_id == Some(case_id))
+            .cloned()
+            .collect();
+        out.sort_by_key(|e| (e.queued_at, e.activity_id));
+        Ok(out)
+    }
+
     async fn unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut out: Vec<OutboxEntry> = self
             .lock()

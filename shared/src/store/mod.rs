@@ -368,6 +368,10 @@ pub trait Store: Send + Sync {
     /// Entries `waiting` for a conversation on this case (queued again once it is linked).
     async fn waiting_for_case(&self, case_id: CaseId) -> Result<Vec<OutboxEntry>, StoreError>;
 
+    /// This case's entries still to deliver (`queued` or `retrying`), in the order they were
+    /// recorded (`queued_at`, then activity id): replies go out in that order.
+    async fn deliverable_for_case(&self, case_id: CaseId) -> Result<Vec<OutboxEntry>, StoreError>;
+
     /// Entries not `done`: the replay path after the dead-letter queue. Scans the whole table:
     /// for the operator CLI, never for the request path.
     async fn unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError>;

@@ -301,6 +301,10 @@ impl Store for DynamoStore {
         self.query_waiting_for_case(case_id).await
     }
 
+    async fn deliverable_for_case(&self, case_id: CaseId) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.query_deliverable_for_case(case_id).await
+    }
+
     async fn unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         self.scan_unfinished_outbox().await
     }

@@ -219,6 +219,34 @@ impl DynamoStore {
             .collect::<Result<Vec<_>, _>>()
     }
 
+    pub(super) async fn query_deliverable_for_case(
+        &self,
+        case_id: CaseId,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CASE_INDEX)
+            .key_condition_expression("case_id = :c")
+            .filter_expression("kind = :outbox AND (#st = :queued OR #st = :retrying)")
+            .expression_attribute_names("#st", "state")
+            .expression_attribute_values(":c", s(case_id.to_string()))
+            .expression_attribute_values(":outbox", s("outbox"))
+            .expression_attribute_values(":queued", s(OutboxState::Queued.as_str()))
+            .expression_attribute_values(":retrying", s(OutboxState::Retrying.as_str()))
+            .send()
+            .await
+            .map_err(backend)?;
+        let mut entries = out
+            .items()
+            .iter()
+            .map(entry_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(|e| (e.queued_at, e.activity_id));
+        Ok(entries)
+    }
+
     pub(super) async fn scan_unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let items = self
             .scan_all(
