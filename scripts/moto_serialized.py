@@ -9,15 +9,16 @@ this runs moto's own WSGI app (same request handling, same responses) behind one
 It also changes two things about moto's speed, nothing about its answers. Without them, a soak
 (bench/src/soak.rs) measures moto's copying and sorting, not casebridge, and moto times out:
 
-- Query: moto's Query on a table's own key reads and sorts every item of the table to find one
-  partition's, so its cost grows with the table (a soak's table of a few thousand items made
-  every Query several times slower). DynamoDB reads only the partition. `partition_query` hands moto's Query the
-  partition's items instead of the table's; matching, ordering, paging and limits are moto's own
-  code, unchanged. Index queries and scans are left as they are.
+- Query: moto's Query reads and sorts every item of the table to find one partition's, so its
+  cost grows with the table (a soak's table of a few thousand items made every Query several
+  times slower). DynamoDB reads only the partition. `partition_query` hands moto's Query the
+  partition's items instead of the table's (for an index: the items whose index key matches,
+  found without sorting the table); matching, ordering, paging and limits are moto's own code,
+  unchanged. Scans are left as they are.
 - TransactWriteItems: moto deep-copies the whole table, its stream records included, once per
   item of every transaction, to restore it if the transaction is cancelled; its cost grows with
-  everything the table ever held (a soak's moto ran at full CPU and grew by gigabytes). `small_rollback`
-  keeps copies of just the items the transaction names and the stream's length, and restores
+  everything the table ever held (a soak's moto ran at full CPU and grew by gigabytes).
+  `small_rollback` keeps copies of just the items the transaction names and the stream's length, and restores
   those when moto cancels the transaction. The conditions, the writes and the cancellation
   reasons are moto's own code, unchanged.
 
@@ -46,13 +47,26 @@ from moto.dynamodb.models.table import Table
 
 
 def partition_query(query):
-    """moto's Table.query, given only `hash_key`'s partition when it queries the table's key."""
+    """moto's Table.query, given only the items of the partition (or index key) it asks for."""
 
     def partitioned(self, hash_key, *args, **kwargs):
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        if index_name or hash_key is None or not self.range_key_attr:
+        conditions = kwargs.get("hash_key_conditions")
+        if index_name and conditions:
+            # An index has no partitions here: the items whose index key matches, unsorted
+            # (moto checks the key again and sorts what it returns).
+            every = (
+                (i for part in self.items.values() for i in part.values())
+                if self.range_key_attr
+                else iter(self.items.values())
+            )
+            partition = [
+                i for i in every if all(i.attrs.get(a) and i.attrs[a] == v for a, v in conditions)
+            ]
+        elif index_name or hash_key is None or not self.range_key_attr:
             return query(self, hash_key, *args, **kwargs)
-        partition = list(self.items[hash_key].values()) if hash_key in self.items else []
+        else:
+            partition = list(self.items[hash_key].values()) if hash_key in self.items else []
         # Safe to swap on the instance: requests run one at a time (the lock below).
         self.all_items = lambda: partition
         try:
