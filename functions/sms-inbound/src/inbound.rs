@@ -18,7 +18,7 @@ pub async fn receive(
     form: Form,
     now: Timestamp,
 ) -> Result<Response<Body>, SmsError> {
-    let sms: InboundSms = parse_inbound(&form, deps)?;
+    let sms: InboundSms = parse_inbound(&form)?;
     let span = tracing::info_span!(
         "sms_inbound",
         message_sid = sms.sid.as_str(),

@@ -17,7 +17,6 @@ pub mod webhook;
 
 use casebridge::assistant::Concierge;
 use casebridge::config::{BaseUrl, Config, ConfigError};
-use casebridge::domain::DefaultCountry;
 use casebridge::routes::{self, Found, Route};
 use casebridge::store::{Store, StoreError};
 use jiff::{SignedDuration, Timestamp};
@@ -34,7 +33,6 @@ pub struct Deps {
     /// `PUBLIC_BASE_URL`: the URL Twilio was given. When unset, the `Host` API Gateway received
     /// is used (`https://<host>`), which is the execute-api or custom domain Twilio called.
     pub public_base_url: Option<BaseUrl>,
-    pub default_country: DefaultCountry,
     pub idle_timeout: SignedDuration,
 }
 
@@ -49,7 +47,6 @@ impl Deps {
                     .collect()
             },
             public_base_url: config.public_base_url.clone(),
-            default_country: config.default_country,
             idle_timeout: config.sms_idle_timeout,
         })
     }

@@ -87,15 +87,17 @@ pub fn authenticate(event: &Request, deps: &Deps, path: &str) -> Result<Form, Sm
 }
 
 /// The inbound message fields casebridge uses, from a verified form.
-pub fn parse_inbound(form: &Form, deps: &Deps) -> Result<InboundSms, SmsError> {
+pub fn parse_inbound(form: &Form) -> Result<InboundSms, SmsError> {
     let sid_raw = form
         .get("MessageSid")
         .or_else(|| form.get("SmsSid"))
         .ok_or_else(|| SmsError::BadRequest("form field MessageSid is missing".into()))?;
     let sid = ProviderMessageId::parse(sid_raw)
         .map_err(|e| SmsError::BadRequest(format!("MessageSid: {e}")))?;
+    // Twilio sends numbers in E.164 (`+14017…`, its webhook reference): read as such, without
+    // the numbering-plan metadata (see `PhoneNumber::from_e164`).
     let phone = |field: &str| -> Result<PhoneNumber, SmsError> {
-        PhoneNumber::parse(form.require(field)?, Some(deps.default_country))
+        PhoneNumber::from_e164(form.require(field)?)
             .map_err(|e| SmsError::BadRequest(format!("{field}: {e}")))
     };
     let from = phone("From")?;

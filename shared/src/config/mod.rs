@@ -113,7 +113,7 @@ impl Config {
             },
             creatio: creatio_config(src)?,
             replies: replies_config(src)?,
-            twilio: twilio_config(src, default_country)?,
+            twilio: twilio_config(src)?,
             widget: widget_config(src)?,
             webhook_token: secret(src, "CREATIO_WEBHOOK_TOKEN"),
             assistant: assistant_config(src)?,

@@ -211,7 +211,7 @@ impl Customer {
     pub fn from_storage_key(s: &str) -> Result<Self, InvalidCustomer> {
         let (kind, value) = s.split_once(':').ok_or(InvalidCustomer)?;
         match kind {
-            "tel" => PhoneNumber::parse(value, None)
+            "tel" => PhoneNumber::from_e164(value)
                 .map(Customer::Phone)
                 .map_err(|_| InvalidCustomer),
             "email" => VerifiedEmail::parse(value)

@@ -49,6 +49,8 @@ pub enum InvalidPhoneNumber {
     UnknownCountry,
     #[error("phone number has {0} digits, which is not a possible length for its country")]
     ImpossibleLength(usize),
+    #[error("phone number is not in E.164 form (expected e.g. +15551234567)")]
+    NotE164,
 }
 
 /// A phone number in E.164 form (`+15551234567`). Display masks nothing: use [`PhoneNumber::masked`]
@@ -73,6 +75,34 @@ impl PhoneNumber {
             Some(number) => Ok(number),
             None => Self::parse_with_metadata(s, default_country),
         }
+    }
+
+    /// A number already in E.164 form, as Twilio sends it and as casebridge stores it: `+`, a
+    /// known calling code, at most 15 digits in all, nothing else. It is not checked again
+    /// against the numbering plan: that needs the `phonenumber` crate's metadata and its regex
+    /// engine (about 1 MB of a function's binary), which a function that never reads a number a
+    /// person typed should not carry. Numbers people type go through [`PhoneNumber::parse`].
+    pub fn from_e164(s: &str) -> Result<Self, InvalidPhoneNumber> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(InvalidPhoneNumber::Empty);
+        }
+        let digits = s.strip_prefix('+').ok_or(InvalidPhoneNumber::NotE164)?;
+        if !(2..=15).contains(&digits.len())
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+        {
+            return Err(InvalidPhoneNumber::NotE164);
+        }
+        let known = (1..=3).any(|n| {
+            digits[..n]
+                .parse::<u16>()
+                .is_ok_and(|v| CALLING_CODES.binary_search_by_key(&v, |c| c.code).is_ok())
+        });
+        if !known {
+            return Err(InvalidPhoneNumber::UnknownCountry);
+        }
+        Ok(Self(s.to_owned()))
     }
 
     /// The general path: whatever a person may type, read with libphonenumber's rules.
@@ -109,7 +139,13 @@ impl PhoneNumber {
         if !possible_lengths(meta).contains(&len) {
             return Err(InvalidPhoneNumber::ImpossibleLength(len as usize));
         }
-        Ok(Self(format!("+{}{}", parsed.code().value(), national)))
+        let e164 = format!("+{}{}", parsed.code().value(), national);
+        // E.164 numbers have at most 15 digits; longer ones (some metadata lengths reach 17)
+        // could not be stored and read back ([`PhoneNumber::from_e164`]).
+        if e164.len() > 16 {
+            return Err(InvalidPhoneNumber::ImpossibleLength(len as usize));
+        }
+        Ok(Self(e164))
     }
 
     /// The fast path for a number already in E.164 form: `+`, a calling code, a national number
@@ -326,9 +362,9 @@ impl fmt::Display for PhoneNumber {
 
 impl TryFrom<String> for PhoneNumber {
     type Error = InvalidPhoneNumber;
-    /// Stored values are already E.164; anything else is re-parsed strictly (no default country).
+    /// Stored values are E.164, written by [`PhoneNumber::parse`].
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s, None)
+        Self::from_e164(&s)
     }
 }
 
@@ -382,6 +418,32 @@ mod tests {
         ] {
             assert!(uk.is_typed_as(typed), "{typed}");
         }
+    }
+
+    #[test]
+    fn e164_as_twilio_sends_it_and_as_stored_is_read_without_the_crate() {
+        for ok in [
+            "+15551234567",
+            "+390612345678",
+            "+78001234567",
+            "+442079460958",
+        ] {
+            assert_eq!(PhoneNumber::from_e164(ok).unwrap().as_e164(), ok);
+        }
+        for (bad, why) in [
+            ("", InvalidPhoneNumber::Empty),
+            ("5551234567", InvalidPhoneNumber::NotE164),
+            ("+1 555 123 4567", InvalidPhoneNumber::NotE164),
+            ("+0123456789", InvalidPhoneNumber::NotE164),
+            ("+1234567890123456", InvalidPhoneNumber::NotE164),
+            ("+1' or 1 eq 1", InvalidPhoneNumber::NotE164),
+            ("+9991234567", InvalidPhoneNumber::UnknownCountry),
+        ] {
+            assert_eq!(PhoneNumber::from_e164(bad), Err(why), "{bad}");
+        }
+        // What the parser writes, the stored form reads back.
+        let typed = PhoneNumber::parse("06 1234 5678", DefaultCountry::parse("it")).unwrap();
+        assert_eq!(PhoneNumber::from_e164(typed.as_e164()), Ok(typed));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The SMS section: Twilio's account, token and sender (a number or a messaging service).
 
 use crate::config::source::*;
-use crate::domain::{DefaultCountry, PhoneNumber};
+use crate::domain::PhoneNumber;
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]
@@ -22,10 +22,7 @@ pub struct TwilioConfig {
     pub api_url: BaseUrl,
 }
 
-pub(crate) fn twilio_config(
-    src: &dyn Source,
-    country: DefaultCountry,
-) -> Result<Option<TwilioConfig>, ConfigError> {
+pub(crate) fn twilio_config(src: &dyn Source) -> Result<Option<TwilioConfig>, ConfigError> {
     let Some(account_sid) = var(src, "TWILIO_ACCOUNT_SID") else {
         return Ok(None);
     };
@@ -66,12 +63,13 @@ pub(crate) fn twilio_config(
     ) {
         (_, Some(ms)) => TwilioSender::MessagingService(ms),
         (Some(from), None) => {
-            TwilioSender::From(PhoneNumber::parse(&from, Some(country)).map_err(|e| {
-                ConfigError::Invalid {
+            // In E.164, as Twilio's API takes it and shows it in the console.
+            TwilioSender::From(
+                PhoneNumber::from_e164(&from).map_err(|e| ConfigError::Invalid {
                     name: "TWILIO_FROM",
                     reason: e.to_string(),
-                }
-            })?)
+                })?,
+            )
         }
         (None, None) => {
             return Err(missing(
