@@ -25,6 +25,7 @@ It also changes two things about moto's speed, nothing about its answers. Withou
 usage: python moto_serialized.py HOST PORT
 """
 
+import collections
 import sys
 import threading
 
@@ -142,10 +143,38 @@ dynamodb_models.DynamoDBBackend.transact_write_items = small_rollback(
 )
 
 
+class FairLock:
+    """One request at a time, in the order they arrived: each release hands the lock to the
+    longest waiter and wakes only it. `threading.Lock` lets a waiting request be passed over
+    again and again while others take the lock: under a soak's load some waited past the AWS
+    SDK's 20-second stalled-stream limit while moto was answering others."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: collections.deque[threading.Event] = collections.deque()
+        self._held = False
+
+    def __enter__(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiters.append(turn)
+        turn.wait()  # handed over: _held stays True
+
+    def __exit__(self, *_: object) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().set()
+            else:
+                self._held = False
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     app = DomainDispatcherApplication(create_backend_app)
-    lock = threading.Lock()
+    lock = FairLock()
 
     def serialized(environ, start_response):
         with lock:

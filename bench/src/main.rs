@@ -49,6 +49,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return actions::run().await;
     }
     if std::env::args().nth(1).as_deref() == Some("soak") {
+        // The stack's own log lines (JSON, one per line) go out with the tables: `RUST_LOG=warn
+        // bench soak | grep '^{'` shows what failed and was retried.
+        casebridge::telemetry::init();
         return soak().await;
     }
     println!("# casebridge bench\n");

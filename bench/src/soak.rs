@@ -588,7 +588,8 @@ async fn session_of(s: &Stack, c: &Mutex<Conversation>) -> Option<SessionId> {
 /// the traffic lasts (at least one), each an e-mail activity on the case and the webhook called
 /// twice.
 async fn rep(s: &Stack, c: &Mutex<Conversation>, i: usize) -> Result<(), Error> {
-    let give_up = s.plan.duration + s.plan.drain_limit;
+    // The case may come late when Creatio keeps failing: as long as the drain may take, twice.
+    let give_up = s.plan.duration + s.plan.drain_limit * 2;
     let case = loop {
         if s.started.elapsed() > give_up {
             return Err("the case never reached Creatio".into());

@@ -211,9 +211,9 @@ pub fn spawn_sync(app: Arc<App>) {
             }
             // Each round reads the whole table three times (these reads are scans on DynamoDB,
             // where the stream would hand over just the changes). Twice a second, or less often
-            // when they take long, so that they never take more than about a fifth of the
+            // when they take long, so that they never take more than about a third of the
             // store's time (a large table on moto, the soak).
-            tokio::time::sleep(std::time::Duration::from_millis(500).max(reading * 4)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(500).max(reading * 2)).await;
         }
     });
 }
