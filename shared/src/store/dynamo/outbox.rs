@@ -199,52 +199,48 @@ impl DynamoStore {
         &self,
         case_id: CaseId,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(CASE_INDEX)
-            .key_condition_expression("case_id = :c")
-            .filter_expression("kind = :outbox AND #st = :waiting")
-            .expression_attribute_names("#st", "state")
-            .expression_attribute_values(":c", s(case_id.to_string()))
-            .expression_attribute_values(":outbox", s("outbox"))
-            .expression_attribute_values(":waiting", s(OutboxState::Waiting.as_str()))
-            .send()
+        self.query_case_outbox(case_id, &[OutboxState::Waiting])
             .await
-            .map_err(backend)?;
-        out.items()
-            .iter()
-            .map(entry_from_item)
-            .collect::<Result<Vec<_>, _>>()
     }
 
+    /// In the order they were recorded: replies go out in that order.
     pub(super) async fn query_deliverable_for_case(
         &self,
         case_id: CaseId,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
-        let out = self
+        let mut entries = self
+            .query_case_outbox(case_id, &[OutboxState::Queued, OutboxState::Retrying])
+            .await?;
+        entries.sort_by_key(|e| (e.queued_at, e.activity_id));
+        Ok(entries)
+    }
+
+    /// The case's outbox entries in one of `states`, from the case index (which sessions share:
+    /// the filter keeps the entries).
+    async fn query_case_outbox(
+        &self,
+        case_id: CaseId,
+        states: &[OutboxState],
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let names: Vec<String> = (0..states.len()).map(|i| format!(":s{i}")).collect();
+        let mut query = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(CASE_INDEX)
             .key_condition_expression("case_id = :c")
-            .filter_expression("kind = :outbox AND (#st = :queued OR #st = :retrying)")
+            .filter_expression(format!("kind = :outbox AND #st IN ({})", names.join(", ")))
             .expression_attribute_names("#st", "state")
             .expression_attribute_values(":c", s(case_id.to_string()))
-            .expression_attribute_values(":outbox", s("outbox"))
-            .expression_attribute_values(":queued", s(OutboxState::Queued.as_str()))
-            .expression_attribute_values(":retrying", s(OutboxState::Retrying.as_str()))
-            .send()
-            .await
-            .map_err(backend)?;
-        let mut entries = out
-            .items()
+            .expression_attribute_values(":outbox", s("outbox"));
+        for (name, state) in names.iter().zip(states) {
+            query = query.expression_attribute_values(name, s(state.as_str()));
+        }
+        let out = query.send().await.map_err(backend)?;
+        out.items()
             .iter()
             .map(entry_from_item)
-            .collect::<Result<Vec<_>, _>>()?;
-        entries.sort_by_key(|e| (e.queued_at, e.activity_id));
-        Ok(entries)
+            .collect::<Result<Vec<_>, _>>()
     }
 
     pub(super) async fn scan_unfinished_outbox(&self) -> Result<Vec<OutboxEntry>, StoreError> {
