@@ -179,7 +179,7 @@ impl Report {
 }
 
 /// One conversation as its customer (and, once handed off, its rep) saw it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Conversation {
     phone: Option<String>,
     /// Widget session id and token.
@@ -217,6 +217,27 @@ impl Stack {
 
     fn traffic_over(&self) -> bool {
         self.started.elapsed() >= self.plan.duration
+    }
+
+    /// A customer message both of whose deliveries answered 200: recorded as sent, with the
+    /// first one's answer time. Else what was refused.
+    async fn accepted(
+        &self,
+        c: &Mutex<Conversation>,
+        text: String,
+        elapsed: Duration,
+        answers: [(&str, reqwest::Response); 2],
+    ) -> Result<(), String> {
+        for (which, r) in answers {
+            if r.status() != 200 {
+                return Err(format!("{which}: {}", refused(r).await));
+            }
+        }
+        c.lock().map_err(|_| "poisoned")?.sent.push(text);
+        if let Ok(mut l) = self.latencies.lock() {
+            l.push(elapsed);
+        }
+        Ok(())
     }
 
     fn pause(&self) -> Duration {
@@ -420,15 +441,14 @@ async fn texting(s: &Stack, c: &Mutex<Conversation>, i: usize) -> Result<(), Err
             Some(r) => r,
             None => deliver().await?,
         };
-        for (which, r) in [("first", first), ("second", second)] {
-            if r.status() != 200 {
-                return Err(format!("m{k}: {which} delivery: {}", refused(r).await).into());
-            }
-        }
-        c.lock().map_err(|_| "poisoned")?.sent.push(text);
-        if let Ok(mut l) = s.latencies.lock() {
-            l.push(elapsed);
-        }
+        s.accepted(
+            c,
+            text,
+            elapsed,
+            [("first delivery", first), ("second delivery", second)],
+        )
+        .await
+        .map_err(|e| format!("m{k}: {e}"))?;
         k += 1;
         tokio::time::sleep(s.pause()).await;
     }
@@ -483,15 +503,14 @@ async fn chatting(s: &Stack, c: &Mutex<Conversation>, i: usize) -> Result<(), Er
         let first = send().await?;
         let elapsed = t0.elapsed();
         let second = send().await?;
-        for (which, r) in [("first", first), ("retried", second)] {
-            if r.status() != 200 {
-                return Err(format!("m{k}: {which} send: {}", refused(r).await).into());
-            }
-        }
-        c.lock().map_err(|_| "poisoned")?.sent.push(text);
-        if let Ok(mut l) = s.latencies.lock() {
-            l.push(elapsed);
-        }
+        s.accepted(
+            c,
+            text,
+            elapsed,
+            [("first send", first), ("retried send", second)],
+        )
+        .await
+        .map_err(|e| format!("m{k}: {e}"))?;
         k += 1;
         tokio::time::sleep(s.pause()).await;
     }
@@ -680,7 +699,7 @@ async fn check(s: &Stack, conversations: &[Arc<Mutex<Conversation>>]) {
             s.problem(format!("conversation {i}: no session"));
             continue;
         };
-        let Ok(c) = c.lock().map(|c| ConversationView::of(&c)) else {
+        let Ok(c) = c.lock().map(|c| c.clone()) else {
             continue;
         };
         let transcript = match s.store.transcript(id).await {
@@ -803,26 +822,5 @@ async fn check(s: &Stack, conversations: &[Arc<Mutex<Conversation>>]) {
             "{} cases in Creatio for {handed_off} handed-off conversations",
             cases.len()
         ));
-    }
-}
-
-/// A copy of a conversation's record, read outside its lock.
-struct ConversationView {
-    phone: Option<String>,
-    handoff: bool,
-    sent: Vec<String>,
-    rep: Vec<String>,
-    polled: Vec<(u64, String, String)>,
-}
-
-impl ConversationView {
-    fn of(c: &Conversation) -> Self {
-        Self {
-            phone: c.phone.clone(),
-            handoff: c.handoff,
-            sent: c.sent.clone(),
-            rep: c.rep.clone(),
-            polled: c.polled.clone(),
-        }
     }
 }
