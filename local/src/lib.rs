@@ -7,6 +7,7 @@
 //! rules a presigned S3 URL would (see `widget_inbound::attachment_store::MemoryAttachments`).
 
 pub mod console;
+pub mod sockets;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,6 +47,8 @@ pub struct App {
     /// What the console asks of every request: random per process, printed at start-up in the
     /// console's link ([`console`]).
     pub console_token: String,
+    /// The widget's open sockets ([`sockets`]): the WebSocket API, locally.
+    pub sockets: Arc<sockets::LocalSockets>,
 }
 
 impl App {
@@ -77,8 +80,14 @@ impl App {
                 Some(u) => d.with_attachments(u.clone()),
                 None => d,
             })
+            .map(|d| d.with_sockets(local_sockets(&config)))
             .map_err(|e| e.to_string());
-        let handoff = SyncDeps::from_config(&config).map_err(|e| e.to_string());
+        let handoff = SyncDeps::from_config(&config)
+            .map(|mut d| {
+                d.sockets = local_sockets(&config);
+                d
+            })
+            .map_err(|e| e.to_string());
         Self {
             twilio: None,
             console_token: format!(
@@ -87,6 +96,7 @@ impl App {
                 uuid::Uuid::new_v4().simple()
             ),
             uploads,
+            sockets: Default::default(),
             handoff,
             store,
             config,
@@ -95,6 +105,14 @@ impl App {
             widget,
         }
     }
+}
+
+/// The client the functions push with, when `WIDGET_SOCKET_URL` is set: the same signed posts
+/// as in AWS, to this stack's own management endpoint ([`sockets`]).
+fn local_sockets(config: &Config) -> Option<casebridge::widget::socket::Sockets> {
+    let url = config.widget_socket.clone()?;
+    let access = casebridge::aws::Access::local(url.as_str()).ok()?;
+    Some(casebridge::widget::socket::Sockets::new(access, url))
 }
 
 #[derive(Clone, Copy)]
@@ -277,6 +295,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/console", get(console::page))
         .route("/console/reply", post(console::reply))
         .route("/console/resolve", post(console::resolve))
+        .route("/widget/socket", get(sockets::connect))
+        .route("/widget/socket/@connections/{id}", post(sockets::post))
         .route(
             "/local/uploads/{*key}",
             put(upload)
@@ -450,7 +470,7 @@ async fn invoke(
     }
 }
 
-fn error(status: u16, message: &str) -> Response {
+pub(crate) fn error(status: u16, message: &str) -> Response {
     let body = serde_json::json!({ "error": message }).to_string();
     (
         http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),

@@ -45,6 +45,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "local-development-widget-secret-change-me".into(),
         ),
         ("WIDGET_ALLOWED_ORIGINS", base.clone()),
+        // The widget's socket: the stack serves API Gateway's WebSocket protocol itself.
+        (
+            "WIDGET_SOCKET_URL",
+            format!("ws://127.0.0.1:{port}/widget/socket"),
+        ),
         (
             "CREATIO_WEBHOOK_TOKEN",
             "local-development-webhook-token".into(),

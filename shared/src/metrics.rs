@@ -48,6 +48,8 @@ pub enum Metric {
     CreatioLatency { ms: f64 },
     /// One Twilio send, in milliseconds.
     TwilioLatency { ms: f64 },
+    /// A push to a widget socket that failed other than gone (the widget's poll finds it).
+    PushFailed,
 }
 
 impl Metric {
@@ -68,6 +70,7 @@ impl Metric {
             Metric::ActivitiesSynced(n) => ("ActivitiesSynced", *n as f64, "Count", None),
             Metric::SyncError { kind } => ("SyncErrors", 1.0, "Count", Some(("Kind", kind))),
             Metric::ReplyDelivered => ("RepliesDelivered", 1.0, "Count", None),
+            Metric::PushFailed => ("WidgetPushFailures", 1.0, "Count", None),
             Metric::ReplyNotDelivered { reason } => (
                 "RepliesNotDelivered",
                 1.0,
@@ -95,6 +98,7 @@ impl Metric {
         "CatchUpLag",
         "CreatioLatency",
         "TwilioLatency",
+        "WidgetPushFailures",
     ];
 }
 

@@ -1528,6 +1528,35 @@ async fn unanswered_questions_are_kept_and_read_by_period(store: DynStore) {
     assert_eq!(later[0].question, "Can I pay in bitcoin?");
 }
 
+async fn widget_sockets_are_listed_per_session_until_removed_or_expired(store: DynStore) {
+    use casebridge::widget::socket::ConnectionId;
+    // GIVEN two tabs of one conversation and one of another
+    let (a, b) = (SessionId::new_random(), SessionId::new_random());
+    let now = Timestamp::now();
+    let c = |s: &str| ConnectionId::parse(s).unwrap();
+    store.add_connection(a, &c("tab1+A="), now).await.unwrap();
+    store.add_connection(a, &c("tab2/A="), now).await.unwrap();
+    store.add_connection(b, &c("tab1_B="), now).await.unwrap();
+    // WHEN a session's sockets are read THEN its own, and only those, come back
+    let mut of_a = store.connections(a, now).await.unwrap();
+    of_a.sort();
+    assert_eq!(of_a, vec![c("tab1+A="), c("tab2/A=")]);
+    assert_eq!(store.connections(b, now).await.unwrap(), vec![c("tab1_B=")]);
+    // AND a socket removed by its id alone ($disconnect names nothing else) is gone, and its
+    // session was known
+    assert_eq!(
+        store.remove_connection(&c("tab1+A=")).await.unwrap(),
+        Some(a)
+    );
+    assert_eq!(store.connections(a, now).await.unwrap(), vec![c("tab2/A=")]);
+    assert_eq!(store.remove_connection(&c("tab1+A=")).await.unwrap(), None);
+    // AND past API Gateway's longest connection, a socket is no longer listed (before the
+    // table's TTL deletes it)
+    let later =
+        now + casebridge::widget::socket::CONNECTION_LIFETIME + jiff::SignedDuration::from_secs(1);
+    assert!(store.connections(a, later).await.unwrap().is_empty());
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1581,6 +1610,7 @@ contract!(
     a_long_conversation_is_read_in_a_window_of_its_latest_messages,
     allowances_are_counted_per_key_and_window,
     unanswered_questions_are_kept_and_read_by_period,
+    widget_sockets_are_listed_per_session_until_removed_or_expired,
 );
 
 // ---- DynamoDB-only: what the table itself must look like --------------------------------------

@@ -189,6 +189,7 @@ fn each_function_may_call_what_its_code_calls() {
                 "GetItem",
             ],
         ),
+        // $disconnect and a gone socket: DeleteItem.
         (
             "WidgetInboundFunction",
             &[
@@ -197,6 +198,7 @@ fn each_function_may_call_what_its_code_calls() {
                 "PutItem",
                 "UpdateItem",
                 "ConditionCheckItem",
+                "DeleteItem",
             ],
         ),
         // sync, and delivery: find_by_case (index), append, record_delivery, consent; status
@@ -401,6 +403,76 @@ fn secrets_reach_the_functions_as_parameter_names_they_may_read() {
         assert!(
             policies.contains(&serde_json::json!({"Ref": "SecretsReadPolicy"})),
             "{name} cannot read its secrets"
+        );
+    }
+}
+
+/// The widget's socket: $connect and $disconnect reach the widget function (which answers them,
+/// `widget_inbound::socket`), and every function that stores a message for a widget (the widget
+/// function, the handoff's deliveries and status checks, the catch-up's closings) knows the
+/// socket URL and may post to the stage's connections, and no other.
+#[test]
+fn the_widget_socket_reaches_the_widget_function_and_every_pusher_may_post() {
+    let Some(tools) = tools() else { return };
+    let t = whole(&tools);
+    let r = &t["Resources"];
+    assert_eq!(
+        r["WidgetSocketApi"]["Properties"]["ProtocolType"],
+        "WEBSOCKET"
+    );
+    let mut keys: Vec<String> = r
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|v| v["Type"] == "AWS::ApiGatewayV2::Route")
+        .map(|v| v["Properties"]["RouteKey"].as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["$connect", "$disconnect"]);
+    for key in &keys {
+        assert_ne!(
+            widget_inbound::socket::SocketRoute::of(Some(key)),
+            widget_inbound::socket::SocketRoute::Message,
+            "{key} is answered"
+        );
+    }
+    let uri = r["WidgetSocketIntegration"]["Properties"]["IntegrationUri"].to_string();
+    assert!(uri.contains("WidgetInboundFunction.Arn"), "{uri}");
+    let stage = r["WidgetSocketStage"]["Properties"]["StageName"]
+        .as_str()
+        .unwrap();
+    let push = r["SocketPushPolicy"]["Properties"]["PolicyDocument"].to_string();
+    assert!(push.contains("execute-api:ManageConnections"), "{push}");
+    assert!(
+        push.contains(&format!("/{stage}/POST/@connections/*")),
+        "{push}"
+    );
+    for f in [
+        "WidgetInboundFunction",
+        "HandoffFunction",
+        "CatchUpFunction",
+    ] {
+        let props = &r[f]["Properties"];
+        let url = props["Environment"]["Variables"]["WIDGET_SOCKET_URL"].to_string();
+        assert!(
+            url.contains(&format!("/{stage}")) && url.contains("wss://"),
+            "{f}: {url}"
+        );
+        assert!(
+            props["Policies"].to_string().contains("SocketPushPolicy"),
+            "{f} may not push"
+        );
+    }
+    for f in [
+        "SmsInboundFunction",
+        "CreatioReplyFunction",
+        "KnowledgeSyncFunction",
+    ] {
+        assert!(
+            !r[f]["Properties"]["Policies"]
+                .to_string()
+                .contains("SocketPushPolicy"),
+            "{f} never pushes"
         );
     }
 }

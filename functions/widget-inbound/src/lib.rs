@@ -8,13 +8,14 @@
 //! | `POST /widget/sessions/{id}/attachments` | a presigned upload for one file |
 //! | `GET /widget.js` | the script a site embeds |
 //! | `GET /transcripts/{id}?sig=…` | the read-only transcript page the case links to |
+//! | WebSocket `$connect`, `$disconnect` | a socket the widget opens to be pushed to ([`socket`]) |
 //! | `GET /attachments/{id}/{attachment}?sig=…` | a redirect to the file, for the case's links |
 //!
 //! The same routes, as the function dispatches on them, are [`ROUTES`] (with the `OPTIONS`
 //! preflights); the local stack mounts that table and a test holds template.yaml to it.
 //!
 //! [`api`] holds the API calls, [`attachments`] the file flow (stored through
-//! [`attachment_store`]), [`cors`] the origin checks, [`transcript`] the page. Errors become JSON
+//! [`attachment_store`]), [`cors`] the origin checks, [`transcript`] the page, [`socket`] the WebSocket API's routes. Errors become JSON
 //! answers in one place ([`WidgetError::into_response`]).
 
 pub mod api;
@@ -23,6 +24,7 @@ pub mod attachments;
 pub mod cors;
 mod file_names;
 mod request;
+pub mod socket;
 pub mod transcript;
 
 use std::sync::Arc;
@@ -36,6 +38,7 @@ use casebridge::domain::InvalidText;
 use casebridge::routes::{self, Found, Route};
 use casebridge::store::{Store, StoreError};
 use casebridge::widget::auth::TokenError;
+use casebridge::widget::socket::Sockets;
 use jiff::Timestamp;
 use lambda_http::{Body, Request, RequestExt, Response};
 
@@ -50,6 +53,9 @@ pub struct Deps {
     pub attachments: Option<Arc<dyn AttachmentStore>>,
     /// Base of the links this function hands out; `None` → the request's Host.
     pub public_base_url: Option<BaseUrl>,
+    /// Pushes to the session's other sockets (tabs) what a send stored; `None`: no push, and
+    /// the widget is told no socket URL, so it polls. Set with [`Deps::with_sockets`].
+    pub sockets: Option<Sockets>,
 }
 
 impl Deps {
@@ -61,7 +67,14 @@ impl Deps {
             widget: config.widget()?.clone(),
             attachments: None,
             public_base_url: config.public_base_url.clone(),
+            sockets: None,
         })
+    }
+
+    /// Pushes through `sockets` (built in `main`, it needs the Lambda's AWS identity).
+    pub fn with_sockets(mut self, sockets: Option<Sockets>) -> Self {
+        self.sockets = sockets;
+        self
     }
 
     pub fn with_attachments(mut self, store: Arc<dyn AttachmentStore>) -> Self {
@@ -246,6 +259,14 @@ pub async fn handle(
             .map(|context| context.request_id.as_str()),
     );
     let failed = |e: WidgetError| e.into_response(&request_id);
+    // The WebSocket API's events ($connect, $disconnect) come with their own context.
+    if let Some(lambda_http::request::RequestContext::WebSocket(context)) =
+        event.request_context_ref()
+    {
+        return socket::handle(store, deps, &event, context, now)
+            .await
+            .unwrap_or_else(failed);
+    }
     let found = routes::find(ROUTES, &method, &path);
     // The script, the transcript page and the attachment links are not API calls: no CORS, no
     // token.

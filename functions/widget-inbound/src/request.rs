@@ -26,11 +26,15 @@ pub(crate) fn body_json<T: for<'de> Deserialize<'de> + Default>(
     serde_json::from_slice(bytes).map_err(|e| WidgetError::BadRequest(format!("invalid JSON: {e}")))
 }
 
-/// The client's address as API Gateway saw it (`requestContext.http.sourceIp`; the local stack
+/// The client's address as API Gateway saw it (`requestContext.http.sourceIp`, or `requestContext.identity.sourceIp` for the
+/// WebSocket API; the local stack
 /// sets it from the connection). Headers are not trusted: a client writes its own.
 pub(crate) fn client_address(event: &Request) -> String {
     match event.request_context_ref() {
         Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        Some(lambda_http::request::RequestContext::WebSocket(ctx)) => {
+            ctx.identity.source_ip.clone()
+        }
         _ => None,
     }
     .unwrap_or_else(|| "unknown".to_owned())

@@ -5,8 +5,11 @@
  * up to four, offered while the conversation is empty), data-greeting (instead of the
  * settings' greeting), data-avatar (an image URL for the panel's head). docs/widget.md lists them.
  * No framework, no build step. Every message is rendered with textContent, never as HTML.
- * Agent replies arrive by polling: every 2 s while a person is on the case, backing off to 30 s
- * when nothing is new, and paused while the tab is hidden. A file (when the deployment allows
+ * Replies are pushed over a WebSocket when the deployment has one (socket_url in the session's
+ * answer): each carries its seq, a seq is shown once, and after every (re)connect one poll asks
+ * for what was missed. Polling is the fallback: every 2 s while a person is on the case, backing
+ * off to 30 s when nothing is new, once a minute while the socket is open, paused while the tab
+ * is hidden; a dropped socket reconnects with backoff. A file (when the deployment allows
  * attachments) goes straight to storage with the presigned upload the API hands out.
  * The visitor id and its secret the API issues are kept in localStorage and presented together
  * to resume; a message's client_id is random per page load, so a retry is stored once and no
@@ -46,8 +49,10 @@
 
   var state = { session: null, token: null, last: 0, open: false, timer: null, delay: 2000, phase: "assistant" };
   try { Object.assign(state, JSON.parse(store.getItem(KEY) || "{}"), { open: false, timer: null, delay: 2000 }); } catch (e) { /* fresh start */ }
+  // The push socket: open (live), its URL, and the wait before the next reconnect.
+  var sock = { ws: null, live: false, url: state.socket || null, wait: 1000, timer: null };
   function save() {
-    try { store.setItem(KEY, JSON.stringify({ session: state.session, token: state.token, visitor: state.visitor, secret: state.secret, last: state.last, files: state.files })); } catch (e) { /* private mode */ }
+    try { store.setItem(KEY, JSON.stringify({ session: state.session, token: state.token, visitor: state.visitor, secret: state.secret, last: state.last, files: state.files, socket: sock.url })); } catch (e) { /* private mode */ }
   }
 
   function el(tag, attrs, text) {
@@ -200,6 +205,7 @@
       state.session = r.body.session_id; state.token = r.body.token;
       state.visitor = r.body.visitor_id; state.secret = r.body.visitor_secret;
       state.files = r.body.attachments || null;
+      sock.url = r.body.socket_url || null;
       showAttach();
       save();
       if (!r.body.messages.length && (greeting || r.body.greeting)) note(greeting || r.body.greeting);
@@ -207,7 +213,40 @@
       r.body.messages.forEach(render);
       state.last = r.body.last_seq;
       setPhase(r.body.state);
+      connect();
     });
+  }
+
+  // Pushes: one socket per session, authenticated with the token and the visitor's proof.
+  function connect() {
+    clearTimeout(sock.timer);
+    if (sock.ws) { sock.ws.onclose = null; sock.ws.close(); sock.ws = null; sock.live = false; }
+    if (!sock.url || !state.session || !window.WebSocket) return;
+    var q = "?session=" + encodeURIComponent(state.session) + "&token=" + encodeURIComponent(state.token) + "&proof=" + encodeURIComponent(state.secret || "");
+    var ws;
+    try { ws = new WebSocket(sock.url + q); } catch (e) { return; }
+    sock.ws = ws;
+    ws.onopen = function () { sock.live = true; sock.wait = 1000; state.delay = 60000; poll(); };
+    ws.onmessage = function (e) {
+      var f;
+      try { f = JSON.parse(e.data); } catch (err) { return; }
+      var msgs = f.messages || [];
+      // A seq skipped (a push lost while reconnecting): ask for the rest.
+      if (msgs.length && msgs[0].seq > state.last + 1) poll();
+      msgs.forEach(render);
+      if (f.last_seq > state.last) { state.last = f.last_seq; save(); }
+      if (f.state) setPhase(f.state);
+    };
+    ws.onclose = function () {
+      var was = sock.live;
+      sock.ws = null; sock.live = false;
+      // Back to polling at once, and try the socket again later (not for a closed conversation:
+      // the next message starts a new one, and its own socket).
+      if (was) { state.delay = 2000; schedule(); }
+      if (state.phase === "closed") return;
+      sock.timer = setTimeout(connect, sock.wait);
+      sock.wait = Math.min(sock.wait * 2, 30000);
+    };
   }
 
   function poll() {
@@ -218,9 +257,9 @@
       var fresh = r.body.messages || [];
       fresh.forEach(render);
       if (r.body.last_seq > state.last) { state.last = r.body.last_seq; save(); }
-      // One page at a time: more waiting is fetched at once.
-      state.delay = r.body.more ? 0 : fresh.length ? 2000 : Math.min(state.delay * 2, 30000);
-    }).catch(function () { state.delay = Math.min(state.delay * 2, 30000); })
+      // One page at a time: more waiting is fetched at once. With a live socket, once a minute.
+      state.delay = r.body.more ? 0 : sock.live ? 60000 : fresh.length ? 2000 : Math.min(state.delay * 2, 30000);
+    }).catch(function () { state.delay = sock.live ? 60000 : Math.min(state.delay * 2, 30000); })
       .then(schedule);
   }
   function schedule() {
@@ -234,7 +273,7 @@
     (window.crypto || window.msCrypto).getRandomValues(b);
     return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
   })();
-  document.addEventListener("visibilitychange", function () { if (!document.hidden) { state.delay = 2000; poll(); } });
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) { state.delay = sock.live ? 60000 : 2000; poll(); } });
 
   var counter = 0;
   function busy(on) { send.disabled = on; attachBtn.disabled = on; if (!on) input.focus(); }
@@ -246,7 +285,7 @@
     state.last = Math.max(state.last, r.body.last_seq);
     save();
     setPhase(r.body.state);
-    state.delay = 2000;
+    state.delay = sock.live ? 60000 : 2000;
     schedule();
   }
   // Suggested first questions: buttons that send their text, gone once the visitor writes.
@@ -307,6 +346,7 @@
     if (open) {
       count(0);
       (state.session ? Promise.resolve(poll()) : start()).catch(function (err) { note(t[15] + " (" + err.message + ")."); });
+      if (state.session && !sock.ws) connect();
       input.focus();
     } else {
       launch.focus();

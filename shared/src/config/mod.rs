@@ -62,6 +62,9 @@ pub struct Config {
     pub rules_path: Option<PathBuf>,
     /// Where the assistant's articles come from (`crate::knowledge::config`).
     pub knowledge: KnowledgeConfig,
+    /// `WIDGET_SOCKET_URL`: the widget's WebSocket API stage (`wss://…/<stage>`); None: no
+    /// push, the widget polls (`crate::widget::socket`).
+    pub widget_socket: Option<crate::widget::config::SocketUrl>,
 }
 
 impl Config {
@@ -119,6 +122,9 @@ impl Config {
             assistant: assistant_config(src)?,
             rules_path: var(src, "CASEBRIDGE_CONFIG").map(PathBuf::from),
             knowledge: knowledge_config(src)?,
+            widget_socket: var(src, "WIDGET_SOCKET_URL")
+                .map(|v| crate::widget::config::SocketUrl::parse("WIDGET_SOCKET_URL", &v))
+                .transpose()?,
         })
     }
 

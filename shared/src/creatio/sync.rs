@@ -55,6 +55,9 @@ pub struct SyncDeps {
     pub link_secret: Option<SecretString>,
     /// Sends rep replies by SMS; None when Twilio is not configured.
     pub sms: Option<Arc<dyn SmsProvider>>,
+    /// Pushes to widget sockets; set by `main` when `WIDGET_SOCKET_URL` is (it needs the
+    /// Lambda's AWS identity).
+    pub sockets: Option<crate::widget::socket::Sockets>,
 }
 
 impl SyncDeps {
@@ -73,6 +76,7 @@ impl SyncDeps {
             concierge: Concierge::from_config(config)?,
             public_base_url: config.public_base_url.clone(),
             link_secret: config.widget().ok().map(|w| w.secret.clone()),
+            sockets: None,
         })
     }
 
@@ -84,6 +88,7 @@ impl SyncDeps {
             rules: &self.reply_rules,
             sms: self.sms.as_deref(),
             closed_notice: self.concierge.closed_notices(),
+            sockets: self.sockets.as_ref(),
         }
     }
 }
@@ -459,7 +464,7 @@ async fn create_case(
             },
         )
         .await?;
-    finish(store, session, transcript, problems).await?;
+    finish(store, deps, session, transcript, problems).await?;
     tracing::info!(activities = messages.len(), "case created in Creatio");
     crate::metrics::emit(crate::metrics::Metric::CaseCreated);
     crate::metrics::emit(crate::metrics::Metric::ActivitiesSynced(messages.len()));
@@ -519,6 +524,7 @@ async fn missing_lookups(deps: &SyncDeps, session: &Session) -> Vec<String> {
 /// `with_agent`, the watermark, the sync error.
 async fn finish(
     store: &dyn Store,
+    deps: &SyncDeps,
     session: &Session,
     transcript: &[Message],
     problems: Vec<String>,
@@ -540,8 +546,12 @@ async fn finish(
             )
             .await
         {
+            // The widget shows "you are chatting with our support team" at once.
+            Ok(moved) => {
+                crate::widget::socket::push(store, deps.sockets.as_ref(), &moved, &[]).await;
+            }
             // Closed meanwhile (the case was resolved at once): nothing left to move.
-            Ok(_) | Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => {}
+            Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -630,7 +640,7 @@ async fn append_activities(
     if up_to_date && last <= session.synced_seq && session.state != SessionState::HandoffRequested {
         return Ok(Synced::Nothing);
     }
-    finish(store, session, transcript, Vec::new()).await?;
+    finish(store, deps, session, transcript, Vec::new()).await?;
     tracing::info!(activities = ops.len(), "case brought up to date");
     crate::metrics::emit(crate::metrics::Metric::ActivitiesSynced(ops.len()));
     Ok(Synced::Appended {

@@ -3,6 +3,7 @@
 //! Everything that arrives from outside (webhook fields, JWT claims, Creatio ids) is parsed into
 //! one of these types at the edge, so the rest of the code cannot hold a bad value.
 
+pub mod connection;
 pub mod identity;
 pub mod ids;
 pub mod language;
@@ -12,6 +13,7 @@ pub mod phone;
 mod phone_codes;
 pub mod session;
 
+pub use connection::{CONNECTION_LIFETIME, ConnectionId};
 pub use identity::{
     Channel, ConversationKey, Customer, NotIssuedVisitorId, VerifiedEmail, VisitorId,
 };

@@ -187,16 +187,24 @@ async fn close_session(
             )
             .await
             .map(|a| match a {
-                Appended::Stored { messages, .. } => messages.first().map(|m| m.seq),
-                Appended::AlreadySeen { .. } => None,
+                Appended::Stored { session, messages } => {
+                    (Some(*session), messages.first().map(|m| m.seq), messages)
+                }
+                Appended::AlreadySeen { .. } => (None, None, Vec::new()),
             }),
         None => store
             .transition(session.id, close, SessionChanges::default(), now)
             .await
-            .map(|_| None),
+            .map(|closed| (Some(closed), None, Vec::new())),
     };
     let notice_seq = match result {
-        Ok(seq) => seq,
+        Ok((closed, seq, notice)) => {
+            // An open widget shows the notice and ends the conversation at once.
+            if let Some(closed) = closed {
+                crate::widget::socket::push(store, deps.sockets, &closed, &notice).await;
+            }
+            seq
+        }
         // Closed (or moved) by someone else meanwhile: the end state is what was asked for.
         Err(StoreError::StateChanged { .. } | StoreError::Closed(_)) => {
             return Ok(Closure::AlreadyClosed);

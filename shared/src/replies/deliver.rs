@@ -32,6 +32,7 @@ use crate::domain::{
 };
 use crate::sms::{self, DeliverError, Delivery, SendError, SmsProvider};
 use crate::store::{Appended, Store, StoreError};
+use crate::widget::socket::{self, Sockets};
 
 /// A failure that outlasts this many attempts is given up on, and the case hears of it. The
 /// stream retries a failed record 8 times (template.yaml): giving up first means the rep learns
@@ -49,6 +50,9 @@ pub struct ReplyDeps<'a> {
     pub sms: Option<&'a dyn SmsProvider>,
     /// Told to the customer when their case closes, in their language.
     pub closed_notice: &'a ClosedNotices,
+    /// Pushes what is stored for a widget conversation to its open sockets; None: the widget
+    /// polls (`WIDGET_SOCKET_URL` is not set).
+    pub sockets: Option<&'a Sockets>,
 }
 
 /// The owned clients behind [`ReplyDeps`], for a function that builds nothing else from the
@@ -59,6 +63,8 @@ pub struct ReplyClients {
     pub rules: ReplyRules,
     pub sms: Option<std::sync::Arc<dyn SmsProvider>>,
     pub closed_notice: ClosedNotices,
+    /// Set by `main` when `WIDGET_SOCKET_URL` is ([`ReplyClients::with_sockets`]).
+    pub sockets: Option<Sockets>,
 }
 
 impl ReplyClients {
@@ -81,7 +87,15 @@ impl ReplyClients {
             config: creatio_config,
             rules: config.replies.clone(),
             closed_notice: ClosedNotices::from_settings(&settings),
+            sockets: None,
         })
+    }
+
+    /// Pushes to widget sockets through `sockets` (it needs the Lambda's AWS identity, so `main`
+    /// builds it).
+    pub fn with_sockets(mut self, sockets: Option<Sockets>) -> Self {
+        self.sockets = sockets;
+        self
     }
 
     pub fn deps(&self) -> ReplyDeps<'_> {
@@ -91,6 +105,7 @@ impl ReplyClients {
             rules: &self.rules,
             sms: self.sms.as_deref(),
             closed_notice: &self.closed_notice,
+            sockets: self.sockets.as_ref(),
         }
     }
 }
@@ -363,7 +378,10 @@ async fn attempt(
         .map_err(|_| StoreError::Corrupt("activity id".into()))?;
     let message = NewMessage::new(Role::Agent, text.clone()).with_provider_id(pid);
     let (id, seq) = match store.append(&session, vec![message], None, now).await {
-        Ok(Appended::Stored { session, messages }) => (session.id, messages[0].seq),
+        Ok(Appended::Stored { session, messages }) => {
+            socket::push(store, deps.sockets, &session, &messages).await;
+            (session.id, messages[0].seq)
+        }
         Ok(Appended::AlreadySeen { session_id, seq }) => {
             // Stored by an earlier attempt: send only if that attempt did not get it out.
             let pending = store

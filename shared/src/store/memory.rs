@@ -11,6 +11,7 @@ use super::{
     Allowance, Appended, Consent, Erasure, Gap, MessageRef, SessionChanges, SessionRecords,
     StateChange, Store, StoreError,
 };
+use crate::domain::ConnectionId;
 use crate::domain::{
     ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ConversationKey, CreatioLink, Customer,
     DeliveryStatus, Message, NewMessage, OutboxChange, OutboxEntry, OutboxSource, OutboxState,
@@ -29,6 +30,8 @@ struct Inner {
     catchup: CatchUpMarks,
     allowances: HashMap<(String, i64), u32>,
     gaps: Vec<Gap>,
+    /// Open widget sockets: connection → (session, expires at).
+    sockets: HashMap<ConnectionId, (SessionId, Timestamp)>,
 }
 
 #[derive(Default)]
@@ -643,6 +646,42 @@ impl Store for MemoryStore {
             *slot = Some(at);
         }
         Ok(())
+    }
+
+    async fn add_connection(
+        &self,
+        session: SessionId,
+        connection: &ConnectionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let until = now + crate::domain::CONNECTION_LIFETIME;
+        self.lock()
+            .sockets
+            .insert(connection.clone(), (session, until));
+        Ok(())
+    }
+
+    async fn connections(
+        &self,
+        session: SessionId,
+        now: Timestamp,
+    ) -> Result<Vec<ConnectionId>, StoreError> {
+        let mut open: Vec<ConnectionId> = self
+            .lock()
+            .sockets
+            .iter()
+            .filter(|(_, (s, until))| *s == session && *until > now)
+            .map(|(c, _)| c.clone())
+            .collect();
+        open.sort();
+        Ok(open)
+    }
+
+    async fn remove_connection(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<SessionId>, StoreError> {
+        Ok(self.lock().sockets.remove(connection).map(|(s, _)| s))
     }
 
     async fn record_gap(&self, gap: &Gap) -> Result<(), StoreError> {

@@ -25,6 +25,7 @@ pub mod memory;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
+use crate::domain::ConnectionId;
 use crate::domain::{
     ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ConversationKey, CreatioLink, Customer,
     DeliveryStatus, Message, NewMessage, OutboxChange, OutboxEntry, OutboxSource, OutboxState,
@@ -438,6 +439,28 @@ pub trait Store: Send + Sync {
         mark: CatchUpMark,
         at: Timestamp,
     ) -> Result<(), StoreError>;
+
+    /// Records an open widget socket of `session` (`crate::widget::socket`), kept as long as
+    /// API Gateway keeps a connection.
+    async fn add_connection(
+        &self,
+        session: SessionId,
+        connection: &ConnectionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The open widget sockets of `session` at `now`.
+    async fn connections(
+        &self,
+        session: SessionId,
+        now: Timestamp,
+    ) -> Result<Vec<ConnectionId>, StoreError>;
+
+    /// Forgets a widget socket; the session it was for, when it was known.
+    async fn remove_connection(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<SessionId>, StoreError>;
 
     /// Records an unanswered question (kept for the retention period).
     async fn record_gap(&self, gap: &Gap) -> Result<(), StoreError>;

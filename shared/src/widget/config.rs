@@ -1,7 +1,9 @@
 //! The widget section: the session secret, the site's identity JWT and what it must satisfy,
-//! allowed origins, the per-conversation and per-address limits, and the attachment policy.
+//! allowed origins, the per-conversation and per-address limits, the attachment policy, and the
+//! socket URL (`WIDGET_SOCKET_URL`, read with the rest of the configuration).
 
 use crate::config::source::*;
+use crate::domain::ConnectionId;
 use jiff::SignedDuration;
 use secrecy::SecretString;
 
@@ -49,6 +51,11 @@ pub struct WidgetLimits {
     /// Handoffs to a person one client address may ask for in a day
     /// (`WIDGET_HANDOFFS_PER_DAY`, default 5): each is a case, and maybe a contact, in Creatio.
     pub handoffs_per_day: u32,
+    /// Open sockets one conversation may have at once: the visitor's tabs (5).
+    pub sockets_per_session: usize,
+    /// Sockets one client address may open in an hour (120: a tab reconnects after API
+    /// Gateway's 10 idle minutes, and an office shares one address).
+    pub sockets_per_hour: u32,
 }
 
 impl Default for WidgetLimits {
@@ -60,6 +67,8 @@ impl Default for WidgetLimits {
             poll_page: 50,
             sessions_per_hour: 20,
             handoffs_per_day: 5,
+            sockets_per_session: 5,
+            sockets_per_hour: 120,
         }
     }
 }
@@ -191,6 +200,7 @@ pub(crate) fn widget_config(src: &dyn Source) -> Result<Option<WidgetConfig>, Co
             i64::from(d.handoffs_per_day),
         )?)
         .unwrap_or(u32::MAX),
+        ..d
     };
     let identity = crate::widget::auth::IdentityPolicy {
         audience: var(src, "WIDGET_IDENTITY_AUDIENCE"),
@@ -210,3 +220,58 @@ pub(crate) fn widget_config(src: &dyn Source) -> Result<Option<WidgetConfig>, Co
         limits,
     }))
 }
+
+/// `WIDGET_SOCKET_URL`: where the widget opens its socket (`wss://…/<stage>`, or `ws://` on
+/// loopback), and from it the management endpoint casebridge posts to (`https://…/<stage>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketUrl {
+    socket: String,
+    management: BaseUrl,
+}
+
+impl SocketUrl {
+    pub fn parse(name: &'static str, raw: &str) -> Result<Self, ConfigError> {
+        let s = raw.trim().trim_end_matches('/');
+        let http = if let Some(rest) = s.strip_prefix("wss://") {
+            format!("https://{rest}")
+        } else if let Some(rest) = s.strip_prefix("ws://") {
+            format!("http://{rest}")
+        } else {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: "must start with wss:// (ws:// only for loopback)".into(),
+            });
+        };
+        let management = BaseUrl::parse(name, &http).map_err(|e| match e {
+            ConfigError::Invalid { reason, .. } => ConfigError::Invalid {
+                name,
+                reason: reason
+                    .replace("https://", "wss://")
+                    .replace("http://", "ws://"),
+            },
+            other => other,
+        })?;
+        Ok(Self {
+            socket: s.to_owned(),
+            management,
+        })
+    }
+
+    /// What the widget opens.
+    pub fn as_str(&self) -> &str {
+        &self.socket
+    }
+
+    /// Where a message for `connection` is posted.
+    pub fn connection_url(&self, connection: &ConnectionId) -> String {
+        // The id is base64-like (`=`, `+`, `/`): encoded as a path segment, as the SDK does.
+        let id = percent_encoding::utf8_percent_encode(connection.as_str(), SEGMENT);
+        self.management.join(&format!("/@connections/{id}"))
+    }
+}
+
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');

@@ -153,7 +153,12 @@ pub(super) async fn send(
     match outcome {
         Ok(Outcome::Stored {
             session, messages, ..
-        }) => Ok(sent(&session, &messages, session.last_seq)),
+        }) => {
+            // The visitor's other tabs: this one reads the answer below (and shows a seq once).
+            casebridge::widget::socket::push(store, deps.sockets.as_ref(), &session, &messages)
+                .await;
+            Ok(sent(&session, &messages, session.last_seq))
+        }
         // A retried POST: answer from what is stored.
         Ok(Outcome::AlreadySeen { seq, .. }) => answer_again(store, deps, id, seq, now).await,
         Ok(Outcome::HandoffRefused { retry_after }) => Err(WidgetError::TooMany {

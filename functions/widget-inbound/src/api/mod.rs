@@ -42,7 +42,7 @@ use jiff::Timestamp;
 use lambda_http::{Body, Request, RequestExt, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::request::{body_json, client_address};
 use crate::{Deps, Endpoint, WidgetError, json_response};
@@ -104,26 +104,5 @@ fn authorize(
     Ok(vid)
 }
 
-pub fn message_json(m: &Message) -> Value {
-    let mut v = json!({"seq": m.seq, "role": m.role.as_str(), "text": m.text.as_str(), "at": m.at.to_string()});
-    if !m.attachments.is_empty() {
-        v["attachments"] = m
-            .attachments
-            .iter()
-            .map(|a| json!({"url": a.url, "content_type": a.content_type}))
-            .collect();
-    }
-    if let Some(card) = &m.card {
-        v["card"] = json!(card);
-    }
-    v
-}
-
-/// What the visitor sees: everything but casebridge's own notes.
-fn visible(messages: &[Message]) -> Vec<Value> {
-    messages
-        .iter()
-        .filter(|m| m.role != Role::System)
-        .map(message_json)
-        .collect()
-}
+/// How a message reads on the wire: one shape for the poll, the send's answer and the push.
+pub use casebridge::widget::socket::{message_json, visible};

@@ -216,6 +216,8 @@ pub(super) async fn start(
             "language": language.map(Language::code),
             "messages": visible(&messages),
             "last_seq": messages.last().map(|m| m.seq).unwrap_or(from),
+            // Where to open a socket for pushes (absent: poll only).
+            "socket_url": deps.sockets.as_ref().map(|s| s.url().as_str()),
             "attachments": deps.attachments.as_ref().map(|_| json!({
                 "max_bytes": deps.widget.attachments.max_bytes,
                 "types": deps.widget.attachments.allowed_types,

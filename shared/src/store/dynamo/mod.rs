@@ -11,6 +11,8 @@
 //! | consent | `O#<customer>` | `CONSENT` | `kind=consent`, `opted_out_at` (absent: granted); no TTL, an opt-out must not expire |
 //! | allowance | `L#<what>:<client address>#<window index>` | `LIMIT` | `kind=limit`, `used`, `expires_at` (an hour after its window ends) |
 //! | gap | `G#<UTC day>` | `<at>#<session id>` | `kind=gap`, `session_id`, `question`, `score`, `expires_at` (an unanswered question, `gaps.rs`) |
+//! | widget socket | `W#<session id>` | `<connection id>` | `kind=socket`, `expires_at` (2 hours: API Gateway's longest connection; `sockets.rs`) |
+//! | socket pointer | `WS#<connection id>` | `SOCKET` | `kind=socket_pointer`, `session_id`, `expires_at` (for `$disconnect`, which names only the connection) |
 //!
 //! - **Why this shape.** A session and its transcript share a partition, so one `Query` reads the
 //!   whole conversation (and `sk BETWEEN M#… AND M#9…` reads only what is new: the widget poll).
@@ -42,7 +44,7 @@
 //! The [`Store`] impl below only dispatches; each operation lives in the file named for its
 //! concern: `conversations.rs` (open, read a turn, append), `state.rs` (transitions, case links,
 //! watermarks, lookups), `consent.rs` (opt-outs, identity links), `limits.rs` (allowances),
-//! `outbox.rs` (rep replies, catch-up marks), `status.rs` (case status checks), `erase.rs` (a
+//! `outbox.rs` (rep replies, catch-up marks), `sockets.rs` (the widget's open sockets), `status.rs` (case status checks), `erase.rs` (a
 //! customer's export and erasure). They share `reads.rs` (items and partitions), `keys.rs`,
 //! `items.rs` (codecs), `errors.rs` (SDK errors to [`StoreError`]) and `schema.rs` (the table).
 
@@ -58,6 +60,7 @@ mod limits;
 mod outbox;
 mod reads;
 mod schema;
+mod sockets;
 mod state;
 mod status;
 
@@ -85,6 +88,7 @@ use super::{
     Allowance, Appended, Consent, Gap, MessageRef, Retention, SessionChanges, StateChange, Store,
     StoreError, Turn,
 };
+use crate::domain::ConnectionId;
 use crate::domain::{
     ActivityId, CaseId, CatchUpMark, CatchUpMarks, Channel, ContactId, ConversationKey,
     CreatioLink, Customer, DeliveryStatus, Message, MessageText, NewMessage, OutboxChange,
@@ -378,6 +382,30 @@ impl Store for DynamoStore {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.write_catchup_mark(mark, at).await
+    }
+
+    async fn add_connection(
+        &self,
+        session: SessionId,
+        connection: &ConnectionId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sockets::add(self, session, connection, now).await
+    }
+
+    async fn connections(
+        &self,
+        session: SessionId,
+        now: Timestamp,
+    ) -> Result<Vec<ConnectionId>, StoreError> {
+        sockets::of_session(self, session, now).await
+    }
+
+    async fn remove_connection(
+        &self,
+        connection: &ConnectionId,
+    ) -> Result<Option<SessionId>, StoreError> {
+        sockets::remove(self, connection).await
     }
 
     async fn record_gap(&self, gap: &Gap) -> Result<(), StoreError> {
