@@ -14,6 +14,9 @@ const HTTP_API_PER_REQUEST: f64 = 1.00 / 1e6;
 const DDB_PER_WRU: f64 = 0.625 / 1e6;
 const DDB_PER_RRU: f64 = 0.125 / 1e6;
 const MEMORY_GB: f64 = 0.25;
+/// API Gateway WebSocket APIs: messages (sent or received, in 32 KB units) and connection minutes.
+const WS_PER_MESSAGE: f64 = 1.00 / 1e6;
+const WS_PER_CONNECTION_MINUTE: f64 = 0.25 / 1e6;
 
 /// One kind of call in a conversation.
 struct Op {
@@ -191,5 +194,71 @@ pub fn catch_up_month(rows: &[Row], interval_s: u64) -> String {
         quiet.write_units(),
         quiet.read_units(),
         polls / 30.0
+    )
+}
+
+/// The widget's side only, per 1,000 widget conversations: reaching the visitor by polling (what
+/// the widget does without a socket) against pushing over the WebSocket API (with its
+/// once-a-minute poll and a catch-up poll per connection), from the bench's DynamoDB rows.
+pub fn push_vs_polling(rows: &[Row]) -> String {
+    let units = |name: &str| {
+        rows.iter()
+            .find(|r| r.what == name)
+            .map(|r| (r.write_units(), r.read_units()))
+            .unwrap_or((0.0, 0.0))
+    };
+    let handoff_share = 0.3;
+    // Invocations of the widget function answering an HTTP API request or a socket event.
+    let lambda =
+        |n: f64, ms: f64| n * (LAMBDA_PER_REQUEST + ms / 1000.0 * MEMORY_GB * LAMBDA_ARM_PER_GB_S);
+    let ddb = |n: f64, (w, r): (f64, f64)| n * (w * DDB_PER_WRU + r * DDB_PER_RRU);
+    let poll = units("widget poll, nothing new");
+    // Polling: 20 polls a conversation, 60 more while an agent has it (the main model).
+    let polls = 20.0 + handoff_share * 60.0;
+    let polling = lambda(polls, 15.0) + polls * HTTP_API_PER_REQUEST + ddb(polls, poll);
+    // Push: a conversation holds its socket 5 minutes, 25 more with an agent, which is waiting
+    // time, so API Gateway's 10 idle minutes close it twice more and the widget reconnects. Each
+    // connection costs $connect, $disconnect and one catch-up poll; a poll a minute while open;
+    // and each stored message or state change (4 answers; with an agent 3 replies, 3 more
+    // messages, the case created and closed) is one read of the sessions's sockets and one
+    // message per open socket (one tab).
+    let connections = 1.0 + handoff_share * 2.0;
+    let minutes = 5.0 + handoff_share * 25.0;
+    let minute_polls = minutes;
+    let pushes = 4.0 + handoff_share * 8.0;
+    let connect = units("widget socket $connect");
+    let disconnect = units("widget socket $disconnect");
+    let read = units("widget push, the session's sockets read");
+    let push_polls = connections + minute_polls;
+    let push = lambda(2.0 * connections, 15.0)
+        + ddb(connections, connect)
+        + ddb(connections, disconnect)
+        + lambda(push_polls, 15.0)
+        + push_polls * HTTP_API_PER_REQUEST
+        + ddb(push_polls, poll)
+        + ddb(pushes, read)
+        // $connect and $disconnect are messages too, as is each push.
+        + (2.0 * connections + pushes) * WS_PER_MESSAGE
+        + minutes * WS_PER_CONNECTION_MINUTE;
+    format!(
+        "| per 1,000 widget conversations | requests to casebridge | USD |\n|---|---|---|\n\
+         | polling (20 polls, 60 more with an agent) | {:.0} | {:.4} |\n\
+         | push (socket + a poll a minute) | {:.0} | {:.4} |\n\n\
+         Push: {connections:.1} connections a conversation ($connect {}/{} and $disconnect {}/{} \
+         WRU/RRU each, one catch-up poll each), {minutes:.1} connection minutes with a poll a minute, \
+         {pushes:.1} pushes (each one read of the session's sockets, {}/{} WRU/RRU, and one \
+         WebSocket message). Prices: WebSocket API $1.00 per million messages and $0.25 per \
+         million connection minutes; the rest as above. The widget's rep replies arrive within \
+         the push instead of within the next poll (up to 30 s).",
+        polls * 1000.0,
+        polling * 1000.0,
+        (2.0 * connections + push_polls) * 1000.0,
+        push * 1000.0,
+        connect.0,
+        connect.1,
+        disconnect.0,
+        disconnect.1,
+        read.0,
+        read.1,
     )
 }

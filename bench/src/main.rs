@@ -48,6 +48,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().nth(1).as_deref() == Some("actions") {
         return actions::run().await;
     }
+    // `bench push`: the DynamoDB rows of the socket path and the polling-against-push model, alone.
+    if std::env::args().nth(1).as_deref() == Some("push") {
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+            .map_err(|_| "set AWS_ENDPOINT_URL_DYNAMODB (moto) for `bench push`")?;
+        let rows = requests::dynamodb(&endpoint).await?;
+        for r in rows
+            .iter()
+            .filter(|r| r.what.contains("socket") || r.what.contains("poll"))
+        {
+            println!(
+                "| {} | {} | {} | {} | {} |",
+                r.what,
+                r.requests(),
+                r.kinds(),
+                r.write_units(),
+                r.read_units()
+            );
+        }
+        println!("\n{}", cost::push_vs_polling(&rows));
+        return Ok(());
+    }
     if std::env::args().nth(1).as_deref() == Some("soak") {
         // The stack's own log lines (JSON, one per line) go out with the tables: `RUST_LOG=warn
         // bench soak | grep '^{'` shows what failed and was retried.
@@ -126,6 +147,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
             println!("\n{}", cost::catch_up_month(rows, 60));
+            println!(
+                "\n### Widget: polling against push\n\n{}",
+                cost::push_vs_polling(rows)
+            );
         }
         None => println!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/bench starts moto)"),
     }

@@ -324,6 +324,37 @@ pub async fn dynamodb(endpoint: &str) -> Result<Vec<Row>, Error> {
         what: "widget poll, nothing new",
         counts: counter.take(),
     });
+    // The push path: a socket opened and closed, and the read every stored message pays to
+    // find the session's sockets (the post itself is API Gateway's, not DynamoDB's).
+    let socket = |route: &str, query| {
+        test_support::requests::widget_socket(
+            route,
+            "YmVuY2gtc29ja2V0",
+            "198.51.100.7",
+            SITE,
+            query,
+        )
+    };
+    let open = json!({"session": started["session_id"], "token": token, "proof": started["visitor_secret"]});
+    widget_inbound::handle(&store, &widget, socket("$connect", Some(open)), now).await;
+    rows.push(Row {
+        what: "widget socket $connect",
+        counts: counter.take(),
+    });
+    if let Ok(id) =
+        casebridge::domain::SessionId::parse(started["session_id"].as_str().unwrap_or_default())
+    {
+        store.connections(id, now).await?;
+    }
+    rows.push(Row {
+        what: "widget push, the session's sockets read",
+        counts: counter.take(),
+    });
+    widget_inbound::handle(&store, &widget, socket("$disconnect", None), now).await;
+    rows.push(Row {
+        what: "widget socket $disconnect",
+        counts: counter.take(),
+    });
     widget_inbound::handle(
         &store,
         &widget,

@@ -49,6 +49,9 @@ pub struct App {
     pub console_token: String,
     /// The widget's open sockets ([`sockets`]): the WebSocket API, locally.
     pub sockets: Arc<sockets::LocalSockets>,
+    /// Wakes the in-process stream ([`spawn_sync`]) when the Creatio webhook queued a reply, as
+    /// the table's stream hands a new record over at once.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl App {
@@ -97,6 +100,7 @@ impl App {
             ),
             uploads,
             sockets: Default::default(),
+            wake: Default::default(),
             handoff,
             store,
             config,
@@ -126,7 +130,8 @@ enum Function {
 const SESSIONS_AT_ONCE: usize = 8;
 
 /// What the DynamoDB stream and the schedule do in AWS, twice a second (less often when
-/// reading the table takes long, see the end of the loop): bring Creatio up to date
+/// reading the table takes long, see the end of the loop; at once when the Creatio webhook
+/// queued a reply, [`App::wake`]): bring Creatio up to date
 /// for every session it is behind on, deliver every queued rep reply in the outbox, run every
 /// status check a `case_updated` webhook recorded, and, every
 /// `CREATIO_CATCHUP_SECONDS`, ask Creatio for the replies and closed cases no process reported.
@@ -231,7 +236,10 @@ pub fn spawn_sync(app: Arc<App>) {
             // where the stream would hand over just the changes). Twice a second, or less often
             // when they take long, so that they never take more than about a third of the
             // store's time (a large table on moto, the soak).
-            tokio::time::sleep(std::time::Duration::from_millis(500).max(reading * 2)).await;
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(500).max(reading * 2)) => {}
+                _ = app.wake.notified() => {}
+            }
         }
     });
 }
@@ -442,7 +450,11 @@ async fn invoke(
             Err(why) => return error(503, &format!("the widget is not configured: {why}")),
         },
         Function::CreatioReply => match &app.reply {
-            Ok(deps) => creatio_reply::handler(store, deps, event).await,
+            Ok(deps) => {
+                let answer = creatio_reply::handler(store, deps, event).await;
+                app.wake.notify_one();
+                answer
+            }
             Err(why) => {
                 return error(
                     503,

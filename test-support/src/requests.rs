@@ -1,6 +1,7 @@
 //! Requests as API Gateway's HTTP API (payload format 2.0) hands them to a function, so that no
 //! test and no bench writes one out by hand: a Twilio webhook signed as Twilio signs it, a widget
-//! call with its session token, a Creatio business-process webhook; and the JSON of an answer.
+//! call with its session token, a Creatio business-process webhook, the WebSocket API's
+//! `$connect` and `$disconnect`; and the JSON of an answer.
 
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
@@ -84,6 +85,64 @@ pub fn new_activity(case: impl std::fmt::Display, activity: impl std::fmt::Displ
         "caseId": case.to_string(),
         "activityId": activity.to_string(),
     })
+}
+
+/// `$connect` (with `query`) or `$disconnect` of `connection`, from client address `ip` on a page
+/// of `origin`, as API Gateway's WebSocket API invokes the integration (the shape of AWS's
+/// documented events), read by `lambda_http` as the Lambda runtime reads it.
+pub fn widget_socket(
+    route: &str,
+    connection: &str,
+    ip: &str,
+    origin: &str,
+    query: Option<Value>,
+) -> Request {
+    use serde_json::json;
+    let connect = route == "$connect";
+    let mut e = json!({
+        "headers": {
+            "Host": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "Origin": origin,
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version": "13",
+            "X-Forwarded-For": ip,
+        },
+        "multiValueHeaders": {
+            "Host": ["abc123.execute-api.eu-west-1.amazonaws.com"],
+            "Origin": [origin],
+        },
+        "requestContext": {
+            "routeKey": route,
+            "eventType": if connect { "CONNECT" } else { "DISCONNECT" },
+            "extendedRequestId": "Y2xpZW50LWlk",
+            "requestTime": "07/Dec/2026:02:00:00 +0000",
+            "messageDirection": "IN",
+            "stage": "live",
+            "connectedAt": 1796608800000_i64,
+            "requestTimeEpoch": 1796608800000_i64,
+            "identity": {"sourceIp": ip, "userAgent": "Mozilla/5.0"},
+            "requestId": "Y2xpZW50LXJlcXVlc3Q=",
+            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+            "connectionId": connection,
+            "apiId": "abc123"
+        },
+        "isBase64Encoded": false
+    });
+    if !connect {
+        e["requestContext"]["disconnectStatusCode"] = json!(1001);
+        e["requestContext"]["disconnectReason"] = json!("Going away");
+    }
+    if let Some(q) = query {
+        let multi: serde_json::Map<String, Value> = q
+            .as_object()
+            .map(|o| o.iter().map(|(k, v)| (k.clone(), json!([v]))).collect())
+            .unwrap_or_default();
+        e["queryStringParameters"] = q;
+        e["multiValueQueryStringParameters"] = Value::Object(multi);
+    }
+    let parsed: lambda_http::request::LambdaRequest =
+        serde_json::from_value(e).expect("a WebSocket event");
+    parsed.into()
 }
 
 /// An answer's JSON body (a text body that is not JSON, as a JSON string; no body, null).

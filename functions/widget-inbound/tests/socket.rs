@@ -19,52 +19,7 @@ fn event(
     query: Option<Value>,
     origin: &str,
 ) -> lambda_http::Request {
-    let connect = route == "$connect";
-    let mut e = json!({
-        "headers": {
-            "Host": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "Origin": origin,
-            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-            "Sec-WebSocket-Version": "13",
-            "X-Forwarded-For": CLIENT,
-        },
-        "multiValueHeaders": {
-            "Host": ["abc123.execute-api.eu-west-1.amazonaws.com"],
-            "Origin": [origin],
-        },
-        "requestContext": {
-            "routeKey": route,
-            "eventType": if connect { "CONNECT" } else { "DISCONNECT" },
-            "extendedRequestId": "Y2xpZW50LWlk",
-            "requestTime": "07/Dec/2026:02:00:00 +0000",
-            "messageDirection": "IN",
-            "stage": "live",
-            "connectedAt": 1796608800000_i64,
-            "requestTimeEpoch": 1796608800000_i64,
-            "identity": {"sourceIp": CLIENT, "userAgent": "Mozilla/5.0"},
-            "requestId": "Y2xpZW50LXJlcXVlc3Q=",
-            "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
-            "connectionId": connection,
-            "apiId": "abc123"
-        },
-        "isBase64Encoded": false
-    });
-    if !connect {
-        e["requestContext"]["disconnectStatusCode"] = json!(1001);
-        e["requestContext"]["disconnectReason"] = json!("Going away");
-    }
-    if let Some(q) = query {
-        let multi: serde_json::Map<String, Value> = q
-            .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (k.clone(), json!([v])))
-            .collect();
-        e["queryStringParameters"] = q;
-        e["multiValueQueryStringParameters"] = Value::Object(multi);
-    }
-    let parsed: lambda_http::request::LambdaRequest = serde_json::from_value(e).unwrap();
-    parsed.into()
+    test_support::requests::widget_socket(route, connection, CLIENT, origin, query)
 }
 
 fn open_query(s: &Value) -> Value {
