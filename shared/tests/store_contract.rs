@@ -1528,6 +1528,47 @@ async fn unanswered_questions_are_kept_and_read_by_period(store: DynStore) {
     assert_eq!(later[0].question, "Can I pay in bitcoin?");
 }
 
+async fn the_read_mark_and_its_watermark_only_move_forward(store: DynStore) {
+    let (s, _) = store
+        .find_or_open(&sms_key("+15551230019"), now())
+        .await
+        .unwrap();
+    let (s, _) = stored(
+        store
+            .append(
+                &s,
+                vec![customer_msg("one", "SMr1"), customer_msg("two", "SMr2")],
+                None,
+                now(),
+            )
+            .await
+            .unwrap(),
+    );
+    // Forward only, never past the last message.
+    assert!(store.mark_read(s.id, 1, now()).await.unwrap());
+    assert!(!store.mark_read(s.id, 1, now()).await.unwrap());
+    assert!(!store.mark_read(s.id, 3, now()).await.unwrap());
+    assert!(store.mark_read(s.id, 2, now()).await.unwrap());
+    let read = store.session(s.id).await.unwrap().unwrap();
+    assert_eq!(read.read.map(|r| r.seq), Some(2));
+    assert_eq!(read.read_synced_seq, 0);
+    // The case's watermark: forward only too; the mark survives an append.
+    store.advance_read_watermark(s.id, 2).await.unwrap();
+    store.advance_read_watermark(s.id, 1).await.unwrap();
+    let (s, _) = stored(
+        store
+            .append(&read, vec![customer_msg("three", "SMr3")], None, now())
+            .await
+            .unwrap(),
+    );
+    let s = store.session(s.id).await.unwrap().unwrap();
+    assert_eq!((s.read.map(|r| r.seq), s.read_synced_seq), (Some(2), 2));
+    assert!(matches!(
+        store.mark_read(SessionId::new_random(), 1, now()).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 async fn widget_sockets_are_listed_per_session_until_removed_or_expired(store: DynStore) {
     use casebridge::widget::socket::ConnectionId;
     // GIVEN two tabs of one conversation and one of another
@@ -1611,6 +1652,7 @@ contract!(
     allowances_are_counted_per_key_and_window,
     unanswered_questions_are_kept_and_read_by_period,
     widget_sockets_are_listed_per_session_until_removed_or_expired,
+    the_read_mark_and_its_watermark_only_move_forward,
 );
 
 // ---- DynamoDB-only: what the table itself must look like --------------------------------------

@@ -9,7 +9,8 @@
 //! written to target/e2e/push-latency.json; docs/figures.md quotes them), with no poll made
 //! meanwhile; the socket dropped, a reply sent while it was down and one after the reconnect, each
 //! shown once; axe-core on the open panel; the console's buttons; the Spanish page; and a visitor
-//! whose WebSockets are blocked, who gets the reply by polling.
+//! whose WebSockets are blocked, who gets the reply by polling. The replies the visitor saw are
+//! counted on the case, in its read receipt.
 //!
 //! Skipped (with a note) when node, Chromium, playwright-core or axe-core is missing, unless
 //! `CASEBRIDGE_REQUIRE_BROWSER` is set, as CI sets it.
@@ -193,6 +194,29 @@ async fn widget_chat_to_a_creatio_case_and_back_in_a_real_browser() {
         casebridge::creatio::base_ids::CASE_STATUS_RESOLVED
     );
     assert!(shot.exists(), "screenshot saved");
+    // The visitor had the rep's replies on screen: the case says so, in its read receipt.
+    let receipt = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            if let Some(r) = sandbox.records("Activity").into_iter().find(|a| {
+                a["CaseId"] == case.as_str()
+                    && a["Title"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("casebridge: the customer has read"))
+            }) {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("a read receipt on the case");
+    assert!(
+        receipt["Title"]
+            .as_str()
+            .unwrap()
+            .ends_with(" of 14 replies"),
+        "{receipt:?}"
+    );
     // Every message is in the case, once: 2 for the FAQ, 2 for the handoff, the last one synced after.
     let activities = sandbox.records("Activity");
     assert!(activities.len() >= 5, "{} activities", activities.len());

@@ -1169,3 +1169,81 @@ async fn a_handoff_writes_one_case_line_its_activities_and_creatios_latency() {
     let requests = sb.api_requests();
     assert!(!of("CreatioLatency").is_empty() && of("CreatioLatency").len() <= requests + 1);
 }
+
+#[tokio::test]
+async fn what_the_customer_has_read_shows_on_the_case_in_one_activity() {
+    // GIVEN a handed-off conversation whose case exists, and two rep replies stored for it
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    let s = handed_off(store.as_ref(), ANN, 4).await;
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    let case = s.id.case_id().as_uuid();
+    for text in ["Hi, Bob here: we are on it.", "It ships today."] {
+        let s = store.session(s.id).await.unwrap().unwrap();
+        store
+            .append(&s, vec![msg(Role::Agent, text)], None, Timestamp::now())
+            .await
+            .unwrap();
+    }
+    let first_reply = store.session(s.id).await.unwrap().unwrap().last_seq - 1;
+    let receipt = |sb: &Sandbox| {
+        activities_of(sb, case)
+            .into_iter()
+            .find(|a| a["Id"] == s.id.note_activity_id("read").to_string())
+    };
+    // WHEN the customer has seen the first reply (the widget reports it) and the sync runs
+    assert!(
+        store
+            .mark_read(s.id, first_reply, Timestamp::now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .needing_sync()
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.id == s.id)
+    );
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    // THEN the case has one activity saying so, with the reply it counts up to
+    let r = receipt(&sb).expect("a read receipt on the case");
+    assert_eq!(
+        r["Title"],
+        "casebridge: the customer has read 1 of 2 replies"
+    );
+    assert!(
+        r["Notes"].as_str().unwrap().contains("we are on it"),
+        "{r:?}"
+    );
+    // AND the session no longer needs a sync for it
+    assert!(
+        !store
+            .needing_sync()
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.id == s.id)
+    );
+    // WHEN the customer has seen the second too THEN the same activity says so, rewritten
+    let n = activities_of(&sb, case).len();
+    store
+        .mark_read(s.id, first_reply + 1, Timestamp::now())
+        .await
+        .unwrap();
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    assert_eq!(
+        receipt(&sb).unwrap()["Title"],
+        "casebridge: the customer has read 2 of 2 replies"
+    );
+    assert_eq!(activities_of(&sb, case).len(), n, "no second receipt");
+    // AND a mark that goes back writes nothing
+    assert!(
+        !store
+            .mark_read(s.id, first_reply, Timestamp::now())
+            .await
+            .unwrap()
+    );
+}

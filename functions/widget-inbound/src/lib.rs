@@ -5,6 +5,7 @@
 //! | `POST /widget/sessions` | start or resume a session; returns a session token |
 //! | `POST /widget/sessions/{id}/messages` | a visitor message; returns the reply or the handoff notice |
 //! | `GET /widget/sessions/{id}/messages?after=N` | what arrived since N (agent replies): one query |
+//! | `POST /widget/sessions/{id}/read` | the visitor has seen up to a seq: the case's read receipt |
 //! | `POST /widget/sessions/{id}/attachments` | a presigned upload for one file |
 //! | `GET /widget.js` | the script a site embeds |
 //! | `GET /transcripts/{id}?sig=…` | the read-only transcript page the case links to |
@@ -199,6 +200,8 @@ pub enum Endpoint {
     Start,
     Send,
     Poll,
+    /// The visitor has seen the conversation up to a seq (a read receipt for the rep).
+    Read,
     CreateAttachment,
     /// A CORS preflight of one of the API routes.
     Preflight,
@@ -225,6 +228,8 @@ pub const ROUTES: &[Route<Endpoint>] = {
         route(M::POST, "/widget/sessions/{id}/messages", Send),
         route(M::GET, "/widget/sessions/{id}/messages", Poll),
         route(M::OPTIONS, "/widget/sessions/{id}/messages", Preflight),
+        route(M::POST, "/widget/sessions/{id}/read", Read),
+        route(M::OPTIONS, "/widget/sessions/{id}/read", Preflight),
         route(
             M::POST,
             "/widget/sessions/{id}/attachments",

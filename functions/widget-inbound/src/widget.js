@@ -9,7 +9,8 @@
  * answer): each carries its seq, a seq is shown once, and after every (re)connect one poll asks
  * for what was missed. Polling is the fallback: every 2 s while a person is on the case, backing
  * off to 30 s when nothing is new, once a minute while the socket is open, paused while the tab
- * is hidden; a dropped socket reconnects with backoff. A file (when the deployment allows
+ * is hidden; a dropped socket reconnects with backoff. A rep's reply seen with the panel open and
+ * the tab visible is reported once (POST …/read), so the case shows it was read. A file (when the deployment allows
  * attachments) goes straight to storage with the presigned upload the API hands out.
  * The visitor id and its secret the API issues are kept in localStorage and presented together
  * to resume; a message's client_id is random per page load, so a retry is stored once and no
@@ -52,7 +53,7 @@
   // The push socket: open (live), its URL, and the wait before the next reconnect.
   var sock = { ws: null, live: false, url: state.socket || null, wait: 1000, timer: null };
   function save() {
-    try { store.setItem(KEY, JSON.stringify({ session: state.session, token: state.token, visitor: state.visitor, secret: state.secret, last: state.last, files: state.files, socket: sock.url })); } catch (e) { /* private mode */ }
+    try { store.setItem(KEY, JSON.stringify({ session: state.session, token: state.token, visitor: state.visitor, secret: state.secret, last: state.last, files: state.files, socket: sock.url, read: state.read })); } catch (e) { /* private mode */ }
   }
 
   function el(tag, attrs, text) {
@@ -155,7 +156,15 @@
     log.appendChild(b);
     log.scrollTop = log.scrollHeight;
     if (!state.open && m.role !== "customer") count(unread + 1);
-    if (m.role === "agent") setPhase("with_agent");
+    if (m.role === "agent") { setPhase("with_agent"); seen = Math.max(seen, m.seq); markRead(); }
+  }
+  // A read receipt for the rep: the newest reply the visitor has had on screen, said once.
+  var seen = 0;
+  function markRead() {
+    if (!state.open || document.hidden || !state.session || seen <= (state.read || 0)) return;
+    state.read = seen;
+    save();
+    request("POST", "/widget/sessions/" + state.session + "/read", { seq: seen }).catch(function () { state.read = 0; });
   }
   // An action's answer: title, label/value rows, https links; every part a text node.
   function card(b, c) {
@@ -202,6 +211,7 @@
       // An id from before ids were issued, or a secret that no longer matches: start afresh.
       if ((r.status === 400 || r.status === 401) && body.visitor_id) { state.visitor = state.secret = null; save(); return start(); }
       if (r.status !== 200) throw new Error(r.body.error || "could not start");
+      if (state.session !== r.body.session_id) { state.read = 0; seen = 0; }
       state.session = r.body.session_id; state.token = r.body.token;
       state.visitor = r.body.visitor_id; state.secret = r.body.visitor_secret;
       state.files = r.body.attachments || null;
@@ -273,7 +283,7 @@
     (window.crypto || window.msCrypto).getRandomValues(b);
     return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
   })();
-  document.addEventListener("visibilitychange", function () { if (!document.hidden) { state.delay = sock.live ? 60000 : 2000; poll(); } });
+  document.addEventListener("visibilitychange", function () { if (!document.hidden) { state.delay = sock.live ? 60000 : 2000; poll(); markRead(); } });
 
   var counter = 0;
   function busy(on) { send.disabled = on; attachBtn.disabled = on; if (!on) input.focus(); }
@@ -345,6 +355,7 @@
     launch.setAttribute("aria-expanded", String(open));
     if (open) {
       count(0);
+      markRead();
       (state.session ? Promise.resolve(poll()) : start()).catch(function (err) { note(t[15] + " (" + err.message + ")."); });
       if (state.session && !sock.ws) connect();
       input.focus();

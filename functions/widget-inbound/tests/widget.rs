@@ -634,3 +634,55 @@ async fn an_action_answers_a_verified_visitor_with_a_card_and_asks_an_anonymous_
     );
     std::fs::remove_file(settings).ok();
 }
+
+#[tokio::test]
+async fn the_visitor_says_how_far_they_have_read_and_only_forward() {
+    // GIVEN a conversation with a rep's reply
+    let store = MemoryStore::new();
+    let s = start(&store, json!({})).await;
+    let id = session_id(&s);
+    agent_reply(&store, id, "Hi, Bob here.").await;
+    let last = store.session(id).await.unwrap().unwrap().last_seq;
+    let path = messages_path(&s).replace("/messages", "/read");
+    let token = s["token"].as_str();
+    // WHEN the widget says the reply was on screen
+    let (status, b, _) = call(
+        &store,
+        req("POST", &path, token, Some(json!({"seq": last}))),
+    )
+    .await;
+    // THEN it is recorded on the session, for the case's read receipt
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["recorded"], true);
+    let read = store.session(id).await.unwrap().unwrap().read.unwrap();
+    assert_eq!(read.seq, last);
+    // AND saying it again, or less, writes nothing
+    let (status, b, _) = call(
+        &store,
+        req("POST", &path, token, Some(json!({"seq": last}))),
+    )
+    .await;
+    assert_eq!((status, b["recorded"].clone()), (200, json!(false)));
+    // AND a seq past the conversation, none, or another session's token is refused
+    let (status, b, _) = call(
+        &store,
+        req("POST", &path, token, Some(json!({"seq": last + 1}))),
+    )
+    .await;
+    assert_eq!(status, 400, "{b}");
+    assert!(b["error"].as_str().unwrap().contains("past"), "{b}");
+    let (status, _, _) = call(&store, req("POST", &path, token, Some(json!({})))).await;
+    assert_eq!(status, 400);
+    let other = start(&store, json!({})).await;
+    let (status, _, _) = call(
+        &store,
+        req(
+            "POST",
+            &path,
+            other["token"].as_str(),
+            Some(json!({"seq": last})),
+        ),
+    )
+    .await;
+    assert_eq!(status, 403);
+}

@@ -520,6 +520,56 @@ async fn missing_lookups(deps: &SyncDeps, session: &Session) -> Vec<String> {
         .collect()
 }
 
+/// The case's read receipt, when the visitor has seen more than it shows: one activity casebridge
+/// owns (a deterministic id, like the handoff note), created once and then rewritten in place.
+///
+/// Why an activity: Creatio's e-mail activity has no documented column for "the recipient read
+/// it" on an outgoing message, a case column would need a schema change in every customer's
+/// Creatio, and an activity per read would bury the conversation. One completed task on the case,
+/// titled "casebridge: the customer has read 2 of 3 replies", sits in the case's activities next
+/// to the replies it counts, written in the same `$batch` as the rest, with no new rights.
+fn read_receipt(session: &Session, transcript: &[Message], case_id: uuid::Uuid) -> Vec<BatchOp> {
+    let Some(read) = session.read.filter(|r| r.seq > session.read_synced_seq) else {
+        return Vec::new();
+    };
+    let replies: Vec<&Message> = transcript
+        .iter()
+        .filter(|m| m.role == Role::Agent)
+        .collect();
+    let seen: Vec<&&Message> = replies.iter().filter(|m| m.seq <= read.seq).collect();
+    let Some(last) = seen.last() else {
+        return Vec::new();
+    };
+    let at = read.at.to_string();
+    let body = json!({
+        "Title": format!(
+            "casebridge: the customer has read {} of {} replies",
+            seen.len(),
+            replies.len()
+        ),
+        "Notes": format!(
+            "Seen on the customer's screen by {at} (UTC), up to the reply \"{}\".",
+            first_words(last.text.as_str(), 120)
+        ),
+        "StartDate": at,
+        "DueDate": at,
+    });
+    let id = session.id.note_activity_id("read").as_uuid();
+    let mut ops = Vec::new();
+    if session.read_synced_seq == 0 {
+        // Created once; a create that finds it already there (a retry) is done, and the patch
+        // below writes the latest count either way.
+        let mut first = body.clone();
+        first["TypeId"] = json!(base_ids::ACTIVITY_TYPE_TASK);
+        first["ActivityCategoryId"] = json!(base_ids::ACTIVITY_CATEGORY_TODO);
+        first["StatusId"] = json!(base_ids::ACTIVITY_STATUS_COMPLETED);
+        first["CaseId"] = json!(case_id.to_string());
+        ops.push(BatchOp::create("Activity", id, first));
+    }
+    ops.push(BatchOp::patch("Activity", id, body));
+    ops
+}
+
 /// After Creatio confirmed: the replies that waited for a new case, `handoff_requested` →
 /// `with_agent`, the watermark, the sync error.
 async fn finish(
@@ -557,6 +607,11 @@ async fn finish(
     }
     if let Some(last) = transcript.last() {
         store.advance_watermark(session.id, last.seq).await?;
+    }
+    if let Some(read) = session.read.filter(|r| r.seq > session.read_synced_seq)
+        && session.creatio.is_some()
+    {
+        store.advance_read_watermark(session.id, read.seq).await?;
     }
     let error = (!problems.is_empty()).then(|| problems.join("; "));
     if error.is_some() || session.sync_error.is_some() {
@@ -600,6 +655,7 @@ async fn append_activities(
             }),
         ));
     }
+    ops.extend(read_receipt(session, transcript, case_id));
     // A conversation the assistant closed on its own (idle, never handed off, no rep in it) has
     // its case resolved: that only happens in every_conversation mode, where such a case exists.
     // A conversation a person holds is never closed by casebridge, so its case is never touched;

@@ -27,4 +27,4 @@ pub use outbox::{
     CatchUpMark, CatchUpMarks, OutboxChange, OutboxEntry, OutboxSource, OutboxState, StatusCheck,
 };
 pub use phone::{DefaultCountry, InvalidPhoneNumber, PhoneNumber, mask_phone};
-pub use session::{CreatioLink, RefusedTransition, Session, SessionState, Transition};
+pub use session::{CreatioLink, ReadMark, RefusedTransition, Session, SessionState, Transition};

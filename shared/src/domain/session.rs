@@ -139,6 +139,17 @@ pub struct Session {
     /// widget's per-session limits).
     pub customer_bytes: u64,
     pub customer_attachments: u64,
+    /// Read receipts: how far the visitor has seen the conversation on screen (a widget reports
+    /// it), and how far the case shows it (the receipt activity's watermark).
+    pub read: Option<ReadMark>,
+    pub read_synced_seq: u64,
+}
+
+/// The visitor has seen every message up to `seq` (the rep's replies among them), at `at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadMark {
+    pub seq: u64,
+    pub at: Timestamp,
 }
 
 impl Session {
@@ -157,6 +168,8 @@ impl Session {
             sync_error: None,
             customer_bytes: 0,
             customer_attachments: 0,
+            read: None,
+            read_synced_seq: 0,
         }
     }
 

@@ -173,6 +173,7 @@ impl From<DeliverError> for DeliveryError {
 /// Did casebridge write this activity (a synced message or a note)?
 pub fn written_by_casebridge(session: &Session, activity: ActivityId) -> bool {
     activity == session.id.note_activity_id("handoff")
+        || activity == session.id.note_activity_id("read")
         || (1..=session.last_seq).any(|seq| session.id.activity_id(seq) == activity)
 }
 

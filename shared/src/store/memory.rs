@@ -367,6 +367,7 @@ impl Store for MemoryStore {
                 s.state == SessionState::HandoffRequested
                     || (s.creatio.is_some() && s.synced_seq < s.last_seq)
                     || s.sync_error.is_some()
+                    || (s.creatio.is_some() && s.read.is_some_and(|r| r.seq > s.read_synced_seq))
             })
             .cloned()
             .collect();
@@ -645,6 +646,23 @@ impl Store for MemoryStore {
         if slot.is_none_or(|w| w < at) {
             *slot = Some(at);
         }
+        Ok(())
+    }
+
+    async fn mark_read(&self, id: SessionId, seq: u64, at: Timestamp) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let (session, _) = inner.get_mut(id)?;
+        if seq > session.last_seq || session.read.is_some_and(|r| r.seq >= seq) {
+            return Ok(false);
+        }
+        session.read = Some(crate::domain::ReadMark { seq, at });
+        Ok(true)
+    }
+
+    async fn advance_read_watermark(&self, id: SessionId, seq: u64) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let (session, _) = inner.get_mut(id)?;
+        session.read_synced_seq = session.read_synced_seq.max(seq);
         Ok(())
     }
 

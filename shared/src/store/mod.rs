@@ -440,6 +440,14 @@ pub trait Store: Send + Sync {
         at: Timestamp,
     ) -> Result<(), StoreError>;
 
+    /// The visitor has seen the conversation up to `seq` (at most its last message), at `at`:
+    /// recorded when it moves the mark forward (true), ignored otherwise (false).
+    async fn mark_read(&self, id: SessionId, seq: u64, at: Timestamp) -> Result<bool, StoreError>;
+
+    /// The case shows the read mark up to `seq` (the receipt activity's watermark; only moves
+    /// forward).
+    async fn advance_read_watermark(&self, id: SessionId, seq: u64) -> Result<(), StoreError>;
+
     /// Records an open widget socket of `session` (`crate::widget::socket`), kept as long as
     /// API Gateway keeps a connection.
     async fn add_connection(

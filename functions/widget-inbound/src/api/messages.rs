@@ -1,6 +1,7 @@
 //! `POST …/messages` and `GET …/messages?after=N`: a visitor's message checked against the
 //! conversation's limits, deduplicated by its `client_id` within the session, stored with the
-//! assistant's answer (the handoff gated per address), and the poll's page of what is new.
+//! assistant's answer (the handoff gated per address), and the poll's page of what is new; and
+//! `POST …/read`, how far the visitor has seen it.
 
 use super::*;
 
@@ -282,5 +283,42 @@ pub(super) async fn poll(
             "last_seq": new.last().map(|m| m.seq).unwrap_or(after),
             "more": more,
         }),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReadRequest {
+    seq: Option<u64>,
+}
+
+/// `POST …/read {"seq": N}`: the visitor has seen the conversation up to N on screen (the widget
+/// says so when a rep's reply is in view). Recorded when it moves the mark forward; the handoff
+/// sync then shows it on the case ([`casebridge::creatio::sync`], the read receipt). One
+/// conditional write; a mark that does not move anything writes nothing.
+pub(super) async fn read(
+    store: &dyn Store,
+    event: &Request,
+    id: SessionId,
+    now: Timestamp,
+) -> Result<Response<Body>, WidgetError> {
+    let req: ReadRequest = body_json(event)?;
+    let seq = req
+        .seq
+        .filter(|s| *s > 0)
+        .ok_or_else(|| WidgetError::BadRequest("seq must be a message's seq".into()))?;
+    let moved = store.mark_read(id, seq, now).await?;
+    if !moved {
+        let session = store.session(id).await?.ok_or(WidgetError::NotFound)?;
+        if seq > session.last_seq {
+            return Err(WidgetError::BadRequest(format!(
+                "seq {seq} is past the conversation's last message ({})",
+                session.last_seq
+            )));
+        }
+    }
+    Ok(json_response(
+        200,
+        &json!({"read_seq": seq, "recorded": moved}),
     ))
 }

@@ -1,4 +1,5 @@
-//! The widget API: start or resume a session, send a message, poll for what is new.
+//! The widget API: start or resume a session, send a message, poll for what is new, say what
+//! was read.
 //!
 //! **Who the visitor is.** A valid identity JWT from the site makes the visitor a verified
 //! email: the contact is matched by it, and the visitor resumes their open conversation from any
@@ -74,6 +75,7 @@ pub async fn dispatch(
     match endpoint {
         Endpoint::Send => messages::send(store, deps, event, id, now).await,
         Endpoint::Poll => messages::poll(store, deps, event, id).await,
+        Endpoint::Read => messages::read(store, event, id, now).await,
         Endpoint::CreateAttachment => crate::attachments::create(store, deps, event, id, now).await,
         // Served before the API (no CORS, no token), or answered by the preflight.
         _ => Err(WidgetError::MethodNotAllowed),

@@ -84,6 +84,11 @@ pub(super) fn session_to_item(session: &Session, expires: i64) -> Item {
         n(session.customer_attachments),
     );
     item.insert(TTL_ATTRIBUTE.into(), n(expires));
+    if let Some(read) = &session.read {
+        item.insert("read_seq".into(), n(read.seq));
+        item.insert("read_at".into(), s(read.at.to_string()));
+        item.insert("read_synced_seq".into(), n(session.read_synced_seq));
+    }
     if let Some(link) = &session.creatio {
         item.insert("case_id".into(), s(link.case_id.to_string()));
         if let Some(num) = &link.case_number {
@@ -142,6 +147,14 @@ pub(super) fn session_from_item(item: &Item) -> Result<Session, StoreError> {
         sync_error: opt_str(item, "sync_error"),
         customer_bytes: num_attr(item, "customer_bytes").unwrap_or(0),
         customer_attachments: num_attr(item, "customer_attachments").unwrap_or(0),
+        read: match item.get("read_seq") {
+            Some(_) => Some(crate::domain::ReadMark {
+                seq: num_attr(item, "read_seq")?,
+                at: time_attr(item, "read_at")?,
+            }),
+            None => None,
+        },
+        read_synced_seq: num_attr(item, "read_synced_seq").unwrap_or(0),
     })
 }
 

@@ -4,7 +4,7 @@
 //!
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | session | `S#<session id>` | `META` | `kind=session`, `session_id`, `conv`, `state`, `created_at`, `last_activity_at`, `last_seq`, `synced_seq`, `case_id`, `case_number`, `contact_id`, `handoff_reason`, `sync_error`, `last_append` (the token of the last append, see `append`), `expires_at` |
+//! | session | `S#<session id>` | `META` | `kind=session`, `session_id`, `conv`, `state`, `created_at`, `last_activity_at`, `last_seq`, `synced_seq`, `case_id`, `case_number`, `contact_id`, `handoff_reason`, `sync_error`, `read_seq`, `read_at`, `read_synced_seq` (read receipts), `last_append` (the token of the last append, see `append`), `expires_at` |
 //! | message | `S#<session id>` | `M#<seq, 10 digits>` | `kind=message`, `session_id`, `seq`, `role`, `text`, `at`, `provider_id`, `attachments` (JSON), `delivery` (JSON), `fallback` (BOOL, only when true), `card` (JSON, an action's answer), `expires_at` |
 //! | active pointer | `C#<channel>\|<customer>\|<endpoint>` | `ACTIVE` | `kind=active`, `session_id`, `expires_at` |
 //! | provider id | `P#<channel>#<provider message id>` | `P` | `kind=provider_id`, `session_id`, `seq`, `expires_at` |
@@ -382,6 +382,14 @@ impl Store for DynamoStore {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         self.write_catchup_mark(mark, at).await
+    }
+
+    async fn mark_read(&self, id: SessionId, seq: u64, at: Timestamp) -> Result<bool, StoreError> {
+        state::mark_read(self, id, seq, at).await
+    }
+
+    async fn advance_read_watermark(&self, id: SessionId, seq: u64) -> Result<(), StoreError> {
+        state::advance_read_watermark(self, id, seq).await
     }
 
     async fn add_connection(

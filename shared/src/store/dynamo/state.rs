@@ -191,7 +191,7 @@ pub(super) async fn record_delivery(
 pub(super) async fn needing_sync(store: &DynamoStore) -> Result<Vec<Session>, StoreError> {
     let items = store
         .scan_all(
-            "kind = :session AND (#st = :hr OR (attribute_exists(case_id) AND synced_seq < last_seq) OR attribute_exists(sync_error))",
+            "kind = :session AND (#st = :hr OR (attribute_exists(case_id) AND synced_seq < last_seq) OR attribute_exists(sync_error) OR (attribute_exists(case_id) AND read_seq > read_synced_seq))",
             &[
                 (":session", s("session")),
                 (":hr", s(SessionState::HandoffRequested.as_str())),
@@ -204,6 +204,57 @@ pub(super) async fn needing_sync(store: &DynamoStore) -> Result<Vec<Session>, St
         .collect::<Result<Vec<_>, _>>()?;
     out.sort_by_key(|s| s.created_at);
     Ok(out)
+}
+
+pub(super) async fn mark_read(
+    store: &DynamoStore,
+    id: SessionId,
+    seq: u64,
+    at: Timestamp,
+) -> Result<bool, StoreError> {
+    let out = store
+        .update_meta(id)
+        .update_expression(
+            "SET read_seq = :seq, read_at = :at, read_synced_seq = if_not_exists(read_synced_seq, :zero)",
+        )
+        .condition_expression(
+            "attribute_exists(pk) AND last_seq >= :seq AND (attribute_not_exists(read_seq) OR read_seq < :seq)",
+        )
+        .expression_attribute_values(":seq", n(seq))
+        .expression_attribute_values(":at", s(at.to_string()))
+        .expression_attribute_values(":zero", n(0))
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failure(&e) => {
+            store.require_session(id).await?;
+            Ok(false)
+        }
+        Err(e) => Err(backend(e)),
+    }
+}
+
+pub(super) async fn advance_read_watermark(
+    store: &DynamoStore,
+    id: SessionId,
+    seq: u64,
+) -> Result<(), StoreError> {
+    let out = store
+        .update_meta(id)
+        .update_expression("SET read_synced_seq = :seq")
+        .condition_expression("attribute_exists(pk) AND read_synced_seq < :seq")
+        .expression_attribute_values(":seq", n(seq))
+        .send()
+        .await;
+    match out {
+        Ok(_) => Ok(()),
+        Err(e) if is_condition_failure(&e) => {
+            store.require_session(id).await?;
+            Ok(())
+        }
+        Err(e) => Err(backend(e)),
+    }
 }
 
 pub(super) async fn find_by_case(
