@@ -69,6 +69,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("\n{}", cost::push_vs_polling(&rows));
         return Ok(());
     }
+    // `bench cold`: the cold-start table alone (release binaries built, as scripts/bench builds
+    // them; moto for the SSM row when AWS_ENDPOINT_URL_DYNAMODB is set).
+    if std::env::args().nth(1).as_deref() == Some("cold") {
+        cold_starts().await?;
+        return Ok(());
+    }
     if std::env::args().nth(1).as_deref() == Some("soak") {
         // The stack's own log lines (JSON, one per line) go out with the tables: `RUST_LOG=warn
         // bench soak | grep '^{'` shows what failed and was retried.
@@ -155,6 +161,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => println!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/bench starts moto)"),
     }
 
+    let starts = cold_starts().await?;
+
+    println!("\n## TLS stacks linked (cargo tree, normal dependencies of the workspace)\n");
+    println!("{}", tls_report());
+
+    println!("\n## Throughput of the local stack (memory store, rules assistant)\n");
+    let (sent, secs) = requests::throughput(64, Duration::from_secs(5)).await?;
+    println!(
+        "{sent} widget messages answered in {secs:.1} s by 64 concurrent visitors on loopback: \
+         **{:.0} messages/s** (client and server share the machine's cores).",
+        sent as f64 / secs
+    );
+
+    println!("\n## Cost per 1,000 conversations\n");
+    println!(
+        "{}",
+        cost::report(dynamo.as_deref(), &starts_for_cost(&starts))
+    );
+    knowledge::run().await?;
+    actions::run().await?;
+    soak().await
+}
+
+/// A started binary: its label, init, first invocation, peak RSS (KB), size (bytes) and answer.
+type Start = (String, Duration, Duration, u64, u64, String);
+
+/// The cold-start table: every function's release bootstrap (and hello-world) started under the
+/// Runtime API emulator, interleaved, `ROUNDS` times; printed, and returned for the cost model.
+async fn cold_starts() -> Result<Vec<Start>, Box<dyn std::error::Error>> {
     println!(
         "\n## Cold start under a Runtime API emulator (release, median of {ROUNDS} interleaved rounds)\n"
     );
@@ -249,25 +284,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
          from the registries this machine reaches)."
     );
 
-    println!("\n## TLS stacks linked (cargo tree, normal dependencies of the workspace)\n");
-    println!("{}", tls_report());
-
-    println!("\n## Throughput of the local stack (memory store, rules assistant)\n");
-    let (sent, secs) = requests::throughput(64, Duration::from_secs(5)).await?;
-    println!(
-        "{sent} widget messages answered in {secs:.1} s by 64 concurrent visitors on loopback: \
-         **{:.0} messages/s** (client and server share the machine's cores).",
-        sent as f64 / secs
-    );
-
-    println!("\n## Cost per 1,000 conversations\n");
-    println!(
-        "{}",
-        cost::report(dynamo.as_deref(), &starts_for_cost(&starts))
-    );
-    knowledge::run().await?;
-    actions::run().await?;
-    soak().await
+    Ok(starts)
 }
 
 /// `bench soak`: the local stack on moto under 200 conversations for five minutes
