@@ -1,6 +1,6 @@
 //! Open widget sockets (`crate::widget::socket`): an item per socket in its session's socket
-//! partition (`W#<session>`, one `Query` lists them for a push) and a pointer from the
-//! connection id (`WS#<connection>`) for `$disconnect`, which names only the connection. Both
+//! partition (`N#<session>`, one `Query` lists them for a push) and a pointer from the
+//! connection id (`NC#<connection>`) for `$disconnect`, which names only the connection. Both
 //! written in one transaction, both with a TTL of the connection's longest life; a read skips
 //! what has expired but is not yet deleted (TTL deletes lag).
 
@@ -8,11 +8,11 @@ use super::*;
 use crate::domain::{CONNECTION_LIFETIME, ConnectionId};
 
 fn sockets_pk(session: SessionId) -> String {
-    format!("W#{session}")
+    format!("N#{session}")
 }
 
 fn pointer_pk(connection: &ConnectionId) -> String {
-    format!("WS#{connection}")
+    format!("NC#{connection}")
 }
 
 const POINTER_SK: &str = "SOCKET";
