@@ -8,7 +8,8 @@
 // - DROP-READY: the Rust test drops every socket and sends a reply at once, then, on RECONNECTED,
 //   one more; RECONNECT-OK: both shown, each once;
 // - AXE-OK: axe-core finds no violation on the open panel;
-// - CONSOLE-OK: the local console's buttons reply and resolve; SPANISH-OK: data-lang="es";
+// - CONSOLE-OK: the local console's buttons reply and resolve, and the widget closes its socket
+//   when the closed case is pushed; SPANISH-OK: data-lang="es";
 // - BLOCKED-HANDED-OFF / POLLED-OK: a visitor whose WebSockets never connect gets the reply by
 //   polling.
 import { chromium } from "playwright-core";
@@ -128,6 +129,11 @@ try {
   await page.waitForSelector(".cb-agent >> text=Carol here from the console", { timeout: 40000 });
   await desk.click(".case button:has-text('Resolve the case')");
   await desk.waitForSelector("h1 >> text=Cases in Creatio", { timeout: 15000 });
+  // The case resolved: the push says the conversation is over, and the widget closes its socket.
+  for (let t = 0; !sockets[sockets.length - 1].isClosed(); t++) {
+    if (t > 200) throw new Error("the socket stayed open after the case closed");
+    await page.waitForTimeout(100);
+  }
   console.log("CONSOLE-OK");
   // Another visitor, on the Spanish page: the interface and the greeting in Spanish.
   const es = await (await browser.newContext()).newPage();

@@ -246,6 +246,8 @@
       msgs.forEach(render);
       if (f.last_seq > state.last) { state.last = f.last_seq; save(); }
       if (f.state) setPhase(f.state);
+      // Over: nothing more will come on this socket (the next message starts a new conversation).
+      if (f.state === "closed") ws.close();
     };
     ws.onclose = function () {
       var was = sock.live;
