@@ -68,6 +68,7 @@ fn every_metric_is_written_as_valid_emf() {
         Metric::CatchUpLag { seconds: 42.5 },
         Metric::CreatioLatency { ms: 120.0 },
         Metric::TwilioLatency { ms: 80.0 },
+        Metric::PushFailed,
     ];
     let mut names = Vec::new();
     for m in &all {
