@@ -357,6 +357,12 @@ fn function_env() -> Vec<(String, String)> {
         ("TWILIO_FROM", "+15550006666"),
         ("WIDGET_SECRET", "bench-widget-secret-0123456789abcdef"),
         ("WIDGET_ALLOWED_ORIGINS", "https://shop.example.com"),
+        // As the template deploys them: the widget, handoff and catch-up build their socket
+        // client at start-up.
+        (
+            "WIDGET_SOCKET_URL",
+            "wss://abc123.execute-api.us-east-1.amazonaws.com/live",
+        ),
         ("RUST_LOG", "warn"),
     ]
     .iter()
