@@ -335,7 +335,18 @@ pub async fn dynamodb(endpoint: &str) -> Result<Vec<Row>, Error> {
             query,
         )
     };
-    let open = json!({"session": started["session_id"], "token": token, "proof": started["visitor_secret"]});
+    let expires = now.as_second() + 240;
+    let proof =
+        casebridge::domain::SessionId::parse(started["session_id"].as_str().unwrap_or_default())
+            .map(|id| {
+                casebridge::widget::auth::socket_proof(
+                    started["visitor_secret"].as_str().unwrap_or_default(),
+                    id,
+                    expires,
+                )
+            })
+            .unwrap_or_default();
+    let open = json!({"session": started["session_id"], "token": token, "expires": expires.to_string(), "proof": proof});
     widget_inbound::handle(&store, &widget, socket("$connect", Some(open)), now).await;
     rows.push(Row {
         what: "widget socket $connect",

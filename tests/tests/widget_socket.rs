@@ -89,10 +89,13 @@ impl Stack {
         r.json().await.unwrap()
     }
 
-    /// Opens a socket as the widget does: the session, its token and the visitor's proof.
-    async fn open(&self, s: &Value, token: &str, proof: &str) -> Result<Socket, u16> {
+    /// Opens a socket as the widget does: the session, its token, and a proof from the visitor
+    /// secret `secret` (the browser computes it with WebCrypto).
+    async fn open(&self, s: &Value, token: &str, secret: &str) -> Result<Socket, u16> {
+        let expires = jiff::Timestamp::now().as_second() + 240;
+        let proof = casebridge::widget::auth::socket_proof(secret, self.session(s), expires);
         let url = format!(
-            "{}?session={}&token={token}&proof={proof}",
+            "{}?session={}&token={token}&expires={expires}&proof={proof}",
             s["socket_url"].as_str().unwrap(),
             s["session_id"].as_str().unwrap(),
         );

@@ -1246,4 +1246,111 @@ async fn what_the_customer_has_read_shows_on_the_case_in_one_activity() {
             .await
             .unwrap()
     );
+    // AND a receipt someone deleted in Creatio comes back with the next read
+    let rid = s.id.note_activity_id("read").as_uuid();
+    assert!(sb.remove("Activity", rid));
+    let s2 = store.session(s.id).await.unwrap().unwrap();
+    store
+        .append(
+            &s2,
+            vec![msg(Role::Agent, "Tracking: 1Z999.")],
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    store
+        .mark_read(s.id, first_reply + 2, Timestamp::now())
+        .await
+        .unwrap();
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    assert_eq!(
+        receipt(&sb).expect("the receipt again")["Title"],
+        "casebridge: the customer has read 3 of 3 replies"
+    );
+    assert!(
+        store
+            .session(s.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .sync_error
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_read_mark_with_no_reply_to_count_is_done_and_a_refused_receipt_blocks_nothing() {
+    // GIVEN a handed-off conversation with its case, and Creatio refusing to write activities
+    // casebridge did not write before (rights on the receipt's create and patch)
+    let store = store().await;
+    let sb = sandbox(SandboxConfig::default()).await;
+    let d = deps(&sb);
+    let s = handed_off(store.as_ref(), ANN, 4).await;
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    // WHEN the visitor reports having read up to their own last message (no rep reply yet)
+    let last = store.session(s.id).await.unwrap().unwrap().last_seq;
+    store.mark_read(s.id, last, Timestamp::now()).await.unwrap();
+    sync_session(store.as_ref(), &d, s.id).await.unwrap();
+    // THEN nothing is written and the session is not left waiting for Creatio
+    assert!(
+        !store
+            .needing_sync()
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.id == s.id)
+    );
+    assert!(
+        !activities_of(&sb, s.id.case_id().as_uuid())
+            .iter()
+            .any(|a| a["Id"] == s.id.note_activity_id("read").to_string())
+    );
+    // WHEN a rep replies, the customer writes again and has read the reply, but Creatio
+    // refuses the receipt's writes
+    let s2 = store.session(s.id).await.unwrap().unwrap();
+    store
+        .append(
+            &s2,
+            vec![msg(Role::Agent, "Hi, Bob here.")],
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let s3 = store.session(s.id).await.unwrap().unwrap();
+    store
+        .append(
+            &s3,
+            vec![msg(Role::Customer, "thanks, one more thing")],
+            None,
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    store
+        .mark_read(s.id, s3.last_seq + 1, Timestamp::now())
+        .await
+        .unwrap();
+    sb.deny("Activity", "PATCH");
+    let synced = sync_session(store.as_ref(), &d, s.id).await;
+    // THEN the customer's message still reaches the case, and no sync error is recorded
+    assert!(synced.is_ok(), "{synced:?}");
+    assert!(
+        activities_of(&sb, s.id.case_id().as_uuid())
+            .iter()
+            .any(|a| a["Notes"]
+                .as_str()
+                .is_some_and(|n| n.contains("one more thing")))
+    );
+    let after = store.session(s.id).await.unwrap().unwrap();
+    assert!(after.sync_error.is_none(), "{:?}", after.sync_error);
+    assert!(
+        !store
+            .needing_sync()
+            .await
+            .unwrap()
+            .iter()
+            .any(|n| n.id == s.id)
+    );
 }

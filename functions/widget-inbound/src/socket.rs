@@ -2,19 +2,23 @@
 //! and calls this function on `$connect` and `$disconnect`; pushes go the other way
 //! ([`casebridge::widget::socket`]).
 //!
-//! **`$connect`** (`wss://…/<stage>?session=<id>&token=<session token>&proof=<visitor secret>`: a
-//! browser cannot set headers on a WebSocket) is allowed only when, as for every API call, the
-//! origin is allowed and the session token is valid and for that session; and also the visitor's
-//! proof goes with the visitor the token was issued to, so a token alone (say, from a proxy's
-//! log) opens no socket. The session must exist and be open. Then the limits: the sockets a
-//! client address may open an hour, and the sockets one conversation may hold (its tabs). A
+//! **`$connect`** (`wss://…/<stage>?session=<id>&token=<session token>&expires=<epoch s>&proof=<socket
+//! proof>`: a browser cannot set headers on a WebSocket) is allowed only when, as for every API
+//! call, the origin is allowed and the session token is valid and for that session; and also the
+//! socket proof ([`casebridge::widget::auth::socket_proof`]: an HMAC keyed with the visitor
+//! secret, computed in the browser) goes with the visitor the token was issued to, that session,
+//! and an `expires` at most five minutes ahead. The visitor secret itself never travels in a
+//! URL, and a URL someone logged opens nothing once it expires; a token alone opens nothing. The
+//! session must exist and be open. Then the limits: the sockets one conversation may hold (its
+//! tabs), and the sockets a client address may open an hour (counted only for a socket the
+//! conversation may have, so a refused extra tab does not use up its office's allowance). A
 //! refusal is the HTTP status API Gateway gives the browser's handshake (401, 403, 404, 409,
 //! 429). **`$disconnect`** forgets the socket. Nothing is ever sent from here: API Gateway
 //! refuses a post to a connection before its `$connect` has answered.
 
 use casebridge::domain::{SessionId, SessionState};
 use casebridge::store::{Allowance, Store};
-use casebridge::widget::auth::{verify_session_token, verify_visitor_proof};
+use casebridge::widget::auth::{verify_session_token, verify_socket_proof};
 use casebridge::widget::socket::ConnectionId;
 use jiff::Timestamp;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequestContext;
@@ -83,19 +87,20 @@ async fn connect(
     now: Timestamp,
 ) -> Result<Response<Body>, WidgetError> {
     crate::cors::check(event, &deps.widget)?;
-    let (Some(session), Some(token), Some(proof)) = (
+    let (Some(session), Some(token), Some(expires), Some(proof)) = (
         query(event, "session"),
         query(event, "token"),
+        query(event, "expires").and_then(|e| e.parse::<i64>().ok()),
         query(event, "proof"),
     ) else {
         return Err(WidgetError::Unauthorized(
-            "a socket opens with session, token and proof".into(),
+            "a socket opens with session, token, expires and proof".into(),
         ));
     };
     let id = SessionId::parse(&session).map_err(|_| WidgetError::NotFound)?;
     let secret = deps.widget.secret.expose_secret().as_bytes();
     let (sid, visitor) = verify_session_token(secret, token.trim(), now)?;
-    if sid != id || !verify_visitor_proof(secret, &visitor, &proof) {
+    if sid != id || !verify_socket_proof(secret, &visitor, id, expires, &proof, now) {
         return Err(WidgetError::Forbidden);
     }
     let session = store.session(id).await?.ok_or(WidgetError::NotFound)?;
@@ -103,6 +108,15 @@ async fn connect(
         return Ok(crate::closed());
     }
     let limits = &deps.widget.limits;
+    if store.connections(id, now).await?.len() >= limits.sockets_per_session {
+        return Err(WidgetError::TooMany {
+            message: format!(
+                "this conversation has {} sockets open; close a tab",
+                limits.sockets_per_session
+            ),
+            retry_after: None,
+        });
+    }
     let key = format!("widget-sockets:{}", client_address(event));
     if let Allowance::Exhausted { retry_after } = store
         .take_allowance(&key, HOUR, limits.sockets_per_hour, now)
@@ -114,15 +128,6 @@ async fn connect(
                 limits.sockets_per_hour
             ),
             retry_after: Some(retry_after),
-        });
-    }
-    if store.connections(id, now).await?.len() >= limits.sockets_per_session {
-        return Err(WidgetError::TooMany {
-            message: format!(
-                "this conversation has {} sockets open; close a tab",
-                limits.sockets_per_session
-            ),
-            retry_after: None,
         });
     }
     store.add_connection(id, connection, now).await?;

@@ -51,7 +51,7 @@
   var state = { session: null, token: null, last: 0, open: false, timer: null, delay: 2000, phase: "assistant" };
   try { Object.assign(state, JSON.parse(store.getItem(KEY) || "{}"), { open: false, timer: null, delay: 2000 }); } catch (e) { /* fresh start */ }
   // The push socket: open (live), its URL, and the wait before the next reconnect.
-  var sock = { ws: null, live: false, url: state.socket || null, wait: 1000, timer: null };
+  var sock = { ws: null, live: false, url: state.socket || null, wait: 1000, timer: null, failed: 0 };
   function save() {
     try { store.setItem(KEY, JSON.stringify({ session: state.session, token: state.token, visitor: state.visitor, secret: state.secret, last: state.last, files: state.files, socket: sock.url, read: state.read })); } catch (e) { /* private mode */ }
   }
@@ -162,9 +162,11 @@
   var seen = 0;
   function markRead() {
     if (!state.open || document.hidden || !state.session || seen <= (state.read || 0)) return;
+    var before = state.read || 0;
     state.read = seen;
     save();
-    request("POST", "/widget/sessions/" + state.session + "/read", { seq: seen }).catch(function () { state.read = 0; });
+    var undo = function () { state.read = Math.min(state.read, before); save(); };
+    request("POST", "/widget/sessions/" + state.session + "/read", { seq: seen }).then(function (r) { if (r.status !== 200) undo(); }, undo);
   }
   // An action's answer: title, label/value rows, https links; every part a text node.
   function card(b, c) {
@@ -211,7 +213,7 @@
       // An id from before ids were issued, or a secret that no longer matches: start afresh.
       if ((r.status === 400 || r.status === 401) && body.visitor_id) { state.visitor = state.secret = null; save(); return start(); }
       if (r.status !== 200) throw new Error(r.body.error || "could not start");
-      if (state.session !== r.body.session_id) { state.read = 0; seen = 0; }
+      if (state.session !== r.body.session_id) { state.read = 0; seen = 0; shown = {}; sock.failed = 0; }
       state.session = r.body.session_id; state.token = r.body.token;
       state.visitor = r.body.visitor_id; state.secret = r.body.visitor_secret;
       state.files = r.body.attachments || null;
@@ -227,38 +229,55 @@
     });
   }
 
-  // Pushes: one socket per session, authenticated with the token and the visitor's proof.
+  // Pushes: one socket per session, opened with the token and a proof the browser computes from
+  // the visitor secret (HMAC, WebCrypto), valid four minutes: the secret never goes in a URL.
+  function b64url(buf) {
+    var t = "";
+    new Uint8Array(buf).forEach(function (b) { t += String.fromCharCode(b); });
+    return btoa(t).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
   function connect() {
     clearTimeout(sock.timer);
     if (sock.ws) { sock.ws.onclose = null; sock.ws.close(); sock.ws = null; sock.live = false; }
-    if (!sock.url || !state.session || !window.WebSocket) return;
-    var q = "?session=" + encodeURIComponent(state.session) + "&token=" + encodeURIComponent(state.token) + "&proof=" + encodeURIComponent(state.secret || "");
-    var ws;
-    try { ws = new WebSocket(sock.url + q); } catch (e) { return; }
-    sock.ws = ws;
-    ws.onopen = function () { sock.live = true; sock.wait = 1000; state.delay = 60000; poll(); };
-    ws.onmessage = function (e) {
-      var f;
-      try { f = JSON.parse(e.data); } catch (err) { return; }
-      var msgs = f.messages || [];
-      // A seq skipped (a push lost while reconnecting): ask for the rest.
-      if (msgs.length && msgs[0].seq > state.last + 1) poll();
-      msgs.forEach(render);
-      if (f.last_seq > state.last) { state.last = f.last_seq; save(); }
-      if (f.state) setPhase(f.state);
-      // Over: nothing more will come on this socket (the next message starts a new conversation).
-      if (f.state === "closed") ws.close();
-    };
-    ws.onclose = function () {
-      var was = sock.live;
-      sock.ws = null; sock.live = false;
-      // Back to polling at once, and try the socket again later (not for a closed conversation:
-      // the next message starts a new one, and its own socket).
-      if (was) { state.delay = 2000; schedule(); }
-      if (state.phase === "closed") return;
-      sock.timer = setTimeout(connect, sock.wait);
-      sock.wait = Math.min(sock.wait * 2, 30000);
-    };
+    var subtle = window.crypto && window.crypto.subtle;
+    // Five handshakes that never opened (blocked, refused): polling only, until the next session.
+    if (!sock.url || !state.session || !state.secret || !window.WebSocket || !subtle || sock.failed >= 5) return;
+    var session = state.session, expires = Math.floor(Date.now() / 1000) + 240, enc = new TextEncoder();
+    subtle.importKey("raw", enc.encode(state.secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]).then(function (k) {
+      return subtle.sign("HMAC", k, enc.encode("casebridge-socket:" + session + ":" + expires));
+    }).then(function (mac) {
+      if (session !== state.session || sock.ws) return;
+      var ws;
+      try {
+        ws = new WebSocket(sock.url + "?session=" + encodeURIComponent(session) + "&token=" + encodeURIComponent(state.token) + "&expires=" + expires + "&proof=" + b64url(mac));
+      } catch (e) { return; }
+      sock.ws = ws;
+      ws.onopen = function () { sock.live = true; sock.wait = 1000; sock.failed = 0; state.delay = 60000; poll(); };
+      ws.onmessage = function (e) {
+        var f;
+        try { f = JSON.parse(e.data); } catch (err) { return; }
+        if (f.state) setPhase(f.state);
+        // A seq skipped (a push lost while the socket was down): the poll brings it all, in order.
+        if (f.first_seq > state.last + 1) poll();
+        else {
+          (f.messages || []).forEach(render);
+          if (f.last_seq > state.last) { state.last = f.last_seq; save(); }
+        }
+        // Over: nothing more will come on this socket (the next message starts a new conversation).
+        if (f.state === "closed") ws.close();
+      };
+      ws.onclose = function () {
+        var was = sock.live;
+        sock.ws = null; sock.live = false;
+        if (!was) sock.failed = (sock.failed || 0) + 1;
+        // Back to polling at once, and try the socket again later (not for a closed conversation:
+        // the next message starts a new one, and its own socket).
+        if (was) { state.delay = 2000; schedule(); }
+        if (state.phase === "closed") return;
+        sock.timer = setTimeout(connect, sock.wait);
+        sock.wait = Math.min(sock.wait * 2, 30000);
+      };
+    }).catch(function () { /* no WebCrypto here: polling only */ });
   }
 
   function poll() {

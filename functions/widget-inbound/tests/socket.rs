@@ -1,13 +1,13 @@
 //! The WebSocket API's events as API Gateway sends them (the shape of AWS's documented `$connect`
 //! and `$disconnect` events, read by `lambda_http` as the Lambda runtime reads them): a socket
-//! opens only with the session's token and its visitor's proof, within the limits, and is
-//! forgotten on `$disconnect`.
+//! opens only with the session's token and a fresh socket proof from its visitor's secret, within
+//! the limits, and is forgotten on `$disconnect`.
 
 mod helpers;
 
 use casebridge::store::Store;
 use casebridge::store::memory::MemoryStore;
-use casebridge::widget::auth::issue_session_token;
+use casebridge::widget::auth::{issue_session_token, socket_proof};
 use casebridge::widget::socket::ConnectionId;
 use helpers::*;
 use serde_json::{Value, json};
@@ -22,8 +22,16 @@ fn event(
     test_support::requests::widget_socket(route, connection, CLIENT, origin, query)
 }
 
+/// What the widget puts in the socket's URL: the token, and a proof computed from the visitor
+/// secret that expires in four minutes.
 fn open_query(s: &Value) -> Value {
-    json!({"session": s["session_id"], "token": s["token"], "proof": s["visitor_secret"]})
+    let expires = now().as_second() + 240;
+    json!({
+        "session": s["session_id"],
+        "token": s["token"],
+        "expires": expires.to_string(),
+        "proof": socket_proof(s["visitor_secret"].as_str().unwrap(), session_id(s), expires),
+    })
 }
 
 async fn sockets_of(store: &dyn Store, s: &Value) -> Vec<ConnectionId> {
@@ -72,33 +80,78 @@ async fn a_forged_expired_or_other_visitors_token_opens_no_socket() {
         &visitor,
         now(),
     );
-    let with = |token: &Value, proof: &Value| json!({"session": mine["session_id"], "token": token, "proof": proof});
+    let in_4_min = now().as_second() + 240;
+    let proof_of = |s: &Value, session: &Value, expires: i64| {
+        let session = casebridge::domain::SessionId::parse(session.as_str().unwrap()).unwrap();
+        json!(socket_proof(
+            s["visitor_secret"].as_str().unwrap(),
+            session,
+            expires
+        ))
+    };
+    let with = |token: &Value, proof: Value, expires: i64| json!({"session": mine["session_id"], "token": token, "expires": expires.to_string(), "proof": proof});
+    let (mine_id, theirs_id) = (&mine["session_id"], &theirs["session_id"]);
+    let (past, hours) = (now().as_second() - 60, now().as_second() + 7200);
     let cases = [
-        (
-            "no token or proof",
-            json!({"session": mine["session_id"]}),
-            401,
-        ),
+        ("no token or proof", json!({"session": mine_id}), 401),
         (
             "a forged token",
-            with(&json!(forged), &mine["visitor_secret"]),
+            with(&json!(forged), proof_of(&mine, mine_id, in_4_min), in_4_min),
             401,
         ),
         (
             "an expired token",
-            with(&json!(expired), &mine["visitor_secret"]),
+            with(
+                &json!(expired),
+                proof_of(&mine, mine_id, in_4_min),
+                in_4_min,
+            ),
             401,
         ),
         // another visitor's token for their own session, on mine
         (
             "another session's token",
-            with(&theirs["token"], &theirs["visitor_secret"]),
+            with(
+                &theirs["token"],
+                proof_of(&theirs, mine_id, in_4_min),
+                in_4_min,
+            ),
             403,
         ),
         // my token with another visitor's proof (a token seen in a log, without its proof)
         (
             "another visitor's proof",
-            with(&mine["token"], &theirs["visitor_secret"]),
+            with(
+                &mine["token"],
+                proof_of(&theirs, mine_id, in_4_min),
+                in_4_min,
+            ),
+            403,
+        ),
+        // my proof for my other session, one that expired, one valid for hours
+        (
+            "a proof for another session",
+            with(
+                &mine["token"],
+                proof_of(&mine, theirs_id, in_4_min),
+                in_4_min,
+            ),
+            403,
+        ),
+        (
+            "a proof that expired",
+            with(&mine["token"], proof_of(&mine, mine_id, past), past),
+            403,
+        ),
+        (
+            "a proof valid for hours",
+            with(&mine["token"], proof_of(&mine, mine_id, hours), hours),
+            403,
+        ),
+        // the visitor secret itself never goes in a URL, and is no socket proof
+        (
+            "the visitor secret",
+            with(&mine["token"], mine["visitor_secret"].clone(), in_4_min),
             403,
         ),
     ];
@@ -152,19 +205,22 @@ async fn sockets_are_limited_per_conversation_and_per_address() {
     .await;
     assert_eq!(status, 429, "{b}");
     assert!(b["error"].as_str().unwrap().contains("sockets open"), "{b}");
-    // AND past the address's hourly allowance, even another conversation's socket is refused
+    // AND the refused tab used none of the address's allowance: 5 of 7 are used, two more open,
+    // and past the hour's allowance even another conversation's socket is refused
     let other = start(&store, json!({})).await;
-    let (status, _, _) = call_with(
-        &store,
-        &deps,
-        event("$connect", "o1=", Some(open_query(&other)), SITE),
-    )
-    .await;
-    assert_eq!(status, 200);
+    for c in ["o1=", "o2="] {
+        let (status, _, _) = call_with(
+            &store,
+            &deps,
+            event("$connect", c, Some(open_query(&other)), SITE),
+        )
+        .await;
+        assert_eq!(status, 200, "{c}");
+    }
     let (status, _, r) = call_with(
         &store,
         &deps,
-        event("$connect", "o2=", Some(open_query(&other)), SITE),
+        event("$connect", "o3=", Some(open_query(&other)), SITE),
     )
     .await;
     assert_eq!(status, 429);

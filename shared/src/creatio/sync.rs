@@ -555,19 +555,25 @@ fn read_receipt(session: &Session, transcript: &[Message], case_id: uuid::Uuid) 
         "DueDate": at,
     });
     let id = session.id.note_activity_id("read").as_uuid();
-    let mut ops = Vec::new();
-    if session.read_synced_seq == 0 {
-        // Created once; a create that finds it already there (a retry) is done, and the patch
-        // below writes the latest count either way.
-        let mut first = body.clone();
-        first["TypeId"] = json!(base_ids::ACTIVITY_TYPE_TASK);
-        first["ActivityCategoryId"] = json!(base_ids::ACTIVITY_CATEGORY_TODO);
-        first["StatusId"] = json!(base_ids::ACTIVITY_STATUS_COMPLETED);
-        first["CaseId"] = json!(case_id.to_string());
-        ops.push(BatchOp::create("Activity", id, first));
+    // Created (a create that finds it there already is done: the batch checks), then rewritten
+    // with the latest count. Always both, so a receipt someone deleted in Creatio comes back.
+    let mut first = body.clone();
+    first["TypeId"] = json!(base_ids::ACTIVITY_TYPE_TASK);
+    first["ActivityCategoryId"] = json!(base_ids::ACTIVITY_CATEGORY_TODO);
+    first["StatusId"] = json!(base_ids::ACTIVITY_STATUS_COMPLETED);
+    first["CaseId"] = json!(case_id.to_string());
+    vec![
+        BatchOp::create("Activity", id, first),
+        BatchOp::patch("Activity", id, body),
+    ]
+}
+
+/// The read mark the last sync dealt with is the case's now.
+async fn advance_read(store: &dyn Store, session: &Session) -> Result<(), StoreError> {
+    match session.read.filter(|r| r.seq > session.read_synced_seq) {
+        Some(read) => store.advance_read_watermark(session.id, read.seq).await,
+        None => Ok(()),
     }
-    ops.push(BatchOp::patch("Activity", id, body));
-    ops
 }
 
 /// After Creatio confirmed: the replies that waited for a new case, `handoff_requested` →
@@ -608,10 +614,8 @@ async fn finish(
     if let Some(last) = transcript.last() {
         store.advance_watermark(session.id, last.seq).await?;
     }
-    if let Some(read) = session.read.filter(|r| r.seq > session.read_synced_seq)
-        && session.creatio.is_some()
-    {
-        store.advance_read_watermark(session.id, read.seq).await?;
+    if session.creatio.is_some() {
+        advance_read(store, session).await?;
     }
     let error = (!problems.is_empty()).then(|| problems.join("; "));
     if error.is_some() || session.sync_error.is_some() {
@@ -655,7 +659,6 @@ async fn append_activities(
             }),
         ));
     }
-    ops.extend(read_receipt(session, transcript, case_id));
     // A conversation the assistant closed on its own (idle, never handed off, no rep in it) has
     // its case resolved: that only happens in every_conversation mode, where such a case exists.
     // A conversation a person holds is never closed by casebridge, so its case is never touched;
@@ -685,15 +688,27 @@ async fn append_activities(
             json!({ "StatusId": status }),
         ));
     }
+    // The read receipt goes last in the batch, so that its results can be told apart: it is a
+    // courtesy to the rep, and its failure never holds the conversation's own activities back.
+    let receipt = read_receipt(session, transcript, case_id);
     let up_to_date = ops.is_empty();
-    if !up_to_date {
-        let results = deps.creatio.batch(&ops).await?;
-        if let Some(e) = first_error(&results) {
+    let with_receipt: Vec<BatchOp> = ops.iter().cloned().chain(receipt.iter().cloned()).collect();
+    if !with_receipt.is_empty() {
+        let results = deps.creatio.batch(&with_receipt).await?;
+        let (own, receipt_results) = results.split_at(ops.len().min(results.len()));
+        if let Some(e) = first_error(own) {
             return Err(e.into());
+        }
+        if let Some(e) = first_error(receipt_results) {
+            // Not retried: the next read the visitor reports writes it again.
+            tracing::warn!(error = %e, "read receipt not written to the case");
         }
     }
     let last = transcript.last().map(|m| m.seq).unwrap_or(0);
     if up_to_date && last <= session.synced_seq && session.state != SessionState::HandoffRequested {
+        // Nothing of the conversation's own to write: the read mark, if one was waiting, is
+        // done (shown, or with no reply to count yet).
+        advance_read(store, session).await?;
         return Ok(Synced::Nothing);
     }
     finish(store, deps, session, transcript, Vec::new()).await?;

@@ -270,6 +270,42 @@ pub fn verify_visitor_proof(secret: &[u8], visitor: &VisitorId, proof: &str) -> 
         .into()
 }
 
+/// How long a socket proof may be used: a URL is more often logged than a body, so the proof in
+/// it expires within minutes.
+pub const SOCKET_PROOF_LIFETIME: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// The proof a socket URL carries instead of the visitor secret: HMAC-SHA256, keyed with the
+/// visitor secret ([`visitor_proof`]), of `casebridge-socket:<session>:<expires>`, base64url. The
+/// widget computes it in the browser (WebCrypto), so the secret itself never travels in a URL;
+/// the server recomputes the secret from the visitor id the token names. A logged URL opens a
+/// socket for that session only, and only until `expires`.
+pub fn socket_proof(visitor_secret: &str, session: SessionId, expires: i64) -> String {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(visitor_secret.as_bytes())
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(format!("casebridge-socket:{session}:{expires}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
+/// Does `proof` open a socket for `session`, for `visitor`, at `now`? `expires` must be ahead of
+/// `now` (30 s of leeway) by at most [`SOCKET_PROOF_LIFETIME`]. Compared in constant time.
+pub fn verify_socket_proof(
+    widget_secret: &[u8],
+    visitor: &VisitorId,
+    session: SessionId,
+    expires: i64,
+    proof: &str,
+    now: Timestamp,
+) -> bool {
+    use subtle::ConstantTimeEq;
+    let now = now.as_second();
+    let in_time = expires.saturating_add(LEEWAY_SECONDS) >= now
+        && expires <= now.saturating_add(SOCKET_PROOF_LIFETIME.as_secs() + LEEWAY_SECONDS);
+    let expected = socket_proof(&visitor_proof(widget_secret, visitor), session, expires);
+    in_time && bool::from(expected.as_bytes().ct_eq(proof.trim().as_bytes()))
+}
+
 #[derive(Debug, Deserialize)]
 struct IdentityClaims {
     email: String,

@@ -150,18 +150,23 @@ pub fn visible(messages: &[Message]) -> Vec<Value> {
 }
 
 /// The one frame casebridge pushes: the session's state and the messages just stored (maybe
-/// none, for a state change), with the last seq they reach.
+/// none, for a state change), with the seqs they span (casebridge's own notes included, though
+/// not shown), so the widget can tell a frame that follows on from one after a gap.
 pub fn frame(state: SessionState, messages: &[Message]) -> String {
     let mut v = json!({
         "type": "update",
         "state": state.as_str(),
         "messages": visible(messages),
     });
-    if let Some(last) = messages.last() {
+    if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
+        v["first_seq"] = json!(first.seq);
         v["last_seq"] = json!(last.seq);
     }
     v.to_string()
 }
+
+/// How long one post to a connection may take (API Gateway answers in milliseconds).
+const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Posts `messages` (just stored) and the session's state to every open socket of `session`.
 /// Never fails: a push is an extra (see the module doc). Gone connections are removed; other
@@ -187,8 +192,23 @@ pub async fn push(
         return;
     }
     let body = frame(session.state, messages);
+    // All sockets at once, each given [`POST_TIMEOUT`]: a push must never hold up the visitor's
+    // send, nor a reply's delivery, for long.
+    let mut posts = tokio::task::JoinSet::new();
     for connection in open {
-        match sockets.post(&connection, &body).await {
+        let (sockets, body) = (sockets.clone(), body.clone());
+        posts.spawn(async move {
+            let posted = tokio::time::timeout(POST_TIMEOUT, sockets.post(&connection, &body))
+                .await
+                .unwrap_or_else(|_| Err(PostError::Failed("timed out".into())));
+            (connection, posted)
+        });
+    }
+    while let Some(done) = posts.join_next().await {
+        let Ok((connection, posted)) = done else {
+            continue;
+        };
+        match posted {
             Ok(()) => {
                 tracing::debug!(session_id = %session.id, "widget push sent");
             }
