@@ -1586,11 +1586,25 @@ async fn widget_sockets_are_listed_per_session_until_removed_or_expired(store: D
     // AND a socket removed by its id alone ($disconnect names nothing else) is gone, and its
     // session was known
     assert_eq!(
-        store.remove_connection(&c("tab1+A=")).await.unwrap(),
+        store.remove_connection(&c("tab1+A="), None).await.unwrap(),
         Some(a)
     );
     assert_eq!(store.connections(a, now).await.unwrap(), vec![c("tab2/A=")]);
-    assert_eq!(store.remove_connection(&c("tab1+A=")).await.unwrap(), None);
+    assert_eq!(
+        store.remove_connection(&c("tab1+A="), None).await.unwrap(),
+        None
+    );
+    // AND one to be forgotten only if opened before a time it was not opened before stays (a 410
+    // while its handshake finishes)
+    let earlier = now - jiff::SignedDuration::from_secs(10);
+    assert_eq!(
+        store
+            .remove_connection(&c("tab2/A="), Some(earlier))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(store.connections(a, now).await.unwrap(), vec![c("tab2/A=")]);
     // AND past API Gateway's longest connection, a socket is no longer listed (before the
     // table's TTL deletes it)
     let later =

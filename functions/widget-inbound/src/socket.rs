@@ -64,7 +64,7 @@ pub async fn handle(
     match SocketRoute::of(context.route_key.as_deref()) {
         SocketRoute::Connect => connect(store, deps, event, &connection, now).await,
         SocketRoute::Disconnect => {
-            store.remove_connection(&connection).await?;
+            store.remove_connection(&connection, None).await?;
             Ok(json_response(200, &serde_json::json!({})))
         }
         SocketRoute::Message => Err(WidgetError::BadRequest(

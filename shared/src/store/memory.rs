@@ -30,8 +30,8 @@ struct Inner {
     catchup: CatchUpMarks,
     allowances: HashMap<(String, i64), u32>,
     gaps: Vec<Gap>,
-    /// Open widget sockets: connection → (session, expires at).
-    sockets: HashMap<ConnectionId, (SessionId, Timestamp)>,
+    /// Open widget sockets: connection → (session, expires at, opened at).
+    sockets: HashMap<ConnectionId, (SessionId, Timestamp, Timestamp)>,
 }
 
 #[derive(Default)]
@@ -675,7 +675,7 @@ impl Store for MemoryStore {
         let until = now + crate::domain::CONNECTION_LIFETIME;
         self.lock()
             .sockets
-            .insert(connection.clone(), (session, until));
+            .insert(connection.clone(), (session, until, now));
         Ok(())
     }
 
@@ -688,7 +688,7 @@ impl Store for MemoryStore {
             .lock()
             .sockets
             .iter()
-            .filter(|(_, (s, until))| *s == session && *until > now)
+            .filter(|(_, (s, until, _))| *s == session && *until > now)
             .map(|(c, _)| c.clone())
             .collect();
         open.sort();
@@ -698,8 +698,15 @@ impl Store for MemoryStore {
     async fn remove_connection(
         &self,
         connection: &ConnectionId,
+        opened_before: Option<Timestamp>,
     ) -> Result<Option<SessionId>, StoreError> {
-        Ok(self.lock().sockets.remove(connection).map(|(s, _)| s))
+        let mut inner = self.lock();
+        let fresh = |opened: Timestamp| opened_before.is_some_and(|cut| opened >= cut);
+        match inner.sockets.get(connection) {
+            Some((_, _, opened)) if fresh(*opened) => Ok(None),
+            Some(_) => Ok(inner.sockets.remove(connection).map(|(s, _, _)| s)),
+            None => Ok(None),
+        }
     }
 
     async fn record_gap(&self, gap: &Gap) -> Result<(), StoreError> {

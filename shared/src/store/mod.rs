@@ -464,10 +464,12 @@ pub trait Store: Send + Sync {
         now: Timestamp,
     ) -> Result<Vec<ConnectionId>, StoreError>;
 
-    /// Forgets a widget socket; the session it was for, when it was known.
+    /// Forgets a widget socket (only if it was opened before `opened_before`, when given); the
+    /// session it was for, when it was forgotten.
     async fn remove_connection(
         &self,
         connection: &ConnectionId,
+        opened_before: Option<Timestamp>,
     ) -> Result<Option<SessionId>, StoreError>;
 
     /// Records an unanswered question (kept for the retention period).

@@ -11,7 +11,10 @@
 //! **Nothing is lost when a push is.** Every pushed message carries its `seq`; the widget shows a
 //! seq once, and after a (re)connect it asks `GET …/messages?after=<last seq>` for what it missed.
 //! A push that fails is logged and left: the poll, which slows to once a minute while a socket is
-//! open, still finds the message. A connection API Gateway calls gone (410) is removed at once.
+//! open, still finds the message. A connection API Gateway calls gone (410) is removed at once,
+//! unless it was opened in the last 10 s: API Gateway also answers 410 while the handshake that
+//! `$connect` approved is finishing, and that socket will be open in a moment (its widget polls
+//! once on open, so the message is not lost either way).
 //!
 //! **What is stored.** A connection item per socket, keyed by its session, with a TTL of two
 //! hours (API Gateway's longest connection), and a pointer from the connection id to its session
@@ -165,6 +168,10 @@ pub fn frame(state: SessionState, messages: &[Message]) -> String {
     v.to_string()
 }
 
+/// A socket opened this recently that answers 410 is kept: API Gateway answers a post 410 until
+/// the handshake `$connect` approved has completed.
+const GONE_GRACE: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
+
 /// How long one post to a connection may take (API Gateway answers in milliseconds).
 const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -213,9 +220,15 @@ pub async fn push(
                 tracing::debug!(session_id = %session.id, "widget push sent");
             }
             Err(PostError::Gone) => {
-                tracing::info!(session_id = %session.id, "widget socket gone; forgotten");
-                if let Err(e) = store.remove_connection(&connection).await {
-                    tracing::warn!(error = %e, "gone widget socket not removed");
+                // A socket whose handshake is still finishing answers 410 too: only one opened
+                // a while ago is taken as gone (a fresh one polls once it is open anyway).
+                let cut = jiff::Timestamp::now() - GONE_GRACE;
+                match store.remove_connection(&connection, Some(cut)).await {
+                    Ok(Some(_)) => {
+                        tracing::info!(session_id = %session.id, "widget socket gone; forgotten")
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "gone widget socket not removed"),
                 }
             }
             Err(e) => {

@@ -11,8 +11,8 @@
 //! | consent | `O#<customer>` | `CONSENT` | `kind=consent`, `opted_out_at` (absent: granted); no TTL, an opt-out must not expire |
 //! | allowance | `L#<what>:<client address>#<window index>` | `LIMIT` | `kind=limit`, `used`, `expires_at` (an hour after its window ends) |
 //! | gap | `G#<UTC day>` | `<at>#<session id>` | `kind=gap`, `session_id`, `question`, `score`, `expires_at` (an unanswered question, `gaps.rs`) |
-//! | widget socket | `N#<session id>` | `<connection id>` | `kind=socket`, `expires_at` (2 hours: API Gateway's longest connection; `sockets.rs`) |
-//! | socket pointer | `NC#<connection id>` | `SOCKET` | `kind=socket_pointer`, `session_id`, `expires_at` (for `$disconnect`, which names only the connection) |
+//! | widget socket | `N#<session id>` | `<connection id>` | `kind=socket`, `opened_at` (epoch s), `expires_at` (2 hours: API Gateway's longest connection; `sockets.rs`) |
+//! | socket pointer | `NC#<connection id>` | `SOCKET` | `kind=socket_pointer`, `session_id`, `opened_at`, `expires_at` (for `$disconnect`, which names only the connection) |
 //!
 //! - **Why this shape.** A session and its transcript share a partition, so one `Query` reads the
 //!   whole conversation (and `sk BETWEEN M#… AND M#9…` reads only what is new: the widget poll).
@@ -412,8 +412,9 @@ impl Store for DynamoStore {
     async fn remove_connection(
         &self,
         connection: &ConnectionId,
+        opened_before: Option<Timestamp>,
     ) -> Result<Option<SessionId>, StoreError> {
-        sockets::remove(self, connection).await
+        sockets::remove(self, connection, opened_before).await
     }
 
     async fn record_gap(&self, gap: &Gap) -> Result<(), StoreError> {

@@ -29,6 +29,7 @@ pub(super) async fn add(
         .item("pk", s(sockets_pk(session)))
         .item("sk", s(connection.as_str()))
         .item("kind", s("socket"))
+        .item("opened_at", n(now.as_second()))
         .item(TTL_ATTRIBUTE, n(expires))
         .build()
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -38,6 +39,7 @@ pub(super) async fn add(
         .item("sk", s(POINTER_SK))
         .item("kind", s("socket_pointer"))
         .item("session_id", s(session.to_string()))
+        .item("opened_at", n(now.as_second()))
         .item(TTL_ATTRIBUTE, n(expires))
         .build()
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -83,10 +85,15 @@ pub(super) async fn of_session(
 pub(super) async fn remove(
     store: &DynamoStore,
     connection: &ConnectionId,
+    opened_before: Option<Timestamp>,
 ) -> Result<Option<SessionId>, StoreError> {
     let Some(pointer) = store.get(pointer_pk(connection), POINTER_SK).await? else {
         return Ok(None);
     };
+    let opened = num_attr(&pointer, "opened_at").unwrap_or(0);
+    if opened_before.is_some_and(|cut| opened >= cut.as_second().max(0) as u64) {
+        return Ok(None);
+    }
     let session = session_id_attr(&pointer)?;
     for (pk, sk) in [
         (sockets_pk(session), connection.as_str()),
