@@ -201,6 +201,15 @@ pub fn catch_up_month(rows: &[Row], interval_s: u64) -> String {
 /// the widget does without a socket) against pushing over the WebSocket API (with its
 /// once-a-minute poll and a catch-up poll per connection), from the bench's DynamoDB rows.
 pub fn push_vs_polling(rows: &[Row]) -> String {
+    let needed = [
+        "widget poll, nothing new",
+        "widget socket $connect",
+        "widget socket $disconnect",
+        "widget push, the session's sockets read",
+    ];
+    if let Some(missing) = needed.iter().find(|n| !rows.iter().any(|r| r.what == **n)) {
+        return format!("skipped: no \"{missing}\" row to price (the DynamoDB rows are needed)");
+    }
     let units = |name: &str| {
         rows.iter()
             .find(|r| r.what == name)

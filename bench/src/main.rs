@@ -67,6 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         println!("\n{}", cost::push_vs_polling(&rows));
+        // And the whole model, with the reply rows, without the cold starts' note.
+        let (replies, _) = replies::replies(&endpoint).await?;
+        let all: Vec<requests::Row> = rows.into_iter().chain(replies).collect();
+        println!("\n{}", cost::report(Some(&all), &[]));
         return Ok(());
     }
     // `bench cold`: the cold-start table alone (release binaries built, as scripts/bench builds
@@ -123,6 +127,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                  written in a transaction (items < 1 KB), 0.5 per eventually consistent read under 4 KB, \
                  1 per strongly consistent one; the store reads sessions strongly."
             );
+            println!(
+                "\n### Widget: polling against push\n\n{}",
+                cost::push_vs_polling(rows)
+            );
         }
         None => println!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/bench starts moto)"),
     }
@@ -153,10 +161,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
             println!("\n{}", cost::catch_up_month(rows, 60));
-            println!(
-                "\n### Widget: polling against push\n\n{}",
-                cost::push_vs_polling(rows)
-            );
         }
         None => println!("skipped: set AWS_ENDPOINT_URL_DYNAMODB (scripts/bench starts moto)"),
     }
@@ -175,9 +179,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     println!("\n## Cost per 1,000 conversations\n");
+    // The model prices the inbound rows and the reply rows: both tables' rows.
+    let priced: Option<Vec<requests::Row>> = dynamo.as_ref().map(|rows| {
+        rows.iter()
+            .chain(replies.iter().flat_map(|(r, _)| r.iter()))
+            .cloned()
+            .collect()
+    });
     println!(
         "{}",
-        cost::report(dynamo.as_deref(), &starts_for_cost(&starts))
+        cost::report(priced.as_deref(), &starts_for_cost(&starts))
     );
     knowledge::run().await?;
     actions::run().await?;

@@ -116,6 +116,7 @@ pub async fn creatio() -> Result<Vec<(String, usize, &'static str)>, Error> {
 }
 
 /// One measured operation: requests by kind (and `TransactWriteItems items`).
+#[derive(Clone)]
 pub struct Row {
     pub what: &'static str,
     pub counts: BTreeMap<String, usize>,
