@@ -16,7 +16,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // A case closed in Creatio closes an open widget at once: pushed through the sockets.
     let build = |config: &Config| -> Result<catch_up::Deps, ConfigError> {
         let mut deps = catch_up::Deps::from_config(config)?;
-        deps.replies.sockets = Sockets::for_lambda(&lambda_env, config)?;
+        deps.replies.sockets = Sockets::for_lambda(&lambda_env, config);
         Ok(deps)
     };
     let deps = Live::new(build(&config)?, secrets);

@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // The widget's sockets need the function's AWS identity, so they are built here.
     let build = |config: &Config| -> Result<handoff::Deps, ConfigError> {
         let mut deps = handoff::Deps::from_config(config)?;
-        deps.sockets = Sockets::for_lambda(&lambda_env, config)?;
+        deps.sockets = Sockets::for_lambda(&lambda_env, config);
         Ok(deps)
     };
     let deps = Live::new(build(&config)?, secrets);

@@ -74,6 +74,19 @@ fn msg(role: Role, text: &str) -> NewMessage {
     NewMessage::new(role, MessageText::parse(text).unwrap())
 }
 
+/// `text` from `role` appended to session `id` as it stands now; the session after it.
+async fn add(store: &dyn Store, id: SessionId, role: Role, text: &str) -> Session {
+    let s = store.session(id).await.unwrap().unwrap();
+    match store
+        .append(&s, vec![msg(role, text)], None, Timestamp::now())
+        .await
+        .unwrap()
+    {
+        casebridge::store::Appended::Stored { session, .. } => *session,
+        other => panic!("not stored: {other:?}"),
+    }
+}
+
 /// A session with `n` alternating customer/assistant messages, handed off at the end.
 async fn handed_off(store: &dyn Store, phone: &str, n: usize) -> Session {
     let (s, _) = store
@@ -1179,14 +1192,17 @@ async fn what_the_customer_has_read_shows_on_the_case_in_one_activity() {
     let s = handed_off(store.as_ref(), ANN, 4).await;
     sync_session(store.as_ref(), &d, s.id).await.unwrap();
     let case = s.id.case_id().as_uuid();
-    for text in ["Hi, Bob here: we are on it.", "It ships today."] {
-        let s = store.session(s.id).await.unwrap().unwrap();
-        store
-            .append(&s, vec![msg(Role::Agent, text)], None, Timestamp::now())
-            .await
-            .unwrap();
-    }
-    let first_reply = store.session(s.id).await.unwrap().unwrap().last_seq - 1;
+    add(
+        store.as_ref(),
+        s.id,
+        Role::Agent,
+        "Hi, Bob here: we are on it.",
+    )
+    .await;
+    let first_reply = add(store.as_ref(), s.id, Role::Agent, "It ships today.")
+        .await
+        .last_seq
+        - 1;
     let receipt = |sb: &Sandbox| {
         activities_of(sb, case)
             .into_iter()
@@ -1249,16 +1265,7 @@ async fn what_the_customer_has_read_shows_on_the_case_in_one_activity() {
     // AND a receipt someone deleted in Creatio comes back with the next read
     let rid = s.id.note_activity_id("read").as_uuid();
     assert!(sb.remove("Activity", rid));
-    let s2 = store.session(s.id).await.unwrap().unwrap();
-    store
-        .append(
-            &s2,
-            vec![msg(Role::Agent, "Tracking: 1Z999.")],
-            None,
-            Timestamp::now(),
-        )
-        .await
-        .unwrap();
+    add(store.as_ref(), s.id, Role::Agent, "Tracking: 1Z999.").await;
     store
         .mark_read(s.id, first_reply + 2, Timestamp::now())
         .await
@@ -1308,28 +1315,16 @@ async fn a_read_mark_with_no_reply_to_count_is_done_and_a_refused_receipt_blocks
     );
     // WHEN a rep replies, the customer writes again and has read the reply, but Creatio
     // refuses the receipt's writes
-    let s2 = store.session(s.id).await.unwrap().unwrap();
+    add(store.as_ref(), s.id, Role::Agent, "Hi, Bob here.").await;
+    let s3 = add(
+        store.as_ref(),
+        s.id,
+        Role::Customer,
+        "thanks, one more thing",
+    )
+    .await;
     store
-        .append(
-            &s2,
-            vec![msg(Role::Agent, "Hi, Bob here.")],
-            None,
-            Timestamp::now(),
-        )
-        .await
-        .unwrap();
-    let s3 = store.session(s.id).await.unwrap().unwrap();
-    store
-        .append(
-            &s3,
-            vec![msg(Role::Customer, "thanks, one more thing")],
-            None,
-            Timestamp::now(),
-        )
-        .await
-        .unwrap();
-    store
-        .mark_read(s.id, s3.last_seq + 1, Timestamp::now())
+        .mark_read(s.id, s3.last_seq, Timestamp::now())
         .await
         .unwrap();
     sb.deny("Activity", "PATCH");

@@ -21,7 +21,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let store = store::connect_dynamodb_with(&lambda_env.sdk_config(), &config)?;
     let build = |config: &Config| -> Result<widget_inbound::Deps, ConfigError> {
         let mut deps = widget_inbound::Deps::from_config(config)?
-            .with_sockets(Sockets::for_lambda(&lambda_env, config)?);
+            .with_sockets(Sockets::for_lambda(&lambda_env, config));
         if let Some(bucket) = deps.widget.attachments.bucket.clone() {
             let s3 = S3::from_lambda_env(&lambda_env)?;
             deps = deps.with_attachments(Arc::new(S3Attachments::new(s3, bucket)));

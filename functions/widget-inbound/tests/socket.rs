@@ -34,6 +34,21 @@ fn open_query(s: &Value) -> Value {
     })
 }
 
+/// `$connect` of `connection` for the visitor of `s`, as the widget opens it, on `deps`.
+async fn open_with(
+    store: &dyn Store,
+    deps: &widget_inbound::Deps,
+    connection: &str,
+    s: &Value,
+) -> (u16, Value, lambda_http::Response<lambda_http::Body>) {
+    call_with(
+        store,
+        deps,
+        event("$connect", connection, Some(open_query(s)), SITE),
+    )
+    .await
+}
+
 async fn sockets_of(store: &dyn Store, s: &Value) -> Vec<ConnectionId> {
     store.connections(session_id(s), now()).await.unwrap()
 }
@@ -188,41 +203,21 @@ async fn sockets_are_limited_per_conversation_and_per_address() {
     let per_session = deps.widget.limits.sockets_per_session;
     // WHEN the visitor opens tabs
     for i in 0..per_session {
-        let (status, b, _) = call_with(
-            &store,
-            &deps,
-            event("$connect", &format!("tab{i}="), Some(open_query(&s)), SITE),
-        )
-        .await;
+        let (status, b, _) = open_with(&store, &deps, &format!("tab{i}="), &s).await;
         assert_eq!(status, 200, "tab {i}: {b}");
     }
     // THEN one more tab than the conversation may hold is refused, and says why
-    let (status, b, _) = call_with(
-        &store,
-        &deps,
-        event("$connect", "tab9=", Some(open_query(&s)), SITE),
-    )
-    .await;
+    let (status, b, _) = open_with(&store, &deps, "tab9=", &s).await;
     assert_eq!(status, 429, "{b}");
     assert!(b["error"].as_str().unwrap().contains("sockets open"), "{b}");
     // AND the refused tab used none of the address's allowance: 5 of 7 are used, two more open,
     // and past the hour's allowance even another conversation's socket is refused
     let other = start(&store, json!({})).await;
     for c in ["o1=", "o2="] {
-        let (status, _, _) = call_with(
-            &store,
-            &deps,
-            event("$connect", c, Some(open_query(&other)), SITE),
-        )
-        .await;
+        let (status, _, _) = open_with(&store, &deps, c, &other).await;
         assert_eq!(status, 200, "{c}");
     }
-    let (status, _, r) = call_with(
-        &store,
-        &deps,
-        event("$connect", "o3=", Some(open_query(&other)), SITE),
-    )
-    .await;
+    let (status, _, r) = open_with(&store, &deps, "o3=", &other).await;
     assert_eq!(status, 429);
     assert!(r.headers().get("retry-after").is_some());
 }

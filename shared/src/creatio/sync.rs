@@ -690,13 +690,13 @@ async fn append_activities(
     }
     // The read receipt goes last in the batch, so that its results can be told apart: it is a
     // courtesy to the rep, and its failure never holds the conversation's own activities back.
-    let receipt = read_receipt(session, transcript, case_id);
-    let up_to_date = ops.is_empty();
-    let with_receipt: Vec<BatchOp> = ops.iter().cloned().chain(receipt.iter().cloned()).collect();
-    if !with_receipt.is_empty() {
-        let results = deps.creatio.batch(&with_receipt).await?;
-        let (own, receipt_results) = results.split_at(ops.len().min(results.len()));
-        if let Some(e) = first_error(own) {
+    let own = ops.len();
+    ops.extend(read_receipt(session, transcript, case_id));
+    let up_to_date = own == 0;
+    if !ops.is_empty() {
+        let results = deps.creatio.batch(&ops).await?;
+        let (own_results, receipt_results) = results.split_at(own.min(results.len()));
+        if let Some(e) = first_error(own_results) {
             return Err(e.into());
         }
         if let Some(e) = first_error(receipt_results) {
@@ -712,9 +712,7 @@ async fn append_activities(
         return Ok(Synced::Nothing);
     }
     finish(store, deps, session, transcript, Vec::new()).await?;
-    tracing::info!(activities = ops.len(), "case brought up to date");
-    crate::metrics::emit(crate::metrics::Metric::ActivitiesSynced(ops.len()));
-    Ok(Synced::Appended {
-        activities: ops.len(),
-    })
+    tracing::info!(activities = own, "case brought up to date");
+    crate::metrics::emit(crate::metrics::Metric::ActivitiesSynced(own));
+    Ok(Synced::Appended { activities: own })
 }

@@ -20,6 +20,9 @@
 //!   on any device; so it is held to more than a signature: `nbf` honoured, a lifetime no longer
 //!   than `WIDGET_IDENTITY_MAX_MINUTES`, and `aud` / `iss` equal to `WIDGET_IDENTITY_AUDIENCE` /
 //!   `WIDGET_IDENTITY_ISSUER` when those are set.
+//! - **Visitor proof and socket proof**: the visitor secret is an HMAC of the visitor id
+//!   ([`visitor_proof`]); the WebSocket's URL carries instead a proof keyed with that secret and
+//!   valid minutes ([`socket_proof`]), so the secret itself never travels in a URL.
 //!
 //! Time checks use the caller's clock with 30 s of leeway, in saturating arithmetic: a claim of
 //! `i64::MAX` is refused, not an overflow.

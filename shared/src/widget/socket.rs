@@ -32,7 +32,6 @@
 use serde_json::{Value, json};
 
 use crate::aws::{Access, LambdaEnv};
-use crate::config::ConfigError;
 pub use crate::domain::{CONNECTION_LIFETIME, ConnectionId};
 use crate::domain::{Message, Role, Session, SessionState};
 use crate::store::Store;
@@ -70,12 +69,12 @@ impl Sockets {
     }
 
     /// Inside a Lambda function: its region and role, signed for on the first push.
-    pub fn from_lambda_env(env: &LambdaEnv, url: SocketUrl) -> Result<Self, ConfigError> {
-        Ok(Self {
+    pub fn from_lambda_env(env: &LambdaEnv, url: SocketUrl) -> Self {
+        Self {
             access: Default::default(),
             lambda: Some(env.clone()),
             url,
-        })
+        }
     }
 
     fn access(&self) -> Result<&Access, PostError> {
@@ -91,15 +90,11 @@ impl Sockets {
     }
 
     /// What a Lambda function pushes with: None when `WIDGET_SOCKET_URL` is not set.
-    pub fn for_lambda(
-        env: &LambdaEnv,
-        config: &crate::config::Config,
-    ) -> Result<Option<Self>, ConfigError> {
+    pub fn for_lambda(env: &LambdaEnv, config: &crate::config::Config) -> Option<Self> {
         config
             .widget_socket
             .clone()
             .map(|url| Self::from_lambda_env(env, url))
-            .transpose()
     }
 
     pub fn url(&self) -> &SocketUrl {
